@@ -1,0 +1,305 @@
+package basket
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Result reports what a batch did.
+type Result struct {
+	Applied int // events accepted, harmless re-sends and stale events included
+	Changed int // events that changed a basket
+}
+
+// Apply validates a batch of events and applies it atomically: either every
+// event is accepted or none is, and the engine is unchanged. A malformed
+// event gives an *EventError (ErrInvalidEvent); an event its basket's state
+// does not allow gives a *TransitionError. Both carry the event's index.
+// Once Apply returns, every query that starts sees the batch.
+func (e *Engine) Apply(ctx context.Context, events ...Event) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	for i := range events {
+		if err := events[i].Validate(); err != nil {
+			var ee *EventError
+			if errors.As(err, &ee) {
+				ee.Index = i
+			}
+			return Result{}, err
+		}
+	}
+	now := toMS(e.now())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return Result{}, ErrClosed
+	}
+	if now >= e.nextDue.Load() {
+		e.runDue(now)
+	}
+	t := txn{e: e, work: make(map[string]*record, len(events)), dirty: make(map[string]bool, len(events)), now: now}
+	for i := range events {
+		if err := t.step(i, &events[i]); err != nil {
+			return Result{}, err
+		}
+	}
+	t.commit(now)
+	return Result{Applied: len(events), Changed: t.changed}, nil
+}
+
+// txn applies a batch to private copies of the records it touches; commit
+// swaps them in. Nothing is visible before commit.
+type txn struct {
+	e       *Engine
+	work    map[string]*record // copies; nil for a basket erased by the batch
+	order   []string           // ids in work, in first-touch order
+	dirty   map[string]bool    // ids whose copy differs from the record
+	now     int64              // the engine's clock, unix ms
+	changed int
+}
+
+// get returns the working copy of a basket, or nil with the reason it has
+// none.
+func (t *txn) get(id string) (*record, error) {
+	if c, ok := t.work[id]; ok {
+		if c == nil {
+			return nil, ErrUnknownBasket
+		}
+		return c, nil
+	}
+	if _, ok := t.e.erased[id]; ok {
+		return nil, ErrUnknownBasket
+	}
+	r := t.e.recs[id]
+	if r == nil {
+		if _, ok := t.e.tombs[id]; ok {
+			return nil, ErrExpired
+		}
+		return nil, ErrUnknownBasket
+	}
+	c := *r
+	t.work[id] = &c
+	t.order = append(t.order, id)
+	return &c, nil
+}
+
+func (t *txn) step(i int, ev *Event) error {
+	at := toMS(ev.At)
+	fail := func(st State, err error) error {
+		return &TransitionError{Index: i, BasketID: ev.BasketID, State: st, Event: ev.Type, Err: err}
+	}
+	if ev.Type == EventErased {
+		t.erase(NormalizeEmail(ev.Email))
+		return nil
+	}
+	c, err := t.get(ev.BasketID)
+	if ev.Type == EventCreated {
+		switch {
+		case err == nil && c.sameCreation(ev):
+			return nil
+		case err == nil:
+			return fail(c.state, ErrConflict)
+		case !errors.Is(err, ErrUnknownBasket) || t.e.isErased(ev.BasketID, t):
+			return fail(0, err)
+		}
+		if t.e.ttl > 0 && at+t.e.ttl <= t.now {
+			return fail(0, ErrExpired)
+		}
+		in := t.e.intern
+		c = &record{
+			id:           strings.Clone(ev.BasketID),
+			created:      at,
+			lastAt:       at,
+			state:        StateOpen,
+			entry:        in.str(ev.Entry),
+			items:        in.orderItems(ev.OrderItems),
+			tracking:     in.trackingMap(ev.Tracking),
+			customFields: maps.Clone(ev.CustomFields),
+		}
+		t.work[c.id] = c
+		t.order = append(t.order, c.id)
+		t.dirty[c.id] = true
+		t.changed++
+		return nil
+	}
+	if err != nil {
+		return fail(0, err)
+	}
+	if c.state == StateCompleted {
+		if ev.Type == EventCompleted || at <= c.lastAt {
+			return nil // a re-send, or an event that was overtaken
+		}
+		return fail(c.state, ErrCompleted)
+	}
+	var changed bool
+	if at < c.lastAt && ev.Type != EventCompleted {
+		// Stale: the basket has newer news. Only what it lacks is taken.
+		changed = t.fill(c, ev)
+	} else {
+		changed = t.mutate(c, ev)
+	}
+	if !changed && at <= c.lastAt {
+		return nil // an identical re-send, or stale news it already has
+	}
+	c.lastAt = max(c.lastAt, at)
+	if c.state != StateCompleted {
+		if c.contactable() {
+			c.state = StateContactable
+		} else {
+			c.state = StateOpen
+		}
+	}
+	t.dirty[c.id] = true
+	t.changed++
+	return nil
+}
+
+// isErased reports whether id was erased before or by this batch.
+func (e *Engine) isErased(id string, t *txn) bool {
+	if c, ok := t.work[id]; ok && c == nil {
+		return true
+	}
+	_, ok := e.erased[id]
+	return ok
+}
+
+// mutate applies the content of ev to c and reports whether it changed.
+func (t *txn) mutate(c *record, ev *Event) bool {
+	in := t.e.intern
+	switch ev.Type {
+	case EventItemsChanged:
+		if itemsEqual(c.items, ev.OrderItems) {
+			return false
+		}
+		c.items = in.orderItems(ev.OrderItems)
+		return true
+	case EventEmailCaptured:
+		return setEmail(c, ev.Email)
+	case EventCustomerDetailsChanged:
+		return mergeDetails(c, ev.CustomerDetails, false)
+	case EventIdentified:
+		changed := t.addIdentity(c, ev.Identity)
+		if ev.CustomerDetails != nil && mergeDetails(c, ev.CustomerDetails, false) {
+			changed = true
+		}
+		return changed
+	case EventCompleted:
+		c.state = StateCompleted
+		return true
+	case EventRecovered:
+		return false // activity only
+	}
+	return false
+}
+
+// fill applies what a stale event adds that c lacks: an identity, an email
+// or a detail the basket does not have yet. It reports whether c changed.
+func (t *txn) fill(c *record, ev *Event) bool {
+	switch ev.Type {
+	case EventEmailCaptured:
+		if c.details.Email == "" {
+			return setEmail(c, ev.Email)
+		}
+	case EventCustomerDetailsChanged:
+		return mergeDetails(c, ev.CustomerDetails, true)
+	case EventIdentified:
+		changed := t.addIdentity(c, ev.Identity)
+		if ev.CustomerDetails != nil && mergeDetails(c, ev.CustomerDetails, true) {
+			changed = true
+		}
+		return changed
+	}
+	return false
+}
+
+// addIdentity links id to c unless it is linked already; past MaxIdentities
+// the oldest is dropped.
+func (t *txn) addIdentity(c *record, id *Identity) bool {
+	if slices.Contains(c.identities, *id) {
+		return false
+	}
+	ids := make([]Identity, 0, len(c.identities)+1)
+	ids = append(ids, c.identities...)
+	if len(ids) == MaxIdentities {
+		ids = slices.Delete(ids, 0, 1)
+	}
+	c.identities = append(ids, t.e.intern.identity(*id))
+	return true
+}
+
+func setEmail(c *record, email string) bool {
+	email = strings.TrimSpace(email)
+	if c.details.Email == email {
+		return false
+	}
+	c.details.Email = strings.Clone(email)
+	c.emailKey = NormalizeEmail(c.details.Email)
+	if c.emailKey == c.details.Email {
+		c.emailKey = c.details.Email // share the bytes
+	}
+	return true
+}
+
+// mergeDetails overwrites the fields of c's details that d sets; with
+// onlyEmpty, only the fields c does not have.
+func mergeDetails(c *record, d *CustomerDetails, onlyEmpty bool) bool {
+	changed := false
+	if d.Email != "" && (!onlyEmpty || c.details.Email == "") {
+		changed = setEmail(c, d.Email)
+	}
+	set := func(dst *string, v string) {
+		if v != "" && *dst != v && (!onlyEmpty || *dst == "") {
+			*dst = strings.Clone(v)
+			changed = true
+		}
+	}
+	set(&c.details.FirstName, d.FirstName)
+	set(&c.details.LastName, d.LastName)
+	set(&c.details.CompanyName, d.CompanyName)
+	return changed
+}
+
+// erase marks every basket of an email, committed or in this batch, erased.
+func (t *txn) erase(key string) {
+	for _, id := range t.e.byEmail[key] {
+		if _, ok := t.work[id]; !ok {
+			t.get(id) //nolint:errcheck // a committed id always has a record
+		}
+	}
+	for _, id := range t.order {
+		if c := t.work[id]; c != nil && c.emailKey == key {
+			t.work[id] = nil
+			t.changed++
+		}
+	}
+}
+
+// commit swaps the working copies in. e.mu must be held for writing.
+func (t *txn) commit(now int64) {
+	e := t.e
+	for _, id := range t.order {
+		c := t.work[id]
+		old := e.recs[id]
+		if c == nil {
+			if old != nil {
+				e.remove(old)
+			}
+			e.erased[id] = struct{}{}
+			continue
+		}
+		if !t.dirty[id] {
+			continue // touched but unchanged
+		}
+		e.schedule(c, now)
+		if old == nil {
+			e.insert(c)
+		} else {
+			e.replace(old, c)
+		}
+	}
+	e.updateDue()
+}

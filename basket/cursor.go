@@ -1,0 +1,87 @@
+package basket
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// cursorVersion is the version of the cursor record. A cursor of another
+// version is rejected as invalid.
+const cursorVersion = 1
+
+const (
+	cursorMACLen = 16
+	maxCursorLen = 4096 // encoded bytes
+	noBound      = int64(-1 << 63)
+)
+
+// cursorRecord is what a cursor carries: the query it continues and the
+// position after which it continues. Encoded with msgpack as an array.
+type cursorRecord struct {
+	_msgpack    struct{} `msgpack:",as_array"`
+	Version     uint8
+	Alias       string
+	After       int64  // createdAfter, unix ms; noBound if none
+	Before      int64  // createdBefore, unix ms; noBound if none
+	Email       []byte // the normalised email, sealed; nil if none
+	Tag         string
+	LastCreated int64
+	LastID      string
+}
+
+// encodeCursor signs rec with the first key.
+func (kr *keyring) encodeCursor(rec *cursorRecord) (string, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	if err := enc.Encode(rec); err != nil {
+		return "", err
+	}
+	k := kr.signer()
+	buf.Write(k.id[:])
+	buf.Write(cursorMAC(k, buf.Bytes()))
+	return b64.EncodeToString(buf.Bytes()), nil
+}
+
+func cursorMAC(k *key, msg []byte) []byte {
+	m := hmac.New(sha256.New, k.cursor)
+	m.Write(msg)
+	return m.Sum(nil)[:cursorMACLen]
+}
+
+// decodeCursor verifies and decodes a cursor. It also returns the key that
+// signed it. Every failure is a *QueryError for ErrInvalidCursor.
+func (kr *keyring) decodeCursor(s, alias string) (*cursorRecord, *key, error) {
+	bad := func(reason string) error {
+		return &QueryError{Param: "queryMore", Reason: reason, Err: ErrInvalidCursor}
+	}
+	if len(s) > maxCursorLen {
+		return nil, nil, bad("too long")
+	}
+	raw, err := b64.DecodeString(s)
+	if err != nil {
+		return nil, nil, bad("not base64url")
+	}
+	if len(raw) < 4+cursorMACLen+1 {
+		return nil, nil, bad("truncated")
+	}
+	body := raw[:len(raw)-cursorMACLen]
+	k := kr.lookup(body[len(body)-4:])
+	if k == nil || !hmac.Equal(cursorMAC(k, body), raw[len(raw)-cursorMACLen:]) {
+		return nil, nil, bad("not a cursor issued by this service, or altered")
+	}
+	var rec cursorRecord
+	dec := msgpack.NewDecoder(bytes.NewReader(body[:len(body)-4]))
+	if err := dec.Decode(&rec); err != nil {
+		return nil, nil, bad("malformed")
+	}
+	if rec.Version != cursorVersion {
+		return nil, nil, bad("unsupported version")
+	}
+	if rec.Alias != alias {
+		return nil, nil, bad("issued for another environment")
+	}
+	return &rec, k, nil
+}

@@ -1,0 +1,556 @@
+package basket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/btree"
+)
+
+// DefaultTTL is a basket's time to live from its creation, by default.
+const DefaultTTL = 14 * 24 * time.Hour
+
+// NoExpiry, as Options.TTL, keeps baskets forever.
+const NoExpiry time.Duration = -1
+
+// Options configure an Engine. A nil *Options means the defaults.
+type Options struct {
+	// Now is the engine's clock. Default: time.Now.
+	Now func() time.Time
+
+	// AbandonAfter is how long a contactable basket must be idle before it
+	// is abandoned. Default 0: abandoned as soon as it is contactable.
+	AbandonAfter time.Duration
+
+	// TTL is a basket's time to live from its creation; then it expires and
+	// is purged. Default 0 means DefaultTTL (14 days); NoExpiry keeps
+	// baskets forever.
+	TTL time.Duration
+
+	// RecoverySecrets sign recovery tokens and cursors: the first signs, all
+	// verify, so a new secret is rotated in by putting it first. Each is at
+	// least MinSecretLen bytes. Default: one random secret, so links and
+	// cursors do not outlive the process.
+	RecoverySecrets [][]byte
+
+	// RecoveryValidity is how long a recovery token stays valid from its
+	// issue. Default 0 means DefaultRecoveryValidity (30 days).
+	RecoveryValidity time.Duration
+
+	// RecoverPath is the path of recovery links. Default
+	// DefaultRecoverPath.
+	RecoverPath string
+
+	// Alias is the environment name that cursors carry and queries report.
+	// Default "".
+	Alias string
+
+	// SweepInterval, when positive, starts a background goroutine that
+	// promotes idle baskets and purges expired ones at that interval; Close
+	// stops it. Default 0: that work is done lazily by the next call that
+	// needs it.
+	SweepInterval time.Duration
+}
+
+// tomb is what remains of a purged basket while its recovery links may still
+// be used: no personal data.
+type tomb struct {
+	offerPath string
+	completed bool
+	until     int64 // unix ms, when the tomb itself goes
+}
+
+// Engine is an abandoned-basket engine. It is safe for concurrent use.
+type Engine struct {
+	now              func() time.Time
+	abandonAfter     int64 // ms
+	ttl              int64 // ms; 0: forever
+	recoveryValidity time.Duration
+	recoverPath      string
+	alias            string
+	keys             *keyring
+
+	// nextDue is the unix ms time of the next time-based change (a
+	// promotion, an expiry, a tomb's end); math.MaxInt64 if none.
+	nextDue atomic.Int64
+
+	mu        sync.RWMutex // guards the fields below
+	closed    bool
+	recs      map[string]*record
+	erased    map[string]struct{}
+	tombs     map[string]tomb
+	tombQ     []string // ids in tombs, in order of tomb.until
+	created   *btree.BTreeG[ckey]
+	abandoned *btree.BTreeG[aentry]
+	byTag     map[string]*btree.BTreeG[aentry]
+	feed      *btree.BTreeG[fentry]
+	pending   *btree.BTreeG[pentry]
+	byEmail   map[string][]string
+	lastPos   uint64
+	intern    *interner
+	counts    [StateExpired + 1]int
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// New returns an in-memory engine.
+func New(opts *Options) (*Engine, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.AbandonAfter < 0 {
+		return nil, fmt.Errorf("basket: AbandonAfter %v is negative", o.AbandonAfter)
+	}
+	switch {
+	case o.TTL == 0:
+		o.TTL = DefaultTTL
+	case o.TTL < 0 && o.TTL != NoExpiry:
+		return nil, fmt.Errorf("basket: TTL %v is negative", o.TTL)
+	}
+	if o.RecoveryValidity == 0 {
+		o.RecoveryValidity = DefaultRecoveryValidity
+	}
+	if o.RecoveryValidity < time.Second {
+		return nil, fmt.Errorf("basket: RecoveryValidity %v is under a second", o.RecoveryValidity)
+	}
+	if o.RecoverPath == "" {
+		o.RecoverPath = DefaultRecoverPath
+	}
+	kr, err := newKeyring(o.RecoverySecrets)
+	if err != nil {
+		return nil, fmt.Errorf("basket: %w", err)
+	}
+	e := &Engine{
+		now:              o.Now,
+		abandonAfter:     o.AbandonAfter.Milliseconds(),
+		recoveryValidity: o.RecoveryValidity,
+		recoverPath:      o.RecoverPath,
+		alias:            o.Alias,
+		keys:             kr,
+		recs:             make(map[string]*record),
+		erased:           make(map[string]struct{}),
+		tombs:            make(map[string]tomb),
+		created:          newCreatedTree(),
+		abandoned:        newAbandonedTree(),
+		byTag:            make(map[string]*btree.BTreeG[aentry]),
+		feed:             newFeedTree(),
+		pending:          newPendingTree(),
+		byEmail:          make(map[string][]string),
+		intern:           newInterner(),
+	}
+	if o.TTL > 0 {
+		e.ttl = o.TTL.Milliseconds()
+	}
+	e.nextDue.Store(math.MaxInt64)
+	if o.SweepInterval > 0 {
+		e.stop = make(chan struct{})
+		e.done = make(chan struct{})
+		go e.sweeper(o.SweepInterval)
+	}
+	return e, nil
+}
+
+// Alias returns the environment alias.
+func (e *Engine) Alias() string { return e.alias }
+
+// Close stops the background sweeper, if any, and makes every later call
+// fail with ErrClosed. It is idempotent.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		if e.stop != nil {
+			close(e.stop)
+			<-e.done
+		}
+		e.mu.Lock()
+		e.closed = true
+		e.mu.Unlock()
+	})
+	return nil
+}
+
+func (e *Engine) sweeper(every time.Duration) {
+	defer close(e.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			e.maintain(toMS(e.now()))
+		}
+	}
+}
+
+// Sweep promotes baskets that have been idle long enough and purges expired
+// ones, as of the engine's clock. Queries do this themselves when it is due;
+// Sweep is for callers that want it done at a time of their choosing.
+func (e *Engine) Sweep(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := toMS(e.now())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	e.runDue(now)
+	return nil
+}
+
+// maintain runs the time-based changes that are due at now.
+func (e *Engine) maintain(now int64) {
+	if now < e.nextDue.Load() {
+		return
+	}
+	e.mu.Lock()
+	if !e.closed {
+		e.runDue(now)
+	}
+	e.mu.Unlock()
+}
+
+// runDue promotes, expires and forgets what is due at now. e.mu must be held
+// for writing.
+func (e *Engine) runDue(now int64) {
+	for {
+		p, ok := e.pending.Min()
+		if !ok || p.deadline > now {
+			break
+		}
+		r := e.recs[p.id]
+		c := *r
+		c.deadline = 0
+		e.abandon(&c, p.deadline, now)
+		e.replace(r, &c)
+	}
+	if e.ttl > 0 {
+		for {
+			k, ok := e.created.Min()
+			if !ok || k.created+e.ttl > now {
+				break
+			}
+			r := e.recs[k.id]
+			e.remove(r)
+			e.counts[StateExpired]++
+			e.tombs[r.id] = tomb{
+				offerPath: r.firstOfferPath(),
+				completed: r.state == StateCompleted,
+				until:     r.created + e.ttl + e.recoveryValidity.Milliseconds(),
+			}
+			e.tombQ = append(e.tombQ, r.id)
+		}
+	}
+	for len(e.tombQ) > 0 {
+		id := e.tombQ[0]
+		if t, ok := e.tombs[id]; ok && t.until > now {
+			break
+		}
+		delete(e.tombs, id)
+		e.tombQ[0] = ""
+		e.tombQ = e.tombQ[1:]
+	}
+	if len(e.tombQ) == 0 && cap(e.tombQ) > 1024 {
+		e.tombQ = nil
+	}
+	e.updateDue()
+}
+
+// updateDue recomputes nextDue. e.mu must be held for writing.
+func (e *Engine) updateDue() {
+	due := int64(math.MaxInt64)
+	if p, ok := e.pending.Min(); ok {
+		due = p.deadline
+	}
+	if e.ttl > 0 {
+		if k, ok := e.created.Min(); ok {
+			due = min(due, k.created+e.ttl)
+		}
+	}
+	if len(e.tombQ) > 0 {
+		due = min(due, e.tombs[e.tombQ[0]].until)
+	}
+	e.nextDue.Store(due)
+}
+
+// abandon marks c abandoned at the given moment with a new feed position.
+// e.mu must be held for writing.
+func (e *Engine) abandon(c *record, at, now int64) {
+	e.lastPos++
+	c.feedPos = e.lastPos
+	c.abandonedAt = at
+	exp := now/1000 + int64(e.recoveryValidity/time.Second)
+	c.token = e.keys.signer().issue(PurposeRecover, c.id, exp)
+	c.tokenExp = exp
+}
+
+// schedule sets the abandonment fields of c, a changed record, after
+// activity at c.lastAt. e.mu must be held for writing.
+func (e *Engine) schedule(c *record, now int64) {
+	c.abandonedAt, c.deadline, c.feedPos = 0, 0, 0
+	c.token, c.tokenExp = "", 0
+	if c.state != StateContactable {
+		return
+	}
+	if e.abandonAfter == 0 {
+		e.abandon(c, c.lastAt, now)
+		return
+	}
+	d := c.lastAt + e.abandonAfter
+	if d <= now {
+		e.abandon(c, d, now)
+		return
+	}
+	c.deadline = d
+}
+
+// insert adds a new record to the engine. e.mu must be held for writing.
+func (e *Engine) insert(r *record) {
+	e.recs[r.id] = r
+	e.created.Set(ckey{r.created, r.id})
+	e.counts[r.state]++
+	e.indexAbandonment(r)
+	if r.emailKey != "" {
+		e.byEmail[r.emailKey] = append(e.byEmail[r.emailKey], r.id)
+	}
+}
+
+// remove takes a record out of the engine. e.mu must be held for writing.
+func (e *Engine) remove(r *record) {
+	delete(e.recs, r.id)
+	e.created.Delete(ckey{r.created, r.id})
+	e.counts[r.state]--
+	e.unindexAbandonment(r)
+	if r.emailKey != "" {
+		e.unlinkEmail(r.emailKey, r.id)
+	}
+}
+
+// replace swaps old for its changed copy c. e.mu must be held for writing.
+func (e *Engine) replace(old, c *record) {
+	e.recs[c.id] = c
+	e.counts[old.state]--
+	e.counts[c.state]++
+	e.unindexAbandonment(old)
+	e.indexAbandonment(c)
+	if old.emailKey != c.emailKey {
+		if old.emailKey != "" {
+			e.unlinkEmail(old.emailKey, old.id)
+		}
+		if c.emailKey != "" {
+			e.byEmail[c.emailKey] = append(e.byEmail[c.emailKey], c.id)
+		}
+	}
+}
+
+func (e *Engine) unlinkEmail(key, id string) {
+	ids := e.byEmail[key]
+	if i := slices.Index(ids, id); i >= 0 {
+		ids = slices.Delete(ids, i, i+1)
+	}
+	if len(ids) == 0 {
+		delete(e.byEmail, key)
+	} else {
+		e.byEmail[key] = ids
+	}
+}
+
+func (e *Engine) indexAbandonment(r *record) {
+	if r.abandoned() {
+		ent := aentry{ckey{r.created, r.id}, r}
+		e.abandoned.Set(ent)
+		if tag := r.tag(); tag != "" {
+			tr := e.byTag[tag]
+			if tr == nil {
+				tr = newAbandonedTree()
+				e.byTag[tag] = tr
+			}
+			tr.Set(ent)
+		}
+		e.feed.Set(fentry{r.feedPos, r})
+	}
+	if r.deadline != 0 {
+		e.pending.Set(pentry{r.deadline, r.id})
+	}
+}
+
+func (e *Engine) unindexAbandonment(r *record) {
+	if r.abandoned() {
+		k := aentry{ckey: ckey{r.created, r.id}}
+		e.abandoned.Delete(k)
+		if tag := r.tag(); tag != "" {
+			if tr := e.byTag[tag]; tr != nil {
+				tr.Delete(k)
+				if tr.Len() == 0 {
+					delete(e.byTag, tag)
+				}
+			}
+		}
+		e.feed.Delete(fentry{pos: r.feedPos})
+	}
+	if r.deadline != 0 {
+		e.pending.Delete(pentry{r.deadline, r.id})
+	}
+}
+
+// Get returns a basket by id. Reading is never customer activity.
+func (e *Engine) Get(id string) (Basket, bool) {
+	now := toMS(e.now())
+	e.maintain(now)
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	r := e.recs[id]
+	if r == nil || e.closed {
+		return Basket{}, false
+	}
+	return e.materialise(r, now/1000), true
+}
+
+// materialise returns the public view of r. e.mu must be held.
+func (e *Engine) materialise(r *record, nowSec int64) Basket {
+	b := Basket{
+		ID:              r.id,
+		Created:         msTime(r.created),
+		CustomerDetails: r.details,
+		OrderItems:      r.items,
+		Tracking:        r.tracking,
+		Identities:      r.identities,
+		Entry:           r.entry,
+		Completed:       r.state == StateCompleted,
+		CustomFields:    r.customFields,
+		State:           r.state,
+		LastActivity:    msTime(r.lastAt),
+		Abandoned:       r.abandoned(),
+		AbandonedAt:     msTime(r.abandonedAt),
+		FeedPosition:    r.feedPos,
+	}
+	if r.abandoned() {
+		b.RecoveryLink = e.recoveryLink(r, nowSec)
+	}
+	return b
+}
+
+// Stats are counts of the engine's contents.
+type Stats struct {
+	Open, Contactable, Completed int // live baskets by state
+	Expired                      int // baskets purged at their TTL since start
+	Abandoned                    int // abandoned now (a subset of Contactable)
+	Pending                      int // contactable, waiting to be idle long enough
+	Erased                       int // basket ids erased
+	LastPosition                 uint64
+}
+
+// Stats returns counts of the engine's contents.
+func (e *Engine) Stats() Stats {
+	e.maintain(toMS(e.now()))
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return Stats{
+		Open:         e.counts[StateOpen],
+		Contactable:  e.counts[StateContactable],
+		Completed:    e.counts[StateCompleted],
+		Expired:      e.counts[StateExpired],
+		Abandoned:    e.abandoned.Len(),
+		Pending:      e.pending.Len(),
+		Erased:       len(e.erased),
+		LastPosition: e.lastPos,
+	}
+}
+
+// Check verifies the engine's internal invariants: every index agrees with
+// the records. It is meant for tests; it takes the read lock and costs O(n).
+func (e *Engine) Check() error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if e.created.Len() != len(e.recs) {
+		fail("created index has %d entries, records %d", e.created.Len(), len(e.recs))
+	}
+	var counts [StateExpired + 1]int
+	nAb, nPend := 0, 0
+	tagCounts := map[string]int{}
+	emailCounts := 0
+	for id, r := range e.recs {
+		if id != r.id {
+			fail("record %q filed under %q", r.id, id)
+		}
+		counts[r.state]++
+		if _, ok := e.created.Get(ckey{r.created, r.id}); !ok {
+			fail("basket %q missing from the created index", id)
+		}
+		if r.state == StateOpen && r.contactable() || r.state == StateContactable && !r.contactable() {
+			fail("basket %q in state %s with contactable=%v", id, r.state, r.contactable())
+		}
+		if r.abandoned() {
+			nAb++
+			if r.state != StateContactable {
+				fail("basket %q abandoned in state %s", id, r.state)
+			}
+			if a, ok := e.abandoned.Get(aentry{ckey: ckey{r.created, r.id}}); !ok || a.rec != r {
+				fail("basket %q missing from the abandoned index", id)
+			}
+			if f, ok := e.feed.Get(fentry{pos: r.feedPos}); !ok || f.rec != r {
+				fail("basket %q missing from the feed at %d", id, r.feedPos)
+			}
+			if r.feedPos == 0 || r.feedPos > e.lastPos {
+				fail("basket %q has feed position %d of %d", id, r.feedPos, e.lastPos)
+			}
+			if tag := r.tag(); tag != "" {
+				tagCounts[tag]++
+			}
+		}
+		if r.deadline != 0 {
+			nPend++
+			if r.abandoned() {
+				fail("basket %q both pending and abandoned", id)
+			}
+		}
+		if r.emailKey != NormalizeEmail(r.details.Email) {
+			fail("basket %q email key out of date", id)
+		}
+		if r.emailKey != "" {
+			emailCounts++
+			if !slices.Contains(e.byEmail[r.emailKey], id) {
+				fail("basket %q missing from the email index", id)
+			}
+		}
+	}
+	for s := StateOpen; s <= StateCompleted; s++ {
+		if counts[s] != e.counts[s] {
+			fail("count of %s is %d, records say %d", s, e.counts[s], counts[s])
+		}
+	}
+	if nAb != e.abandoned.Len() || nAb != e.feed.Len() {
+		fail("abandoned: %d records, index %d, feed %d", nAb, e.abandoned.Len(), e.feed.Len())
+	}
+	if nPend != e.pending.Len() {
+		fail("pending: %d records, index %d", nPend, e.pending.Len())
+	}
+	for tag, tr := range e.byTag {
+		if tr.Len() != tagCounts[tag] {
+			fail("tag %q index has %d, records %d", tag, tr.Len(), tagCounts[tag])
+		}
+	}
+	n := 0
+	for _, ids := range e.byEmail {
+		n += len(ids)
+	}
+	if n != emailCounts {
+		fail("email index has %d ids, records %d", n, emailCounts)
+	}
+	return errors.Join(errs...)
+}

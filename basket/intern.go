@@ -1,0 +1,115 @@
+package basket
+
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
+// maxInterned bounds each intern table, so that a stream of unique values
+// cannot grow it without limit; past the bound values are kept as they are.
+const maxInterned = 1 << 16
+
+// interner shares the catalogue strings, order-item lists and tracking maps
+// that repeat across baskets. Interned values are immutable. It is guarded by
+// the engine's write lock.
+type interner struct {
+	strs     map[string]string
+	items    map[string][]OrderItem
+	tracking map[string]map[string]string
+	key      []byte
+}
+
+func newInterner() *interner {
+	return &interner{
+		strs:     make(map[string]string),
+		items:    make(map[string][]OrderItem),
+		tracking: make(map[string]map[string]string),
+	}
+}
+
+func (in *interner) str(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := in.strs[s]; ok {
+		return v
+	}
+	if len(in.strs) >= maxInterned {
+		return strings.Clone(s)
+	}
+	s = strings.Clone(s)
+	in.strs[s] = s
+	return s
+}
+
+// orderItems returns a shared, immutable copy of items.
+func (in *interner) orderItems(items []OrderItem) []OrderItem {
+	if len(items) == 0 {
+		return nil
+	}
+	k := in.key[:0]
+	for _, it := range items {
+		k = append(k, it.Name...)
+		k = append(k, 0)
+		k = append(k, it.Path...)
+		k = append(k, 0)
+		for _, p := range it.Products {
+			k = append(k, p.Path...)
+			k = append(k, 0)
+			k = append(k, p.ProductCode...)
+			k = append(k, 0)
+		}
+		k = append(k, 1)
+	}
+	in.key = k
+	if v, ok := in.items[string(k)]; ok {
+		return v
+	}
+	out := make([]OrderItem, len(items))
+	for i, it := range items {
+		out[i] = OrderItem{Name: in.str(it.Name), Path: in.str(it.Path)}
+		if len(it.Products) > 0 {
+			ps := make([]Product, len(it.Products))
+			for j, p := range it.Products {
+				ps[j] = Product{Path: in.str(p.Path), ProductCode: in.str(p.ProductCode)}
+			}
+			out[i].Products = ps
+		}
+	}
+	if len(in.items) < maxInterned {
+		in.items[string(k)] = out
+	}
+	return out
+}
+
+// trackingMap returns a shared, immutable copy of m.
+func (in *interner) trackingMap(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	k := in.key[:0]
+	for _, key := range keys {
+		k = append(k, key...)
+		k = append(k, 0)
+		k = append(k, m[key]...)
+		k = append(k, 0)
+	}
+	in.key = k
+	if v, ok := in.tracking[string(k)]; ok {
+		return v
+	}
+	out := make(map[string]string, len(m))
+	for key, v := range m {
+		out[in.str(key)] = in.str(v)
+	}
+	if len(in.tracking) < maxInterned {
+		in.tracking[string(k)] = out
+	}
+	return out
+}
+
+func (in *interner) identity(id Identity) Identity {
+	return Identity{Sub: strings.Clone(id.Sub), Iss: in.str(id.Iss), Service: in.str(id.Service), Type: in.str(id.Type)}
+}

@@ -1,0 +1,274 @@
+package basket
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Page sizes.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// Query selects abandoned baskets. Results are ordered by (created, id).
+type Query struct {
+	// CreatedAfter, if not zero, keeps baskets created strictly after it.
+	CreatedAfter time.Time
+	// CreatedBefore, if not zero, keeps baskets created strictly before it.
+	CreatedBefore time.Time
+	// Email, if not empty, keeps one customer's baskets (compared
+	// normalised).
+	Email string
+	// Tag, if not empty, keeps baskets whose tracking.tag is Tag.
+	Tag string
+	// Limit is the page size: 1 to MaxLimit; 0 means DefaultLimit.
+	Limit int
+	// Cursor continues the query of a previous page (Page.Cursor). Filters
+	// given beside it must equal the cursor's, or be left empty.
+	Cursor string
+	// Count asks for Page.Total.
+	Count bool
+}
+
+// Page is a page of abandoned baskets.
+type Page struct {
+	Items []Basket
+	// Cursor continues the query; empty on the last page.
+	Cursor string
+	// Alias is the engine's environment alias.
+	Alias string
+	// Total is the number of baskets the whole query matches, if Query.Count
+	// asked for it; -1 otherwise.
+	Total int
+}
+
+// spec is a resolved query.
+type spec struct {
+	after, before int64 // unix ms, exclusive; noBound if none
+	email         string
+	tag           string
+	last          *ckey // continue after this key
+}
+
+func floorMS(t time.Time) int64 { return t.UnixMilli() }
+
+func ceilMS(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if time.UnixMilli(ms).Before(t) {
+		ms++
+	}
+	return ms
+}
+
+func (e *Engine) resolve(q *Query) (spec, error) {
+	s := spec{after: noBound, before: noBound, email: NormalizeEmail(q.Email), tag: q.Tag}
+	if !q.CreatedAfter.IsZero() {
+		s.after = floorMS(q.CreatedAfter)
+	}
+	if !q.CreatedBefore.IsZero() {
+		s.before = ceilMS(q.CreatedBefore)
+	}
+	if q.Cursor == "" {
+		return s, nil
+	}
+	rec, k, err := e.keys.decodeCursor(q.Cursor, e.alias)
+	if err != nil {
+		return s, err
+	}
+	email := ""
+	if rec.Email != nil {
+		var ok bool
+		if email, ok = k.openEmail(rec.Email); !ok {
+			return s, &QueryError{Param: "queryMore", Reason: "malformed", Err: ErrInvalidCursor}
+		}
+	}
+	mismatch := func(param string) error {
+		return &QueryError{Param: param, Reason: "differs from the query that queryMore continues", Err: ErrCursorMismatch}
+	}
+	switch {
+	case !q.CreatedAfter.IsZero() && s.after != rec.After:
+		return s, mismatch("createdAfter")
+	case !q.CreatedBefore.IsZero() && s.before != rec.Before:
+		return s, mismatch("createdBefore")
+	case q.Email != "" && s.email != email:
+		return s, mismatch("email")
+	case q.Tag != "" && q.Tag != rec.Tag:
+		return s, mismatch("tag")
+	}
+	s.after, s.before, s.email, s.tag = rec.After, rec.Before, email, rec.Tag
+	s.last = &ckey{rec.LastCreated, rec.LastID}
+	return s, nil
+}
+
+func checkLimit(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return DefaultLimit, nil
+	case limit < 1 || limit > MaxLimit:
+		return 0, &QueryError{Param: "limit", Reason: "must be from 1 to 1000", Err: ErrInvalidQuery}
+	}
+	return limit, nil
+}
+
+// Abandoned returns a page of the baskets abandoned now that match q, in
+// (created, id) order. Continuing with Page.Cursor returns no basket twice
+// and, despite concurrent changes, every basket abandoned for the whole walk.
+// Each page costs O(log n + limit) at any depth. Errors are *QueryError.
+func (e *Engine) Abandoned(ctx context.Context, q Query) (Page, error) {
+	if err := ctx.Err(); err != nil {
+		return Page{}, err
+	}
+	limit, err := checkLimit(q.Limit)
+	if err != nil {
+		return Page{}, err
+	}
+	s, err := e.resolve(&q)
+	if err != nil {
+		return Page{}, err
+	}
+	now := toMS(e.now())
+	e.maintain(now)
+
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		return Page{}, ErrClosed
+	}
+	var recs []*record
+	total := -1
+	if s.email != "" {
+		recs, total = e.byEmailQuery(&s, limit+1)
+	} else {
+		recs = e.scan(&s, limit+1)
+		if q.Count {
+			total = e.count(&s)
+		}
+	}
+	if !q.Count {
+		total = -1
+	}
+	more := len(recs) > limit
+	if more {
+		recs = recs[:limit]
+	}
+	p := Page{Items: make([]Basket, len(recs)), Alias: e.alias, Total: total}
+	for i, r := range recs {
+		p.Items[i] = e.materialise(r, now/1000)
+	}
+	e.mu.RUnlock()
+
+	if more {
+		last := recs[len(recs)-1]
+		c := cursorRecord{
+			Version: cursorVersion, Alias: e.alias,
+			After: s.after, Before: s.before, Tag: s.tag,
+			LastCreated: last.created, LastID: last.id,
+		}
+		if s.email != "" {
+			c.Email = e.keys.signer().sealEmail(s.email)
+		}
+		if p.Cursor, err = e.keys.encodeCursor(&c); err != nil {
+			return Page{}, err
+		}
+	}
+	return p, nil
+}
+
+// scan collects up to n records of the abandoned index. e.mu must be held.
+func (e *Engine) scan(s *spec, n int) []*record {
+	tr := e.abandoned
+	if s.tag != "" {
+		if tr = e.byTag[s.tag]; tr == nil {
+			return nil
+		}
+	}
+	var pivot aentry
+	switch {
+	case s.last != nil:
+		pivot.ckey = *s.last
+	case s.after != noBound:
+		pivot.ckey = ckey{created: s.after + 1}
+	default:
+		pivot.ckey = ckey{created: noBound}
+	}
+	out := make([]*record, 0, min(n, 128))
+	tr.Ascend(pivot, func(a aentry) bool {
+		if s.last != nil && a.ckey == *s.last {
+			return true
+		}
+		if s.before != noBound && a.created >= s.before {
+			return false
+		}
+		out = append(out, a.rec)
+		return len(out) < n
+	})
+	return out
+}
+
+// count returns the number of abandoned baskets in s's range. e.mu must be
+// held.
+func (e *Engine) count(s *spec) int {
+	tr := e.abandoned
+	if s.tag != "" {
+		if tr = e.byTag[s.tag]; tr == nil {
+			return 0
+		}
+	}
+	lo, hi := 0, tr.Len()
+	if s.after != noBound {
+		lo = rank(tr, ckey{created: s.after + 1})
+	}
+	if s.before != noBound {
+		hi = rank(tr, ckey{created: s.before})
+	}
+	return max(0, hi-lo)
+}
+
+// byEmailQuery collects up to n of one customer's abandoned baskets after
+// s.last, and the number that match the whole query. e.mu must be held.
+func (e *Engine) byEmailQuery(s *spec, n int) ([]*record, int) {
+	var all []*record
+	for _, id := range e.byEmail[s.email] {
+		r := e.recs[id]
+		switch {
+		case !r.abandoned(),
+			s.after != noBound && r.created <= s.after,
+			s.before != noBound && r.created >= s.before,
+			s.tag != "" && r.tag() != s.tag:
+			continue
+		}
+		all = append(all, r)
+	}
+	slices.SortFunc(all, func(a, b *record) int {
+		ka, kb := ckey{a.created, a.id}, ckey{b.created, b.id}
+		switch {
+		case ckeyLess(ka, kb):
+			return -1
+		case ckeyLess(kb, ka):
+			return 1
+		}
+		return 0
+	})
+	total := len(all)
+	if s.last != nil {
+		i, _ := slices.BinarySearchFunc(all, *s.last, func(r *record, k ckey) int {
+			switch rk := (ckey{r.created, r.id}); {
+			case ckeyLess(rk, k):
+				return -1
+			case ckeyLess(k, rk):
+				return 1
+			}
+			return 0
+		})
+		if i < len(all) && all[i].created == s.last.created && all[i].id == s.last.id {
+			i++
+		}
+		all = all[i:]
+	}
+	if len(all) > n {
+		all = all[:n]
+	}
+	return all, total
+}

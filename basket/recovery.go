@@ -1,0 +1,207 @@
+package basket
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"net/url"
+	"time"
+)
+
+// TokenPurpose separates tokens of different uses: a token issued for one
+// purpose never verifies for another.
+type TokenPurpose byte
+
+// Token purposes.
+const (
+	PurposeRecover     TokenPurpose = 'r' // a recovery link
+	PurposeUnsubscribe TokenPurpose = 'u' // an unsubscribe link
+)
+
+// DefaultRecoveryValidity is how long a recovery token is valid by default.
+const DefaultRecoveryValidity = 30 * 24 * time.Hour
+
+// DefaultRecoverPath is the path of the recovery endpoint in recovery links.
+const DefaultRecoverPath = "/api/checkout/recover"
+
+// tokenLen is the decoded length of a token: key id, expiry, MAC.
+const (
+	tokenMACLen = 16
+	tokenLen    = 4 + 4 + tokenMACLen
+)
+
+var b64 = base64.RawURLEncoding
+
+// issue returns a token for subject valid until exp (unix seconds).
+func (k *key) issue(p TokenPurpose, subject string, exp int64) string {
+	var buf [tokenLen]byte
+	copy(buf[:4], k.id[:])
+	binary.BigEndian.PutUint32(buf[4:8], uint32(exp))
+	copy(buf[8:], k.tokenMAC(p, subject, buf[:8]))
+	return b64.EncodeToString(buf[:])
+}
+
+func (k *key) tokenMAC(p TokenPurpose, subject string, head []byte) []byte {
+	m := hmac.New(sha256.New, k.recover)
+	m.Write([]byte{byte(p)})
+	m.Write(head)
+	m.Write([]byte(subject))
+	return m.Sum(nil)[:tokenMACLen]
+}
+
+// verify checks a token and returns its expiry (unix seconds). It reports
+// ErrTokenMissing, ErrTokenInvalid or ErrTokenExpired (the last only for an
+// authentic token).
+func (kr *keyring) verify(p TokenPurpose, subject, token string, now int64) (int64, error) {
+	if token == "" {
+		return 0, ErrTokenMissing
+	}
+	if b64.DecodedLen(len(token)) != tokenLen {
+		return 0, ErrTokenInvalid
+	}
+	var buf [tokenLen]byte
+	if n, err := b64.Decode(buf[:], []byte(token)); err != nil || n != tokenLen {
+		return 0, ErrTokenInvalid
+	}
+	k := kr.lookup(buf[:4])
+	if k == nil {
+		return 0, ErrTokenInvalid
+	}
+	if !hmac.Equal(k.tokenMAC(p, subject, buf[:8]), buf[8:]) {
+		return 0, ErrTokenInvalid
+	}
+	exp := int64(binary.BigEndian.Uint32(buf[4:8]))
+	if exp <= now {
+		return exp, ErrTokenExpired
+	}
+	return exp, nil
+}
+
+// IssueToken returns a token for subject and purpose, signed with the first
+// recovery secret and valid for validity from the engine's clock. For
+// PurposeRecover the subject is the basket id; for PurposeUnsubscribe it is
+// the normalised email.
+func (e *Engine) IssueToken(p TokenPurpose, subject string, validity time.Duration) string {
+	exp := e.now().Add(validity).Unix()
+	return e.keys.signer().issue(p, subject, exp)
+}
+
+// VerifyToken checks a token issued by IssueToken for subject and purpose.
+// It does not look at any basket, so revocation is not checked.
+func (e *Engine) VerifyToken(p TokenPurpose, subject, token string) error {
+	_, err := e.keys.verify(p, subject, token, e.now().Unix())
+	return err
+}
+
+// RecoveryOutcome says where a recovery link leads.
+type RecoveryOutcome uint8
+
+// The outcomes of a valid recovery link.
+const (
+	// RecoverCheckout: back into the checkout with the same basket.
+	RecoverCheckout RecoveryOutcome = iota + 1
+	// RecoverPurchased: the order was completed; the "already purchased" page.
+	RecoverPurchased
+	// RecoverRepurchase: the basket expired; a purchase link for its offer.
+	RecoverRepurchase
+)
+
+// Recovery is the result of a valid recovery link.
+type Recovery struct {
+	Outcome   RecoveryOutcome
+	BasketID  string
+	OfferPath string // the first offer's path, for RecoverRepurchase
+}
+
+// Recover verifies a recovery token for a basket and, when the basket can be
+// recovered, records a recovered event (customer activity). It returns
+// ErrTokenMissing, ErrTokenInvalid (also for an erased basket or a revoked
+// token) or ErrTokenExpired.
+func (e *Engine) Recover(ctx context.Context, basketID, token string) (Recovery, error) {
+	if err := ctx.Err(); err != nil {
+		return Recovery{}, err
+	}
+	now := e.now()
+	exp, err := e.keys.verify(PurposeRecover, basketID, token, now.Unix())
+	if err != nil && err != ErrTokenExpired {
+		return Recovery{}, err
+	}
+	e.maintain(toMS(now))
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		return Recovery{}, ErrClosed
+	}
+	if _, gone := e.erased[basketID]; gone {
+		e.mu.RUnlock()
+		return Recovery{}, ErrTokenInvalid
+	}
+	r := e.recs[basketID]
+	var tb tomb
+	var tombed bool
+	if r == nil {
+		tb, tombed = e.tombs[basketID]
+	}
+	e.mu.RUnlock()
+	switch {
+	case r == nil && !tombed:
+		return Recovery{}, ErrTokenInvalid
+	case r != nil && exp <= r.revokedUntil:
+		return Recovery{}, ErrTokenInvalid
+	case err != nil:
+		return Recovery{}, err
+	case r == nil && tb.completed:
+		return Recovery{Outcome: RecoverPurchased, BasketID: basketID}, nil
+	case r == nil:
+		return Recovery{Outcome: RecoverRepurchase, BasketID: basketID, OfferPath: tb.offerPath}, nil
+	case r.state == StateCompleted:
+		return Recovery{Outcome: RecoverPurchased, BasketID: basketID}, nil
+	}
+	_, err = e.Apply(ctx, Event{Type: EventRecovered, BasketID: basketID, At: now})
+	switch {
+	case err == nil:
+		return Recovery{Outcome: RecoverCheckout, BasketID: basketID}, nil
+	case errors.Is(err, ErrCompleted):
+		return Recovery{Outcome: RecoverPurchased, BasketID: basketID}, nil
+	case errors.Is(err, ErrExpired):
+		return Recovery{Outcome: RecoverRepurchase, BasketID: basketID, OfferPath: r.firstOfferPath()}, nil
+	case errors.Is(err, ErrUnknownBasket):
+		return Recovery{}, ErrTokenInvalid
+	}
+	return Recovery{}, err
+}
+
+// Revoke revokes every recovery token issued for a basket so far.
+func (e *Engine) Revoke(ctx context.Context, basketID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := e.now().Unix()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	r := e.recs[basketID]
+	if r == nil {
+		return &TransitionError{Index: 0, BasketID: basketID, Event: "revoke", Err: ErrUnknownBasket}
+	}
+	c := *r
+	c.revokedUntil = now + int64(e.recoveryValidity/time.Second) + 1
+	c.token, c.tokenExp = "", 0
+	e.replace(r, &c)
+	return nil
+}
+
+// recoveryLink returns the recovery path for an abandoned record, using its
+// cached token while that is fresh and a new one otherwise.
+func (e *Engine) recoveryLink(r *record, nowSec int64) string {
+	tok := r.token
+	if tok == "" || r.tokenExp <= nowSec {
+		tok = e.keys.signer().issue(PurposeRecover, r.id, nowSec+int64(e.recoveryValidity/time.Second))
+	}
+	return e.recoverPath + "?basketId=" + url.QueryEscape(r.id) + "&recover=" + tok
+}
