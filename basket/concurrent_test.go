@@ -168,4 +168,3 @@ func TestConcurrentPaging(t *testing.T) {
 	}
 	t.Logf("%d writes overlapped the walks", during)
 }
-
