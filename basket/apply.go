@@ -34,9 +34,23 @@ func (e *Engine) Apply(ctx context.Context, events ...Event) (Result, error) {
 	}
 	now := toMS(e.now())
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	res, ticket, err := e.applyLocked(now, events, true)
+	e.mu.Unlock()
+	if err != nil {
+		return Result{}, err
+	}
+	if err := e.waitDurable(ticket); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// applyLocked applies a validated batch at the engine time now and, if log
+// is set and the engine is durable, writes it to the log first. It returns
+// the log's ticket to wait for. e.mu must be held for writing.
+func (e *Engine) applyLocked(now int64, events []Event, log bool) (Result, uint64, error) {
 	if e.closed {
-		return Result{}, ErrClosed
+		return Result{}, 0, ErrClosed
 	}
 	if now >= e.nextDue.Load() {
 		e.runDue(now)
@@ -44,11 +58,18 @@ func (e *Engine) Apply(ctx context.Context, events ...Event) (Result, error) {
 	t := txn{e: e, work: make(map[string]*record, len(events)), dirty: make(map[string]bool, len(events)), now: now}
 	for i := range events {
 		if err := t.step(i, &events[i]); err != nil {
-			return Result{}, err
+			return Result{}, 0, err
+		}
+	}
+	var ticket uint64
+	if log && e.log != nil {
+		var err error
+		if ticket, err = e.logBatch(now, events, t.changed == 0); err != nil {
+			return Result{}, 0, err
 		}
 	}
 	t.commit(now)
-	return Result{Applied: len(events), Changed: t.changed}, nil
+	return Result{Applied: len(events), Changed: t.changed}, ticket, nil
 }
 
 // txn applies a batch to private copies of the records it touches; commit
@@ -71,12 +92,12 @@ func (t *txn) get(id string) (*record, error) {
 		}
 		return c, nil
 	}
-	if _, ok := t.e.erased[id]; ok {
+	if _, ok := t.e.erased.Get(id); ok {
 		return nil, ErrUnknownBasket
 	}
 	r := t.e.recs[id]
 	if r == nil {
-		if _, ok := t.e.tombs[id]; ok {
+		if _, ok := t.e.tombs.Get(id); ok {
 			return nil, ErrExpired
 		}
 		return nil, ErrUnknownBasket
@@ -163,7 +184,7 @@ func (e *Engine) isErased(id string, t *txn) bool {
 	if c, ok := t.work[id]; ok && c == nil {
 		return true
 	}
-	_, ok := e.erased[id]
+	_, ok := e.erased.Get(id)
 	return ok
 }
 
@@ -288,7 +309,7 @@ func (t *txn) commit(now int64) {
 			if old != nil {
 				e.remove(old)
 			}
-			e.erased[id] = struct{}{}
+			e.erased.Set(id, struct{}{})
 			continue
 		}
 		if !t.dirty[id] {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tidwall/btree"
+
+	"github.com/basketlab/abandoned/basket/store"
 )
 
 // DefaultTTL is a basket's time to live from its creation, by default.
@@ -56,6 +59,20 @@ type Options struct {
 	// stops it. Default 0: that work is done lazily by the next call that
 	// needs it.
 	SweepInterval time.Duration
+
+	// Store configures the log of a durable engine (Open): the fsync policy
+	// and its interval. Default nil: store's defaults (fsync always).
+	Store *store.Options
+
+	// SnapshotEvery is how many bytes of log make a durable engine write a
+	// snapshot in the background. Default 0 means DefaultSnapshotEvery;
+	// negative: only when Snapshot is called.
+	SnapshotEvery int64
+
+	// Logger receives warnings of a durable engine (a torn log tail cut off,
+	// a failed background snapshot). It never logs basket contents. Default:
+	// discard.
+	Logger *slog.Logger
 }
 
 // tomb is what remains of a purged basket while its recovery links may still
@@ -75,6 +92,12 @@ type Engine struct {
 	recoverPath      string
 	alias            string
 	keys             *keyring
+	logger           *slog.Logger
+
+	log           *store.Store // nil in memory
+	report        store.Report
+	snapshotEvery int64
+	snapMu        sync.Mutex // one snapshot at a time
 
 	// nextDue is the unix ms time of the next time-based change (a
 	// promotion, an expiry, a tomb's end); math.MaxInt64 if none.
@@ -83,10 +106,10 @@ type Engine struct {
 	mu        sync.RWMutex // guards the fields below
 	closed    bool
 	recs      map[string]*record
-	erased    map[string]struct{}
-	tombs     map[string]tomb
-	tombQ     []string // ids in tombs, in order of tomb.until
-	created   *btree.BTreeG[ckey]
+	erased    *btree.Map[string, struct{}] // ids erased, forever
+	tombs     *btree.Map[string, tomb]
+	tombQ     []string              // ids in tombs, in order of tomb.until
+	created   *btree.BTreeG[aentry] // every live record by (created, id)
 	abandoned *btree.BTreeG[aentry]
 	byTag     map[string]*btree.BTreeG[aentry]
 	feed      *btree.BTreeG[fentry]
@@ -140,9 +163,9 @@ func New(opts *Options) (*Engine, error) {
 		alias:            o.Alias,
 		keys:             kr,
 		recs:             make(map[string]*record),
-		erased:           make(map[string]struct{}),
-		tombs:            make(map[string]tomb),
-		created:          newCreatedTree(),
+		erased:           btree.NewMap[string, struct{}](0),
+		tombs:            btree.NewMap[string, tomb](0),
+		created:          newAbandonedTree(),
 		abandoned:        newAbandonedTree(),
 		byTag:            make(map[string]*btree.BTreeG[aentry]),
 		feed:             newFeedTree(),
@@ -153,21 +176,22 @@ func New(opts *Options) (*Engine, error) {
 	if o.TTL > 0 {
 		e.ttl = o.TTL.Milliseconds()
 	}
-	e.nextDue.Store(math.MaxInt64)
-	if o.SweepInterval > 0 {
-		e.stop = make(chan struct{})
-		e.done = make(chan struct{})
-		go e.sweeper(o.SweepInterval)
+	if e.logger = o.Logger; e.logger == nil {
+		e.logger = discardLogger
 	}
+	e.nextDue.Store(math.MaxInt64)
+	e.startBackground(o.SweepInterval)
 	return e, nil
 }
 
 // Alias returns the environment alias.
 func (e *Engine) Alias() string { return e.alias }
 
-// Close stops the background sweeper, if any, and makes every later call
-// fail with ErrClosed. It is idempotent.
+// Close stops the background work, makes every later call fail with
+// ErrClosed and, for a durable engine, fsyncs the log and releases the
+// directory. It is idempotent.
 func (e *Engine) Close() error {
+	var err error
 	e.closeOnce.Do(func() {
 		if e.stop != nil {
 			close(e.stop)
@@ -176,22 +200,13 @@ func (e *Engine) Close() error {
 		e.mu.Lock()
 		e.closed = true
 		e.mu.Unlock()
-	})
-	return nil
-}
-
-func (e *Engine) sweeper(every time.Duration) {
-	defer close(e.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case <-t.C:
-			e.maintain(toMS(e.now()))
+		if e.log != nil {
+			e.snapMu.Lock() // let a snapshot under way finish
+			err = e.log.Close()
+			e.snapMu.Unlock()
 		}
-	}
+	})
+	return err
 }
 
 // Sweep promotes baskets that have been idle long enough and purges expired
@@ -243,23 +258,23 @@ func (e *Engine) runDue(now int64) {
 			if !ok || k.created+e.ttl > now {
 				break
 			}
-			r := e.recs[k.id]
+			r := k.rec
 			e.remove(r)
 			e.counts[StateExpired]++
-			e.tombs[r.id] = tomb{
+			e.tombs.Set(r.id, tomb{
 				offerPath: r.firstOfferPath(),
 				completed: r.state == StateCompleted,
 				until:     r.created + e.ttl + e.recoveryValidity.Milliseconds(),
-			}
+			})
 			e.tombQ = append(e.tombQ, r.id)
 		}
 	}
 	for len(e.tombQ) > 0 {
 		id := e.tombQ[0]
-		if t, ok := e.tombs[id]; ok && t.until > now {
+		if t, ok := e.tombs.Get(id); ok && t.until > now {
 			break
 		}
-		delete(e.tombs, id)
+		e.tombs.Delete(id)
 		e.tombQ[0] = ""
 		e.tombQ = e.tombQ[1:]
 	}
@@ -281,7 +296,8 @@ func (e *Engine) updateDue() {
 		}
 	}
 	if len(e.tombQ) > 0 {
-		due = min(due, e.tombs[e.tombQ[0]].until)
+		t, _ := e.tombs.Get(e.tombQ[0])
+		due = min(due, t.until)
 	}
 	e.nextDue.Store(due)
 }
@@ -320,7 +336,7 @@ func (e *Engine) schedule(c *record, now int64) {
 // insert adds a new record to the engine. e.mu must be held for writing.
 func (e *Engine) insert(r *record) {
 	e.recs[r.id] = r
-	e.created.Set(ckey{r.created, r.id})
+	e.created.Set(aentry{ckey{r.created, r.id}, r})
 	e.counts[r.state]++
 	e.indexAbandonment(r)
 	if r.emailKey != "" {
@@ -331,7 +347,7 @@ func (e *Engine) insert(r *record) {
 // remove takes a record out of the engine. e.mu must be held for writing.
 func (e *Engine) remove(r *record) {
 	delete(e.recs, r.id)
-	e.created.Delete(ckey{r.created, r.id})
+	e.created.Delete(aentry{ckey: ckey{r.created, r.id}})
 	e.counts[r.state]--
 	e.unindexAbandonment(r)
 	if r.emailKey != "" {
@@ -342,6 +358,7 @@ func (e *Engine) remove(r *record) {
 // replace swaps old for its changed copy c. e.mu must be held for writing.
 func (e *Engine) replace(old, c *record) {
 	e.recs[c.id] = c
+	e.created.Set(aentry{ckey{c.created, c.id}, c})
 	e.counts[old.state]--
 	e.counts[c.state]++
 	e.unindexAbandonment(old)
@@ -465,7 +482,7 @@ func (e *Engine) Stats() Stats {
 		Expired:      e.counts[StateExpired],
 		Abandoned:    e.abandoned.Len(),
 		Pending:      e.pending.Len(),
-		Erased:       len(e.erased),
+		Erased:       e.erased.Len(),
 		LastPosition: e.lastPos,
 	}
 }
@@ -489,7 +506,7 @@ func (e *Engine) Check() error {
 			fail("record %q filed under %q", r.id, id)
 		}
 		counts[r.state]++
-		if _, ok := e.created.Get(ckey{r.created, r.id}); !ok {
+		if a, ok := e.created.Get(aentry{ckey: ckey{r.created, r.id}}); !ok || a.rec != r {
 			fail("basket %q missing from the created index", id)
 		}
 		if r.state == StateOpen && r.contactable() || r.state == StateContactable && !r.contactable() {

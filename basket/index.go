@@ -49,7 +49,6 @@ func pentryLess(a, b pentry) bool {
 
 var noLocks = btree.Options{NoLocks: true}
 
-func newCreatedTree() *btree.BTreeG[ckey] { return btree.NewBTreeGOptions(ckeyLess, noLocks) }
 func newAbandonedTree() *btree.BTreeG[aentry] {
 	return btree.NewBTreeGOptions(aentryLess, noLocks)
 }

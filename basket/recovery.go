@@ -7,8 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // TokenPurpose separates tokens of different uses: a token issued for one
@@ -135,7 +138,7 @@ func (e *Engine) Recover(ctx context.Context, basketID, token string) (Recovery,
 		e.mu.RUnlock()
 		return Recovery{}, ErrClosed
 	}
-	if _, gone := e.erased[basketID]; gone {
+	if _, gone := e.erased.Get(basketID); gone {
 		e.mu.RUnlock()
 		return Recovery{}, ErrTokenInvalid
 	}
@@ -143,7 +146,7 @@ func (e *Engine) Recover(ctx context.Context, basketID, token string) (Recovery,
 	var tb tomb
 	var tombed bool
 	if r == nil {
-		tb, tombed = e.tombs[basketID]
+		tb, tombed = e.tombs.Get(basketID)
 	}
 	e.mu.RUnlock()
 	switch {
@@ -179,18 +182,44 @@ func (e *Engine) Revoke(ctx context.Context, basketID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	now := e.now().Unix()
+	now := toMS(e.now())
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
+		e.mu.Unlock()
 		return ErrClosed
 	}
+	if e.recs[basketID] == nil {
+		e.mu.Unlock()
+		return &TransitionError{Index: 0, BasketID: basketID, Event: "revoke", Err: ErrUnknownBasket}
+	}
+	var ticket uint64
+	if e.log != nil {
+		rec, err := msgpack.Marshal(&walRecord{Now: now, Revoke: basketID})
+		if err == nil {
+			ticket, err = e.log.Append(rec)
+		}
+		if err != nil {
+			e.mu.Unlock()
+			return fmt.Errorf("basket: the revocation was not applied: %w", err)
+		}
+	}
+	err := e.revokeLocked(now, basketID)
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return e.waitDurable(ticket)
+}
+
+// revokeLocked revokes the tokens of a basket issued up to now (unix ms).
+// e.mu must be held for writing.
+func (e *Engine) revokeLocked(now int64, basketID string) error {
 	r := e.recs[basketID]
 	if r == nil {
 		return &TransitionError{Index: 0, BasketID: basketID, Event: "revoke", Err: ErrUnknownBasket}
 	}
 	c := *r
-	c.revokedUntil = now + int64(e.recoveryValidity/time.Second) + 1
+	c.revokedUntil = now/1000 + int64(e.recoveryValidity/time.Second) + 1
 	c.token, c.tokenExp = "", 0
 	e.replace(r, &c)
 	return nil
