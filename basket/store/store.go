@@ -100,6 +100,7 @@ type Store struct {
 	snapSeq  uint64 // the newest snapshot covers segments before it
 	snapFile string
 	segs     []uint64 // segment seqs on disk at open, ascending
+	staleTmp int      // interrupted snapshots removed at open
 	replayed bool
 
 	mu        sync.Mutex // guards the fields below
@@ -180,6 +181,12 @@ func (s *Store) scan() error {
 			s.segs = append(s.segs, seq)
 		} else if seq, ok := parseSeq(e.Name(), "snapshot-", ".snap"); ok {
 			snaps = append(snaps, seq)
+		} else if _, ok := parseSeq(e.Name(), "snapshot-", ".snap.tmp"); ok {
+			// A snapshot interrupted by a crash: the log still has it all.
+			if err := s.fs.Remove(s.path(e.Name())); err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+			s.staleTmp++
 		}
 	}
 	slices.Sort(s.segs)
@@ -274,7 +281,7 @@ func (s *Store) verifySnapshot(name string) (int64, error) {
 // cuts off a torn tail, and readies the log for appending. An error from
 // apply stops it.
 func (s *Store) Replay(apply func(rec []byte) error) (Report, error) {
-	rep := Report{Snapshot: s.snapFile}
+	rep := Report{Snapshot: s.snapFile, StaleRemoved: s.staleTmp}
 	if s.replayed {
 		return rep, errors.New("store: Replay called twice")
 	}
