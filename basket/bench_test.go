@@ -1,0 +1,444 @@
+package basket_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/basketlab/abandoned/basket"
+)
+
+// The micro-benchmarks run over populations of abandoned baskets that look
+// like a news publisher's checkout: one offer of a small catalogue, one SSO
+// identity and an email each, created over 14 days. A population is built
+// once per size and shared by the benchmarks that only read it.
+//
+//	go test ./basket -run '^$' -bench . -benchmem
+//	ABANDONED_BENCH_LARGE=1 go test ./basket -run '^$' -bench 'Count|BytesPerBasket' -timeout 1h
+//
+// ABANDONED_BENCH_LARGE=1 adds populations of 1e7 (about 5 GiB of heap).
+
+// benchEnd is the engines' fixed clock: every basket is created in the 14
+// days (less an hour) before it, so nothing expires under the default TTL.
+var benchEnd = time.Date(2024, 3, 27, 12, 0, 0, 0, time.UTC)
+
+const benchSpread = 14*24*time.Hour - time.Hour
+
+// benchSizes are the population sizes of the read benchmarks.
+func benchSizes() []int {
+	if os.Getenv("ABANDONED_BENCH_LARGE") != "" {
+		return []int{1e5, 1e6, 1e7}
+	}
+	return []int{1e5, 1e6}
+}
+
+func sizeName(n int) string {
+	switch n {
+	case 1e5:
+		return "n=1e5"
+	case 1e6:
+		return "n=1e6"
+	case 1e7:
+		return "n=1e7"
+	}
+	return fmt.Sprintf("n=%d", n)
+}
+
+// benchCatalogue is the publisher's handful of offers, one product each.
+var benchCatalogue = func() [][]basket.OrderItem {
+	offers := []struct{ name, product, code string }{
+		{"The Offer", "Digital All Access", "SKU-00000001"},
+		{"Weekend Print and Digital", "Weekend Print", "SKU-00000002"},
+		{"Student Digital", "Digital Basic", "SKU-00000003"},
+		{"Puzzles", "Crosswords and Puzzles", "SKU-00000004"},
+		{"Cooking", "Cooking", "SKU-00000005"},
+		{"Annual All Access", "Digital All Access", "SKU-00000006"},
+	}
+	out := make([][]basket.OrderItem, len(offers))
+	for i, o := range offers {
+		out[i] = []basket.OrderItem{{
+			Name:     o.name,
+			Path:     "/offers2/" + o.name,
+			Products: []basket.Product{{Path: "/products/" + o.product, ProductCode: o.code}},
+		}}
+	}
+	return out
+}()
+
+var benchFirstNames = []string{"ann", "bob", "chloe", "dev", "emma", "farid", "grace", "hugo"}
+var benchDomains = []string{"example.com", "mail.example.org", "news.example.net"}
+
+// benchGen generates baskets' events, deterministically for a seed.
+type benchGen struct {
+	rng *rand.Rand
+	seq int
+}
+
+func newBenchGen(seed uint64) *benchGen {
+	return &benchGen{rng: rand.New(rand.NewPCG(seed, 0x5eed))}
+}
+
+func (g *benchGen) uuid() string {
+	a, c := g.rng.Uint64(), g.rng.Uint64()
+	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", a>>32, a>>16&0xffff, a&0xffff, c>>48, c&0xffffffffffff)
+}
+
+func (g *benchGen) created() time.Time {
+	return benchEnd.Add(-time.Duration(g.rng.Int64N(int64(benchSpread/time.Millisecond))) * time.Millisecond)
+}
+
+// abandoned appends the two events of a typical abandoned basket: created,
+// then identified by SSO with the customer's email.
+func (g *benchGen) abandoned(dst []basket.Event) []basket.Event {
+	g.seq++
+	id := "basket-" + g.uuid()
+	at := g.created()
+	email := fmt.Sprintf("%s.%d@%s", benchFirstNames[g.seq%len(benchFirstNames)], g.seq, benchDomains[g.seq%len(benchDomains)])
+	return append(dst,
+		basket.Event{Type: basket.EventCreated, BasketID: id, At: at, Entry: "/checkout",
+			OrderItems: benchCatalogue[g.rng.IntN(len(benchCatalogue))]},
+		basket.Event{Type: basket.EventIdentified, BasketID: id, At: at.Add(time.Minute),
+			Identity:        &basket.Identity{Sub: g.uuid(), Iss: "https://issuer.domain", Service: "salesforce", Type: "account"},
+			CustomerDetails: &basket.CustomerDetails{Email: email}},
+	)
+}
+
+// journey appends a basket's whole life as an ingest stream sees it:
+// created, the email typed into the form, an SSO login, and for one basket
+// in four the completed order.
+func (g *benchGen) journey(dst []basket.Event) []basket.Event {
+	dst = g.abandoned(dst)
+	cr, idf := dst[len(dst)-2], dst[len(dst)-1]
+	dst = dst[:len(dst)-1]
+	dst = append(dst,
+		basket.Event{Type: basket.EventEmailCaptured, BasketID: cr.BasketID, At: cr.At.Add(30 * time.Second), Email: idf.CustomerDetails.Email},
+		basket.Event{Type: basket.EventIdentified, BasketID: cr.BasketID, At: idf.At, Identity: idf.Identity},
+	)
+	if g.seq%4 == 0 {
+		dst = append(dst, basket.Event{Type: basket.EventCompleted, BasketID: cr.BasketID, At: idf.At.Add(time.Minute)})
+	}
+	return dst
+}
+
+func newBenchEngine(tb testing.TB) *basket.Engine {
+	tb.Helper()
+	eng, err := basket.New(&basket.Options{Now: func() time.Time { return benchEnd }})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return eng
+}
+
+// buildEngine returns an engine holding n abandoned baskets, loaded through
+// Apply in batches of 1,000 events (the engine has no bulk loader).
+func buildEngine(tb testing.TB, n int, seed uint64) *basket.Engine {
+	tb.Helper()
+	eng := newBenchEngine(tb)
+	g := newBenchGen(seed)
+	ctx := context.Background()
+	batch := make([]basket.Event, 0, 1000)
+	for i := 0; i < n; i++ {
+		batch = g.abandoned(batch)
+		if len(batch) == cap(batch) || i == n-1 {
+			if _, err := eng.Apply(ctx, batch...); err != nil {
+				tb.Fatal(err)
+			}
+			clear(batch)
+			batch = batch[:0]
+		}
+	}
+	if got := eng.Stats().Abandoned; got != n {
+		tb.Fatalf("Stats().Abandoned = %d after loading; want %d", got, n)
+	}
+	return eng
+}
+
+type benchPop struct {
+	once sync.Once
+	eng  *basket.Engine
+}
+
+var (
+	benchPopsMu sync.Mutex
+	benchPops   = map[int]*benchPop{}
+)
+
+// population returns the shared engine of n abandoned baskets, building it
+// on first use. Benchmarks that use it must not change it.
+func population(b *testing.B, n int) *basket.Engine {
+	b.Helper()
+	benchPopsMu.Lock()
+	p := benchPops[n]
+	if p == nil {
+		p = &benchPop{}
+		benchPops[n] = p
+	}
+	benchPopsMu.Unlock()
+	p.once.Do(func() { p.eng = buildEngine(b, n, uint64(n)) })
+	if p.eng == nil {
+		b.Fatalf("population %d failed to build", n)
+	}
+	return p.eng
+}
+
+// randomTimes returns k random instants within the population's created
+// range, so each iteration starts at a new place.
+func randomTimes(k int, seed uint64) []time.Time {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	out := make([]time.Time, k)
+	for i := range out {
+		out[i] = benchEnd.Add(-time.Duration(rng.Int64N(int64(benchSpread/time.Millisecond))) * time.Millisecond)
+	}
+	return out
+}
+
+var pageSink basket.Page
+
+// BenchmarkApply measures applying events to a growing engine: one event per
+// Apply, and batches of 100. The stream is whole journeys (created, email,
+// identified, a quarter completed); events are generated with the timer
+// stopped.
+func BenchmarkApply(b *testing.B) {
+	for _, size := range []int{1, 100} {
+		name := "single"
+		if size > 1 {
+			name = fmt.Sprintf("batch=%d", size)
+		}
+		b.Run(name, func(b *testing.B) {
+			eng := newBenchEngine(b)
+			defer eng.Close()
+			ctx := context.Background()
+			g := newBenchGen(1)
+			const chunk = 1 << 14
+			var evs []basket.Event
+			refill := func() {
+				clear(evs)
+				evs = evs[:0]
+				for len(evs) < chunk {
+					evs = g.journey(evs)
+				}
+			}
+			refill()
+			runtime.GC()
+			next, events := 0, 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if next+size > len(evs) {
+					b.StopTimer()
+					// Keep the tail: a journey may straddle two chunks.
+					tail := append([]basket.Event(nil), evs[next:]...)
+					refill()
+					evs = append(tail, evs...)
+					next = 0
+					b.StartTimer()
+				}
+				if _, err := eng.Apply(ctx, evs[next:next+size]...); err != nil {
+					b.Fatal(err)
+				}
+				next += size
+				events += size
+			}
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkPage measures one page of abandoned baskets (materialised, with
+// recovery links) after a random createdAfter.
+func BenchmarkPage(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(sizeName(n), func(b *testing.B) {
+			for _, limit := range []int{10, 100} {
+				b.Run(fmt.Sprintf("limit=%d", limit), func(b *testing.B) {
+					eng := population(b, n)
+					ctx := context.Background()
+					after := randomTimes(1<<12, 2)
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						p, err := eng.Abandoned(ctx, basket.Query{CreatedAfter: after[i%len(after)], Limit: limit})
+						if err != nil {
+							b.Fatal(err)
+						}
+						pageSink = p
+					}
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkPageDepth measures a page of 10 at the start of a walk (no
+// cursor), on page 2 and on page 10,001 (each continued by a cursor): keyset
+// cursors make the cost flat in the depth.
+func BenchmarkPageDepth(b *testing.B) {
+	const n, limit = 1e6, 10
+	b.Run(sizeName(n), func(b *testing.B) {
+		eng := population(b, n)
+		ctx := context.Background()
+		first, err := eng.Abandoned(ctx, basket.Query{Limit: limit})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// 100 pages of 1,000 reach item 100,000: the next page of 10 is
+		// page 10,001.
+		deep := ""
+		for range 100 {
+			p, err := eng.Abandoned(ctx, basket.Query{Limit: basket.MaxLimit, Cursor: deep})
+			if err != nil {
+				b.Fatal(err)
+			}
+			deep = p.Cursor
+		}
+		for _, c := range []struct {
+			name, cursor string
+		}{{"page=1", ""}, {"page=2", first.Cursor}, {"page=10001", deep}} {
+			b.Run(c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					p, err := eng.Abandoned(ctx, basket.Query{Limit: limit, Cursor: c.cursor})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(p.Items) != limit {
+						b.Fatalf("Abandoned() returned %d items; want %d", len(p.Items), limit)
+					}
+					pageSink = p
+				}
+			})
+		}
+	})
+}
+
+// BenchmarkWalk measures a full cursor walk over every abandoned basket and
+// reports the cost per basket.
+func BenchmarkWalk(b *testing.B) {
+	for _, n := range benchSizes()[:2] {
+		b.Run(sizeName(n), func(b *testing.B) {
+			for _, limit := range []int{100, 1000} {
+				b.Run(fmt.Sprintf("limit=%d", limit), func(b *testing.B) {
+					eng := population(b, n)
+					ctx := context.Background()
+					items := 0
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						cursor := ""
+						got := 0
+						for {
+							p, err := eng.Abandoned(ctx, basket.Query{Limit: limit, Cursor: cursor})
+							if err != nil {
+								b.Fatal(err)
+							}
+							got += len(p.Items)
+							if cursor = p.Cursor; cursor == "" {
+								break
+							}
+						}
+						if got != n {
+							b.Fatalf("walk returned %d baskets; want %d", got, n)
+						}
+						items += got
+					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(items), "ns/item")
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkCount measures count=exact of a random created range (with a page
+// of one, the least a query returns).
+func BenchmarkCount(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(sizeName(n), func(b *testing.B) {
+			eng := population(b, n)
+			ctx := context.Background()
+			ts := randomTimes(1<<12, 3)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				lo, hi := ts[i%len(ts)], ts[(i+1)%len(ts)]
+				if hi.Before(lo) {
+					lo, hi = hi, lo
+				}
+				p, err := eng.Abandoned(ctx, basket.Query{CreatedAfter: lo, CreatedBefore: hi, Limit: 1, Count: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if p.Total < 0 || p.Total > n {
+					b.Fatalf("Abandoned(count) Total = %d; want 0 to %d", p.Total, n)
+				}
+				pageSink = p
+			}
+		})
+	}
+}
+
+// BenchmarkBytesPerBasket builds an engine of n typical baskets (one item,
+// one identity, an email) and reports the live heap it holds per basket.
+// ns/op is the time to load the n baskets through Apply.
+func BenchmarkBytesPerBasket(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(sizeName(n), func(b *testing.B) {
+			var perBasket float64
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				b.StartTimer()
+				eng := buildEngine(b, n, uint64(i)+7)
+				b.StopTimer()
+				runtime.GC()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perBasket = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+				runtime.KeepAlive(eng)
+				eng.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(perBasket, "B/basket")
+		})
+	}
+}
+
+// BenchmarkReaders runs page queries (limit 10, random createdAfter) from
+// parallel goroutines; compare ns/op across -cpu 1,2 to see reads scale.
+func BenchmarkReaders(b *testing.B) {
+	const n = 1e6
+	b.Run(sizeName(n), func(b *testing.B) {
+		eng := population(b, n)
+		ctx := context.Background()
+		after := randomTimes(1<<12, 4)
+		var seed sync.Mutex
+		next := uint64(0)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			seed.Lock()
+			next++
+			rng := rand.New(rand.NewPCG(next, 9))
+			seed.Unlock()
+			for pb.Next() {
+				p, err := eng.Abandoned(ctx, basket.Query{CreatedAfter: after[rng.IntN(len(after))], Limit: 10})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if len(p.Items) == 0 && p.Cursor != "" {
+					b.Error("empty page with a cursor")
+					return
+				}
+			}
+		})
+	})
+}

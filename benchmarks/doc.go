@@ -1,0 +1,38 @@
+// Package benchmarks compares the basket engine with the stores a Go
+// developer would pick instead, on the operations the query API serves: a
+// page of abandoned baskets after a random (created, id) position, a full
+// cursor walk, and the ingest of one basket.
+//
+// Every store implements Store over the same population (see Population):
+//
+//   - EngineStore: the basket engine itself (basket.Engine), paged by its
+//     signed cursors, baskets materialised with their recovery links.
+//   - BuntStore: BuntDB in memory (":memory:"), JSON values under an ordered
+//     index on (created, id), paged by an ascending range from a pivot.
+//   - SQLiteStore: SQLite through modernc.org/sqlite (pure Go), WAL mode, a
+//     partial index on (created, id) WHERE abandoned, keyset pagination with
+//     prepared statements, rows materialised from JSON into structs, inserts
+//     batched in transactions.
+//   - BTreeStore: a raw tidwall/btree of (created, id, *basket) under a
+//     sync.RWMutex: the floor that the engine's overhead is measured from.
+//   - SliceStore: a sorted slice and a binary search: the correctness floor.
+//
+// The benchmarks run them side by side in one go test run, so that their
+// ratios, not their absolute figures, are what is compared:
+//
+//	go test ./benchmarks -run '^$' -bench . -benchmem
+//	benchmarks/run.sh    # -count 6, then a table of medians and ratios
+//
+// Populations are 1e5 and 1e6 baskets; ABANDONED_BENCH_LARGE=1 adds 1e7
+// (many GiB of memory and a long load). The tests (without -bench) check on
+// small populations that every store returns the same pages and walks as
+// SliceStore.
+//
+// # Caveats
+//
+//   - Every basket of a population is abandoned: the partial index and the
+//     engine's abandoned index hold the same rows as the tables.
+//   - The engine has no bulk loader; it is loaded through Apply in batches.
+//   - Ingest grows a population by the baskets it inserts; the benchmark
+//     removes them again with the timer stopped.
+package benchmarks
