@@ -116,7 +116,8 @@ func (mb mailbox) Send(ctx context.Context, m Reminder) error {
 	}
 	s.tally.sent(m.Step)
 	step := max(m.Step, 1)
-	r := newRNG(s.seed, streamReminder, reminderIndex(m.BasketID, step))
+	j.reminders++
+	r := newRNG(s.seed, streamReminder, reminderIndex(m.BasketID, j.reminders))
 	mm := s.m
 	f := mm.stepFactors[min(step, len(mm.stepFactors))-1]
 	d := &delivery{token: token, step: step}
@@ -134,13 +135,13 @@ func mkStep(at int64, j *journey, d *delivery, k stepKind) step {
 	return step{at: at, j: j, d: d, kind: k}
 }
 
-// reminderIndex names the random stream of a basket's reminder step, so
-// that what a customer does with a message does not depend on the order in
-// which the campaign sends its messages.
-func reminderIndex(basketID string, step int) uint64 {
+// reminderIndex names the random stream of the nth message about a
+// basket, so that what a customer does with a message does not depend on
+// the order in which the campaign sends its messages.
+func reminderIndex(basketID string, nth uint32) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(basketID))
-	return h.Sum64() ^ uint64(step)*0x9e3779b97f4a7c15
+	return h.Sum64() ^ uint64(nth)*0x9e3779b97f4a7c15
 }
 
 // parseRecoveryLink returns the basket id and token of a recovery link:

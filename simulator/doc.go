@@ -26,13 +26,15 @@
 //
 // # Determinism
 //
-// The same seed and scenario give the same events, byte for byte, on any
-// machine and with any GOMAXPROCS: the simulator runs on one goroutine, and
+// The same seed and scenario give the same events, byte for byte, run after
+// run and with any GOMAXPROCS: the simulator runs on one goroutine, and
 // every customer, journey and reminder draws from its own PCG stream
 // (math/rand/v2) derived from the seed and its index, so that what happens
 // to one does not depend on the others. Journeys interleave in time order
 // through a priority queue of their next steps; steps at the same
-// millisecond run in the order they were scheduled.
+// millisecond run in the order they were scheduled. (Across CPU
+// architectures, the last bits of math.Exp and math.Log may differ, and
+// with them a millisecond here and there.)
 //
 // # Campaigns
 //

@@ -92,6 +92,7 @@ type journey struct {
 	reason     int8 // abandonment reason, -1 if none
 	flags      uint16
 	emailEpoch uint32   // the customer's erasures when the basket got its email
+	reminders  uint32   // reminders received
 	from       *journey // for a returning customer's new basket, the one they left
 
 	plan  [5]planned
@@ -350,7 +351,7 @@ func (s *Simulator) leave(j *journey, at int64) {
 	r := &j.rng
 	if m.retShare > 0 && r.chance(m.retShare) {
 		d := min(r.logNormal(m.retMed, m.retSig), m.retCap)
-		s.q.push(step{at: at + int64(d), j: j, kind: kindReturn})
+		s.q.push(step{at: m.awake(r, at+int64(d)), j: j, kind: kindReturn})
 	}
 }
 

@@ -17,6 +17,7 @@ type model struct {
 	loc        *time.Location
 	ratePerMS  float64 // baskets per ms in an average hour
 	hourly     [24]float64
+	hourlyMax  float64
 	weekday    [7]float64 // Monday first
 	monthEnd   float64
 	peaks      map[int]float64 // yyyymmdd → multiplier
@@ -117,6 +118,7 @@ func compile(sc *Scenario) (*model, error) {
 	}
 	for h, v := range hourly {
 		m.hourly[h] = v * 24 / sum
+		m.hourlyMax = max(m.hourlyMax, m.hourly[h])
 	}
 	if len(sc.Weekday) != 7 {
 		return nil, problem("weekday", "has %d values, want 7 (Monday first)", len(sc.Weekday))
@@ -449,12 +451,13 @@ func dateKey(t time.Time) int { return t.Year()*10000 + int(t.Month())*100 + t.D
 // starts at t (unix ms), in the customers' time zone.
 func (m *model) rateAt(t int64) float64 {
 	lt := time.UnixMilli(t).In(m.loc)
-	f := m.hourly[lt.Hour()] * m.weekday[(int(lt.Weekday())+6)%7]
+	f := m.hourly[lt.Hour()]
+	if p, ok := m.peaks[dateKey(lt)]; ok {
+		return m.ratePerMS * f * p
+	}
+	f *= m.weekday[(int(lt.Weekday())+6)%7]
 	if d := lt.Day(); d >= 28 || d == 1 {
 		f *= m.monthEnd
-	}
-	if p, ok := m.peaks[dateKey(lt)]; ok {
-		f *= p
 	}
 	return m.ratePerMS * f
 }
@@ -491,4 +494,19 @@ func (m *model) otherDevice(r *rng, not uint8) uint8 {
 		}
 	}
 	return not
+}
+
+// awake moves a moment chosen without regard to the clock (a return some
+// hours later) to when people are about: it keeps t with a chance of the
+// hour's multiplier over the busiest hour's, and otherwise tries again a
+// little later, so that returns follow the hour-of-day shape.
+func (m *model) awake(r *rng, t int64) int64 {
+	for range 96 {
+		h := time.UnixMilli(t).In(m.loc).Hour()
+		if r.float()*m.hourlyMax < m.hourly[h] {
+			break
+		}
+		t += 15*60e3 + int64(r.exp()*30*60e3)
+	}
+	return t
 }

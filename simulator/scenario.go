@@ -50,8 +50,9 @@ type Scenario struct {
 	// MonthEnd multiplies the traffic of days 28 to the end of the month
 	// and of the 1st (pay day). Default 1.10.
 	MonthEnd float64 `json:"monthEnd"`
-	// PeakDays multiply the traffic of given dates, such as Black Friday
-	// (about 2.7) or Cyber Monday (about 3.4). Default none.
+	// PeakDays set the traffic of given dates, such as Black Friday (about
+	// 2.7 times an ordinary day) or Cyber Monday (about 3.4), in place of
+	// the weekday and month-end multipliers. Default none.
 	PeakDays []PeakDay `json:"peakDays,omitempty"`
 
 	// Offers is the catalogue: what a Subscribe click puts in the basket.
@@ -122,7 +123,7 @@ type Scenario struct {
 	BasketTTL Duration `json:"basketTTL"`
 }
 
-// PeakDay multiplies one day's traffic.
+// PeakDay sets one day's multiplier.
 type PeakDay struct {
 	Date       string  `json:"date"` // YYYY-MM-DD, in the scenario's time zone
 	Multiplier float64 `json:"multiplier"`
