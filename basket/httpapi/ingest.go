@@ -1,0 +1,251 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/basketlab/abandoned/basket"
+)
+
+// wireEvent is an event as it arrives. It is basket.Event but for the time,
+// whose parse errors it reports as its own so that the answer names the
+// field without repeating the value.
+type wireEvent struct {
+	Type            basket.EventType        `json:"type"`
+	BasketID        string                  `json:"basketId"`
+	At              wireTime                `json:"at"`
+	Entry           string                  `json:"entry"`
+	OrderItems      []basket.OrderItem      `json:"orderItems"`
+	Tracking        map[string]string       `json:"tracking"`
+	CustomFields    map[string]any          `json:"customFields"`
+	Identity        *basket.Identity        `json:"identity"`
+	CustomerDetails *basket.CustomerDetails `json:"customerDetails"`
+	Email           string                  `json:"email"`
+}
+
+// wireTime is an RFC 3339 time.
+type wireTime struct{ time.Time }
+
+// errBadTime is the error of a malformed "at".
+var errBadTime = errors.New("not an RFC 3339 date-time")
+
+func (t *wireTime) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return errBadTime
+	}
+	v, err := time.Parse(time.RFC3339Nano, string(b[1:len(b)-1]))
+	if err != nil {
+		return errBadTime
+	}
+	t.Time = v
+	return nil
+}
+
+func (w *wireEvent) event() basket.Event {
+	return basket.Event{
+		Type: w.Type, BasketID: w.BasketID, At: w.At.Time, Entry: w.Entry,
+		OrderItems: w.OrderItems, Tracking: w.Tracking, CustomFields: w.CustomFields,
+		Identity: w.Identity, CustomerDetails: w.CustomerDetails, Email: w.Email,
+	}
+}
+
+// decodeError is a batch that does not decode: the event at index, and what
+// is wrong with it. It never quotes the input.
+type decodeError struct {
+	index  int
+	reason string
+}
+
+func (e *decodeError) Error() string { return "event " + strconv.Itoa(e.index) + ": " + e.reason }
+
+// MaxBatch is the largest number of events one ingest request may carry.
+const MaxBatch = 100_000
+
+// decodeEvents decodes a batch: a JSON array of events, or NDJSON (one
+// event per line; blank lines are skipped), told apart by the first byte
+// that is not white space. Unknown fields are ignored. Errors are
+// *decodeError.
+func decodeEvents(body []byte) ([]basket.Event, error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, &decodeError{0, "empty body: send a JSON array or NDJSON of events"}
+	}
+	switch trimmed[0] {
+	case '{':
+		return decodeNDJSON(trimmed)
+	case '[':
+	default:
+		return nil, &decodeError{0, "want a JSON array or NDJSON of event objects"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if _, err := dec.Token(); err != nil { // the opening '['
+		return nil, &decodeError{0, "malformed JSON"}
+	}
+	var events []basket.Event
+	for i := 0; dec.More(); i++ {
+		if i >= MaxBatch {
+			return nil, &decodeError{i, fmt.Sprintf("more than %d events in one batch", MaxBatch)}
+		}
+		var w wireEvent
+		if err := dec.Decode(&w); err != nil {
+			return nil, &decodeError{i, describeJSONError(err)}
+		}
+		events = append(events, w.event())
+	}
+	if _, err := dec.Token(); err != nil { // the closing ']'
+		return nil, &decodeError{len(events), "malformed JSON: unterminated array"}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &decodeError{len(events), "unexpected data after the array"}
+	}
+	return events, nil
+}
+
+// decodeNDJSON decodes one event per line.
+func decodeNDJSON(body []byte) ([]basket.Event, error) {
+	events := make([]basket.Event, 0, bytes.Count(body, []byte{'\n'})+1)
+	for len(body) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			line, body = body, nil
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		i := len(events)
+		if i >= MaxBatch {
+			return nil, &decodeError{i, fmt.Sprintf("more than %d events in one batch", MaxBatch)}
+		}
+		if line[0] != '{' {
+			return nil, &decodeError{i, "want an event object on each line"}
+		}
+		var w wireEvent
+		if err := json.Unmarshal(line, &w); err != nil {
+			return nil, &decodeError{i, describeJSONError(err)}
+		}
+		events = append(events, w.event())
+	}
+	return events, nil
+}
+
+// describeJSONError says what is wrong with an event's JSON without
+// quoting it.
+func describeJSONError(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.Is(err, errBadTime):
+		return "at: " + errBadTime.Error()
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return "want an event object, got a JSON " + te.Value
+		}
+		return te.Field + ": wrong type: a JSON " + te.Value + " where " + jsonKind(te.Type.Kind().String()) + " is expected"
+	case errors.As(err, &se):
+		return "malformed JSON"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "malformed JSON: unexpected end"
+	}
+	return "malformed JSON"
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct", "ptr":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	}
+	return "a " + k
+}
+
+func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > s.opts.MaxBody {
+		s.metrics.batches.WithLabelValues("too_large").Inc()
+		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", s.opts.MaxBody))
+		return
+	}
+	bp := getBuf()
+	defer putBuf(bp)
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBody), (*bp)[:0], r.ContentLength)
+	*bp = body
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.metrics.batches.WithLabelValues("too_large").Inc()
+			s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", s.opts.MaxBody))
+			return
+		}
+		s.writeError(w, http.StatusBadRequest, "reading the body failed")
+		return
+	}
+	events, err := decodeEvents(body)
+	if err != nil {
+		var de *decodeError
+		errors.As(err, &de)
+		s.metrics.batches.WithLabelValues("invalid").Inc()
+		s.writeErrorIndex(w, http.StatusBadRequest, "invalid event: "+de.Error(), de.index)
+		return
+	}
+	res, err := s.eng.Apply(r.Context(), events...)
+	var ee *basket.EventError
+	var te *basket.TransitionError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		s.metrics.batches.WithLabelValues("invalid").Inc()
+		s.writeErrorIndex(w, http.StatusBadRequest,
+			fmt.Sprintf("invalid event: event %d: %s: %s", ee.Index, ee.Field, ee.Reason), ee.Index)
+		return
+	case errors.As(err, &te):
+		s.metrics.batches.WithLabelValues("conflict").Inc()
+		s.writeErrorIndex(w, http.StatusConflict, "conflict: "+te.Error(), te.Index)
+		return
+	default:
+		s.metrics.batches.WithLabelValues("error").Inc()
+		s.engineError(w, r, err)
+		return
+	}
+	s.metrics.batches.WithLabelValues("applied").Inc()
+	s.metrics.events.Add(float64(res.Applied))
+	out := strconv.AppendInt(append((*bp)[:0], `{"applied":`...), int64(res.Applied), 10)
+	out = append(out, "}\n"...)
+	*bp = out
+	writeJSON(w, http.StatusOK, out)
+}
+
+// readBody reads r into buf, growing it as needed.
+func readBody(r io.Reader, buf []byte, size int64) ([]byte, error) {
+	if size > 0 && int64(cap(buf)) < size+1 {
+		buf = make([]byte, 0, size+1)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}

@@ -1,0 +1,450 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/basketlab/abandoned/basket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBody         = 16 << 20
+	DefaultTokenLifetime   = time.Hour
+	DefaultCheckoutURL     = "/checkout"
+	DefaultPurchasedURL    = "/checkout/complete"
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Options configure a Server. A nil *Options means the defaults, which
+// accept no token at all: give APITokens or OAuthClients.
+type Options struct {
+	// APITokens are static bearer tokens; each holds every scope.
+	// Default: none.
+	APITokens []string
+
+	// OAuthClients maps OAuth2 client ids to their secrets; each may obtain
+	// access tokens from POST /oauth2/token with the client-credentials
+	// grant. Default: none, and the token endpoint answers 401 to every
+	// request.
+	OAuthClients map[string]string
+
+	// TokenLifetime is how long an issued access token is valid. Default
+	// DefaultTokenLifetime (one hour), as expires_in reports.
+	TokenLifetime time.Duration
+
+	// CheckoutURL is where a recovery link leads back into the checkout
+	// (with ?basket=<id>) and where purchase links point (with
+	// ?purchase=<offer path>). It may be a path or an absolute URL, and may
+	// hold a query of its own. Default DefaultCheckoutURL.
+	CheckoutURL string
+
+	// PurchasedURL is the "already purchased" page a recovery link of a
+	// completed basket leads to. Default DefaultPurchasedURL.
+	PurchasedURL string
+
+	// MaxBody is the largest request body accepted, in bytes; larger ones
+	// are answered 413. Default DefaultMaxBody (16 MiB).
+	MaxBody int64
+
+	// Logger receives the access log (one line per request, at Info, without
+	// query strings) and errors. Default: no logging.
+	Logger *slog.Logger
+
+	// Timeouts of the http.Server that Serve runs. Defaults: read header
+	// 10 s, read 60 s, write 60 s, idle 120 s; ShutdownTimeout
+	// DefaultShutdownTimeout.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	ShutdownTimeout                                           time.Duration
+}
+
+// Server is the HTTP API over an engine. It is an http.Handler; Serve runs
+// it on a listener with timeouts and graceful shutdown.
+type Server struct {
+	eng       *basket.Engine
+	opts      Options
+	auth      *authenticator
+	checkout  *url.URL
+	purchased *url.URL
+	log       *slog.Logger
+	metrics   *metrics
+	mux       *http.ServeMux
+}
+
+// New returns a Server over eng. The caller keeps ownership of eng and
+// closes it after the server has stopped.
+func New(eng *basket.Engine, opts *Options) (*Server, error) {
+	if eng == nil {
+		return nil, errors.New("httpapi: nil engine")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.TokenLifetime == 0 {
+		o.TokenLifetime = DefaultTokenLifetime
+	}
+	if o.TokenLifetime < time.Second {
+		return nil, fmt.Errorf("httpapi: TokenLifetime %v is under a second", o.TokenLifetime)
+	}
+	if o.CheckoutURL == "" {
+		o.CheckoutURL = DefaultCheckoutURL
+	}
+	if o.PurchasedURL == "" {
+		o.PurchasedURL = DefaultPurchasedURL
+	}
+	if o.MaxBody == 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.MaxBody < 0 {
+		return nil, fmt.Errorf("httpapi: MaxBody %d is negative", o.MaxBody)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	setDefault := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	setDefault(&o.ReadHeaderTimeout, 10*time.Second)
+	setDefault(&o.ReadTimeout, time.Minute)
+	setDefault(&o.WriteTimeout, time.Minute)
+	setDefault(&o.IdleTimeout, 2*time.Minute)
+	setDefault(&o.ShutdownTimeout, DefaultShutdownTimeout)
+
+	s := &Server{eng: eng, opts: o, log: o.Logger}
+	var err error
+	if s.checkout, err = parseTarget("CheckoutURL", o.CheckoutURL); err != nil {
+		return nil, err
+	}
+	if s.purchased, err = parseTarget("PurchasedURL", o.PurchasedURL); err != nil {
+		return nil, err
+	}
+	s.auth = &authenticator{eng: eng, lifetime: o.TokenLifetime, clients: map[string][sha256.Size]byte{}}
+	for i, t := range o.APITokens {
+		if t == "" || strings.ContainsFunc(t, unicode.IsSpace) {
+			return nil, fmt.Errorf("httpapi: API token %d is empty or holds white space", i)
+		}
+		s.auth.static = append(s.auth.static, sha256.Sum256([]byte(t)))
+	}
+	for id, secret := range o.OAuthClients {
+		if err := checkClientID(id); err != nil {
+			return nil, err
+		}
+		if secret == "" {
+			return nil, fmt.Errorf("httpapi: OAuth2 client %q has an empty secret", id)
+		}
+		s.auth.clients[id] = sha256.Sum256([]byte(secret))
+	}
+	s.metrics = newMetrics(eng)
+	s.routes()
+	return s, nil
+}
+
+// checkClientID accepts printable ids without white space or ':'.
+func checkClientID(id string) error {
+	if id == "" || len(id) > 256 || !printable(id) ||
+		strings.ContainsFunc(id, unicode.IsSpace) || strings.Contains(id, ":") {
+		return fmt.Errorf("httpapi: OAuth2 client id %q: must be 1 to 256 printable characters without spaces or ':'", id)
+	}
+	return nil
+}
+
+func parseTarget(name, s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Fragment != "" || (u.Scheme != "" && u.Scheme != "http" && u.Scheme != "https") ||
+		(u.Scheme == "" && !strings.HasPrefix(u.Path, "/")) {
+		return nil, fmt.Errorf("httpapi: %s %q: want a path starting with / or an http(s) URL without a fragment", name, s)
+	}
+	return u, nil
+}
+
+// Registry returns the registry of the server's metrics, which GET /metrics
+// serves.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// routes registers every endpoint. Each path has a method-less pattern
+// beside its method's, so that another method gets a JSON 405.
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	type route struct {
+		method, path string
+		scope        Scope // 0: public
+		h            http.HandlerFunc
+	}
+	for _, rt := range []route{
+		{http.MethodGet, "/api/checkout/abandoned", ScopeCheckout, s.handleAbandoned},
+		{http.MethodGet, "/api/checkout/abandoned/feed", ScopeCheckout, s.handleFeed},
+		{http.MethodGet, "/api/checkout/recover", 0, s.handleRecover},
+		{http.MethodPost, "/api/baskets/events", ScopeIngest, s.handleIngest},
+		{http.MethodPost, "/oauth2/token", 0, s.handleToken},
+		{http.MethodGet, "/healthz", 0, s.handleHealth},
+		{http.MethodGet, "/metrics", 0, promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP},
+	} {
+		pattern := rt.method + " " + rt.path
+		s.mux.Handle(pattern, s.wrap(pattern, rt.scope, rt.h))
+		allow := rt.method
+		if rt.method == http.MethodGet {
+			allow = "GET, HEAD"
+		}
+		s.mux.Handle(rt.path, s.wrap(rt.path, 0, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			s.writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use "+rt.method)
+		}))
+	}
+	s.mux.Handle("/", s.wrap("other", 0, func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, http.StatusNotFound, "no such endpoint")
+	}))
+}
+
+// recorder captures what a handler answered, for metrics and the access
+// log.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+var recorderPool = sync.Pool{New: func() any { return new(recorder) }}
+
+// wrap adds authentication (for scope != 0), metrics and the access log to
+// a handler. The access log names the path, never the query string, which
+// may hold an email or a token.
+func (s *Server) wrap(route string, scope Scope, h http.HandlerFunc) http.Handler {
+	rm := s.metrics.route(route)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := recorderPool.Get().(*recorder)
+		*rec = recorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("handler panic", "route", route, "panic", fmt.Sprint(p))
+				if rec.status == 0 {
+					s.writeError(rec, http.StatusInternalServerError, "internal error")
+				}
+			}
+			d := time.Since(start)
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			rm.count(status)
+			rm.latency.Observe(d.Seconds())
+			if s.log.Enabled(r.Context(), slog.LevelInfo) {
+				s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+					slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.String("route", route), slog.Int("status", status),
+					slog.Int64("bytes", rec.bytes), slog.Duration("duration", d),
+					slog.String("remote", r.RemoteAddr))
+			}
+			*rec = recorder{}
+			recorderPool.Put(rec)
+		}()
+		if scope != 0 {
+			have, err := s.auth.authenticate(r)
+			if err != nil {
+				hdr := `Bearer realm="abandoned"`
+				if err != errNoToken {
+					hdr = `Bearer realm="abandoned", error="invalid_token"`
+				}
+				rec.Header().Set("WWW-Authenticate", hdr)
+				s.writeError(rec, http.StatusUnauthorized, err.Error())
+				return
+			}
+			if have&scope == 0 {
+				rec.Header().Set("WWW-Authenticate", `Bearer realm="abandoned", error="insufficient_scope", scope="`+scope.name()+`"`)
+				s.writeError(rec, http.StatusForbidden, "token lacks the "+scope.name()+" scope")
+				return
+			}
+		}
+		h(rec, r)
+	})
+}
+
+// Header values shared by every answer; net/http does not modify them.
+var (
+	hdrJSON    = []string{"application/json"}
+	hdrNoStore = []string{"no-store"}
+	hdrNoSniff = []string{"nosniff"}
+)
+
+// writeJSON writes a finished JSON body.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["X-Content-Type-Options"] = hdrNoSniff
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	w.Write(body) //nolint:errcheck // the client went away; nothing to do
+}
+
+// writeError answers {"message":msg}.
+func (s *Server) writeError(w http.ResponseWriter, status int, msg string) {
+	s.writeErrorIndex(w, status, msg, -1)
+}
+
+// writeErrorIndex answers {"message":msg,"index":index}; index < 0 leaves
+// it out.
+func (s *Server) writeErrorIndex(w http.ResponseWriter, status int, msg string, index int) {
+	bp := getBuf()
+	*bp = appendMessage((*bp)[:0], msg, index)
+	writeJSON(w, status, *bp)
+	putBuf(bp)
+}
+
+// engineError answers an error of the engine that is not the client's
+// fault.
+func (s *Server) engineError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, basket.ErrClosed):
+		s.writeError(w, http.StatusServiceUnavailable, "shutting down")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		s.writeError(w, http.StatusServiceUnavailable, "request cancelled")
+	default:
+		s.log.ErrorContext(r.Context(), "engine error", "path", r.URL.Path, "err", err.Error())
+		s.writeError(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+// queryError answers a bad parameter: a *paramError or a *basket.QueryError.
+// It reports false for any other error.
+func (s *Server) queryError(w http.ResponseWriter, err error) bool {
+	var pe *paramError
+	var qe *basket.QueryError
+	switch {
+	case errors.As(err, &pe):
+		s.writeError(w, http.StatusBadRequest, pe.Error())
+	case errors.As(err, &qe):
+		s.writeError(w, http.StatusBadRequest, qe.Param+": "+qe.Reason)
+	default:
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleAbandoned(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		s.queryError(w, err)
+		return
+	}
+	p, err := s.eng.Abandoned(r.Context(), q)
+	if err != nil {
+		if !s.queryError(w, err) {
+			s.engineError(w, r, err)
+		}
+		return
+	}
+	s.metrics.queryPages.Inc()
+	s.metrics.queryItems.Add(float64(len(p.Items)))
+	bp := getBuf()
+	*bp = appendPage((*bp)[:0], &p)
+	writeJSON(w, http.StatusOK, *bp)
+	putBuf(bp)
+}
+
+func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
+	after, limit, err := parseFeed(r.URL.RawQuery)
+	if err != nil {
+		s.queryError(w, err)
+		return
+	}
+	p, err := s.eng.Feed(r.Context(), after, limit)
+	if err != nil {
+		if !s.queryError(w, err) {
+			s.engineError(w, r, err)
+		}
+		return
+	}
+	s.metrics.feedPages.Inc()
+	s.metrics.feedItems.Add(float64(len(p.Items)))
+	bp := getBuf()
+	*bp = appendFeedPage((*bp)[:0], &p)
+	writeJSON(w, http.StatusOK, *bp)
+	putBuf(bp)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if err := s.eng.Sweep(r.Context()); errors.Is(err, basket.ErrClosed) {
+		s.writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	writeJSON(w, http.StatusOK, []byte("{\"status\":\"ok\"}\n"))
+}
+
+// Serve answers requests on ln until ctx is done, then shuts down
+// gracefully: it stops accepting, lets requests in flight finish (for at
+// most Options.ShutdownTimeout) and returns. It logs one line, "ready",
+// naming the address, once it accepts connections. It does not close the
+// engine.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("ready", "addr", ln.Addr().String(), "alias", s.eng.Alias())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		hs.Close()
+		return fmt.Errorf("httpapi: shutdown: %w", err)
+	}
+	s.log.Info("stopped", "addr", ln.Addr().String())
+	return nil
+}

@@ -1,0 +1,426 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/httpapi"
+	"github.com/basketlab/abandoned/basket/store"
+	"github.com/basketlab/abandoned/simulator"
+)
+
+func init() {
+	register(&command{
+		name:    "serve",
+		summary: "run the HTTP API: query, feed, recovery links, ingest, OAuth2, metrics",
+		run:     runServe,
+	})
+}
+
+const serveUsage = `Usage: abandoned serve [flags]
+
+Runs the HTTP API over an engine: GET /api/checkout/abandoned (and /feed),
+GET /api/checkout/recover, POST /api/baskets/events, POST /oauth2/token,
+GET /healthz and GET /metrics. It logs one line, "ready", when it serves,
+and shuts down cleanly on SIGINT or SIGTERM, finishing requests in flight.
+
+Every flag can also be given as an environment variable ABANDONED_<NAME>
+(dashes as underscores, e.g. ABANDONED_API_TOKEN); a repeatable flag's
+variable takes a comma-separated list. The command line wins. Prefer the
+environment for tokens and secrets: command lines are visible to every user
+of the machine.
+
+Examples:
+
+  # In memory, a generated API token printed at start:
+  abandoned serve
+
+  # Durable, with a fixed token and an OAuth2 client, behind a proxy:
+  ABANDONED_API_TOKEN=s3cr3t-token ABANDONED_OAUTH_CLIENT=esp:long-client-secret \
+    abandoned serve -addr :8080 -data-dir /var/lib/abandoned -alias shop.prod \
+      -checkout-url https://shop.example.com/checkout
+
+  # Then:
+  curl -H "Authorization: Bearer s3cr3t-token" 'localhost:8080/api/checkout/abandoned?limit=10'
+
+Flags:
+`
+
+// serveConfig is what the flags of serve say.
+type serveConfig struct {
+	addr            string
+	apiTokens       secretListFlag
+	recoverySecrets secretListFlag
+	alias           string
+	abandonAfter    time.Duration
+	ttl             time.Duration
+	dataDir         string
+	fsync           string
+	checkoutURL     string
+	oauthClients    secretListFlag
+	purchasedURL    string
+	maxBody         byteSize
+	simulate        bool
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`address` to listen on, host:port")
+	fs.Var(&c.apiTokens, "api-token", "static bearer `token` holding every scope (repeatable); if none is given, one is generated and printed once at start")
+	fs.Var(&c.recoverySecrets, "recovery-secret", "`secret` of at least 16 bytes signing recovery links, cursors and access tokens (repeatable: the first signs, all verify); default: kept in -data-dir, or random per run in memory")
+	fs.StringVar(&c.alias, "alias", "", "environment `name` reported in queryMore.alias")
+	fs.DurationVar(&c.abandonAfter, "abandon-after", 0, "idle `time` after which a contactable basket is abandoned")
+	fs.DurationVar(&c.ttl, "ttl", basket.DefaultTTL, "a basket's time to live from creation; 0 keeps baskets forever")
+	fs.StringVar(&c.dataDir, "data-dir", "", "`directory` of the write-ahead log and snapshots; default: in memory")
+	fs.StringVar(&c.fsync, "fsync", "always", "fsync `policy` of the log with -data-dir: always, interval or never")
+	fs.StringVar(&c.checkoutURL, "checkout-url", httpapi.DefaultCheckoutURL, "checkout `URL` recovery links lead to (?basket=<id>) and purchase links use (?purchase=<offer>)")
+	fs.Var(&c.oauthClients, "oauth-client", "OAuth2 client `ID:SECRET` allowed the client-credentials grant at POST /oauth2/token (repeatable)")
+	fs.StringVar(&c.purchasedURL, "purchased-url", httpapi.DefaultPurchasedURL, "`URL` of the \"already purchased\" page for links of completed baskets")
+	c.maxBody = httpapi.DefaultMaxBody
+	fs.Var(&c.maxBody, "max-body", "largest request `size` accepted (B, KiB, MiB, GiB); larger bodies get 413")
+	fs.BoolVar(&c.simulate, "simulate", false, "feed the server live simulated checkout traffic (the default scenario, in real time)")
+}
+
+// check validates the configuration, naming the flag at fault and never a
+// secret's value.
+func (c *serveConfig) check() error {
+	if c.abandonAfter < 0 {
+		return errors.New("-abandon-after: must not be negative")
+	}
+	if c.ttl < 0 {
+		return errors.New("-ttl: must not be negative (0 keeps baskets forever)")
+	}
+	if _, err := store.ParseSync(c.fsync); err != nil {
+		return fmt.Errorf("-fsync: %q: want always, interval or never", c.fsync)
+	}
+	for i, s := range c.recoverySecrets.listFlag {
+		if len(s) < basket.MinSecretLen {
+			return fmt.Errorf("-recovery-secret %d: shorter than %d bytes", i+1, basket.MinSecretLen)
+		}
+	}
+	for i, t := range c.apiTokens.listFlag {
+		if t == "" || strings.ContainsAny(t, " \t\r\n") {
+			return fmt.Errorf("-api-token %d: empty or holds white space", i+1)
+		}
+	}
+	if _, err := c.clients(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// clients parses -oauth-client.
+func (c *serveConfig) clients() (map[string]string, error) {
+	m := map[string]string{}
+	for i, v := range c.oauthClients.listFlag {
+		id, secret, ok := strings.Cut(v, ":")
+		if !ok || id == "" || secret == "" {
+			return nil, fmt.Errorf("-oauth-client %d: want ID:SECRET", i+1)
+		}
+		if _, dup := m[id]; dup {
+			return nil, fmt.Errorf("-oauth-client %d: client %q given twice", i+1, id)
+		}
+		m[id] = secret
+	}
+	return m, nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return serve(ctx, cfg, ln, stderr)
+}
+
+// parseServe reads serve's flags and their environment variables, and
+// checks them.
+func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
+	fs := flag.NewFlagSet("abandoned serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg serveConfig
+	cfg.flags(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serveUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "abandoned serve: unexpected argument %q\n", fs.Arg(0))
+		return nil, errUsage
+	}
+	if err := applyEnv(fs); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	return &cfg, nil
+}
+
+// serve runs the server on ln until ctx is done, then shuts it down
+// gracefully and closes the engine. It logs to stderr. cfg must be checked.
+func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Writer) error {
+	defer ln.Close()
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	tokens := cfg.apiTokens.listFlag
+	if len(tokens) == 0 {
+		tok, err := generateToken()
+		if err != nil {
+			return err
+		}
+		tokens = []string{tok}
+		// The one place a token is ever printed: there is no other way to
+		// learn it.
+		fmt.Fprintf(stderr, "abandoned serve: no -api-token given; generated one for this run: %s\n", tok)
+	}
+	clients, err := cfg.clients()
+	if err != nil {
+		return err
+	}
+	opts := &basket.Options{
+		AbandonAfter:  cfg.abandonAfter,
+		TTL:           cfg.ttl,
+		Alias:         cfg.alias,
+		SweepInterval: time.Second,
+		Logger:        logger,
+	}
+	if cfg.ttl == 0 {
+		opts.TTL = basket.NoExpiry
+	}
+	for _, s := range cfg.recoverySecrets.listFlag {
+		opts.RecoverySecrets = append(opts.RecoverySecrets, []byte(s))
+	}
+	var eng *basket.Engine
+	if cfg.dataDir != "" {
+		sync, _ := store.ParseSync(cfg.fsync)
+		opts.Store = &store.Options{Sync: sync}
+		eng, err = basket.Open(cfg.dataDir, opts)
+	} else {
+		eng, err = basket.New(opts)
+	}
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer eng.Close()
+	srv, err := httpapi.New(eng, &httpapi.Options{
+		APITokens:    tokens,
+		OAuthClients: clients,
+		CheckoutURL:  cfg.checkoutURL,
+		PurchasedURL: cfg.purchasedURL,
+		MaxBody:      int64(cfg.maxBody),
+		Logger:       logger,
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	simDone := make(chan error, 1)
+	if cfg.simulate {
+		sc := simulator.DefaultScenario()
+		go func() { simDone <- simulateLive(ctx, eng, &sc, logger) }()
+	} else {
+		simDone <- nil
+	}
+	err = srv.Serve(ctx, ln)
+	cancel()
+	if serr := <-simDone; serr != nil && err == nil {
+		err = serr
+	}
+	if cerr := eng.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// generateToken returns a random API token.
+func generateToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("serve: generating an API token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// simulateLive plays a scenario from now on, in real time, into eng until
+// ctx is done. The scenario's Start is set to now.
+func simulateLive(ctx context.Context, eng *basket.Engine, sc *simulator.Scenario, logger *slog.Logger) error {
+	sc.Start = time.Now().UTC().Truncate(time.Millisecond)
+	if sc.Days < 3650 {
+		sc.Days = 3650
+	}
+	sim, err := simulator.New(&simulator.Options{
+		Scenario:     sc,
+		Seed:         uint64(sc.Start.UnixNano()),
+		Sink:         liveSink{eng: eng},
+		BatchSize:    100,
+		MaxBatchSpan: time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("serve: -simulate: %w", err)
+	}
+	logger.Info("simulating live traffic", "rate_per_hour", sc.Rate)
+	_, err = sim.Run(ctx)
+	if err != nil && ctx.Err() != nil {
+		return nil // stopped with the server
+	}
+	if err != nil {
+		return fmt.Errorf("serve: -simulate: %w", err)
+	}
+	return nil
+}
+
+// liveSink applies simulated events once the wall clock reaches their time,
+// so that the simulation runs in real time against an engine on the wall
+// clock.
+type liveSink struct{ eng *basket.Engine }
+
+func (s liveSink) Write(ctx context.Context, events []basket.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if d := time.Until(events[len(events)-1].At); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	_, err := s.eng.Apply(ctx, events...)
+	return err
+}
+
+func (s liveSink) Flush(ctx context.Context) error { return ctx.Err() }
+
+// listFlag is a repeatable string flag. From the environment it takes a
+// comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	*l = append(*l, s)
+	return nil
+}
+
+// secretListFlag is a listFlag whose values never show in usage or errors.
+type secretListFlag struct{ listFlag }
+
+func (l *secretListFlag) String() string { return "" }
+
+// secretFlag is a string flag whose value never shows in usage or errors.
+type secretFlag struct{ v string }
+
+func (s *secretFlag) String() string { return "" }
+
+func (s *secretFlag) Set(v string) error {
+	s.v = v
+	return nil
+}
+
+// repeatable is implemented by the flags that take a comma-separated list
+// from the environment.
+type repeatable interface{ repeatable() }
+
+func (*listFlag) repeatable()       {}
+func (*secretListFlag) repeatable() {}
+
+// byteSize is a size in bytes: a number with an optional unit B, KiB, MiB
+// or GiB.
+type byteSize int64
+
+func (b *byteSize) String() string {
+	n := int64(*b)
+	switch {
+	case n != 0 && n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "GiB"
+	case n != 0 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n != 0 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (b *byteSize) Set(s string) error {
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return fmt.Errorf("want a positive size such as 16MiB, 512KiB or 1048576")
+	}
+	*b = byteSize(n * mult)
+	return nil
+}
+
+// envName is the environment variable of a flag: ABANDONED_ and the flag's
+// name in capitals with dashes as underscores.
+func envName(flagName string) string {
+	return "ABANDONED_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// lookupEnv reads the environment; tests replace it.
+var lookupEnv = os.LookupEnv
+
+// applyEnv sets every flag of fs not given on the command line from its
+// environment variable, if that is set. A repeatable flag's variable holds
+// a comma-separated list. The command line wins over the environment.
+func applyEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		name := envName(f.Name)
+		v, ok := lookupEnv(name)
+		if !ok {
+			return
+		}
+		values := []string{v}
+		if _, ok := f.Value.(repeatable); ok {
+			values = nil
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					values = append(values, s)
+				}
+			}
+		}
+		for _, s := range values {
+			if e := f.Value.Set(s); e != nil {
+				err = fmt.Errorf("environment variable %s: %v", name, e)
+				return
+			}
+		}
+	})
+	return err
+}

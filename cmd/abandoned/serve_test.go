@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/simulator"
+)
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// withEnv replaces the environment for the test.
+func withEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	old := lookupEnv
+	lookupEnv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	t.Cleanup(func() { lookupEnv = old })
+}
+
+// running is a server started by serve on a loopback port.
+type running struct {
+	url    string
+	logs   *lockedBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startServe parses args as serve's flags and runs the server on a loopback
+// port until the test ends (or stop is called).
+func startServe(t *testing.T, args ...string) *running {
+	t.Helper()
+	logs := &lockedBuffer{}
+	cfg, err := parseServe(args, logs)
+	if err != nil {
+		t.Fatalf("parseServe(%q) = %v", args, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{url: "http://" + ln.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- serve(ctx, cfg, ln, logs) }()
+	t.Cleanup(func() { r.stop(t) })
+	// Wait for the ready line.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), "msg=ready"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready line; logs:\n%s", logs.String())
+		}
+		select {
+		case err := <-r.done:
+			t.Fatalf("serve ended before ready: %v\n%s", err, logs.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return r
+}
+
+// stop shuts the server down and returns what serve returned.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	if err := <-r.done; err != nil {
+		t.Errorf("serve = %v", err)
+	}
+}
+
+func (r *running) do(t *testing.T, method, path, token, body string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, r.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if strings.HasPrefix(body, "grant_type") {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func TestServeFlags(t *testing.T) {
+	withEnv(t, map[string]string{
+		"ABANDONED_API_TOKEN":       "tok-a, tok-b",
+		"ABANDONED_ALIAS":           "from-env",
+		"ABANDONED_TTL":             "0",
+		"ABANDONED_MAX_BODY":        "1MiB",
+		"ABANDONED_OAUTH_CLIENT":    "c1:secret-one,c2:secret-two",
+		"ABANDONED_RECOVERY_SECRET": "0123456789abcdef0123",
+	})
+	cfg, err := parseServe([]string{"-alias", "from-flag", "-abandon-after", "90s", "-fsync", "never"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, _ := cfg.clients()
+	switch {
+	case cfg.alias != "from-flag":
+		t.Errorf("alias = %q; the flag should win over the environment", cfg.alias)
+	case strings.Join(cfg.apiTokens.listFlag, "|") != "tok-a|tok-b":
+		t.Errorf("api tokens = %q", cfg.apiTokens.listFlag)
+	case cfg.ttl != 0 || cfg.abandonAfter != 90*time.Second || cfg.maxBody != 1<<20 || cfg.fsync != "never":
+		t.Errorf("cfg = %+v", cfg)
+	case len(clients) != 2 || clients["c2"] != "secret-two":
+		t.Errorf("clients = %d", len(clients))
+	case cfg.addr != "127.0.0.1:8080" || cfg.checkoutURL != "/checkout" || cfg.purchasedURL != "/checkout/complete":
+		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+func TestServeFlagErrors(t *testing.T) {
+	withEnv(t, map[string]string{})
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-fsync", "sometimes"}, "-fsync"},
+		{[]string{"-ttl", "-1h"}, "-ttl"},
+		{[]string{"-abandon-after", "-1s"}, "-abandon-after"},
+		{[]string{"-recovery-secret", "short-secret"}, "-recovery-secret 1: shorter than 16 bytes"},
+		{[]string{"-oauth-client", "no-colon-secret-value"}, "-oauth-client 1: want ID:SECRET"},
+		{[]string{"-oauth-client", "a:one-secret", "-oauth-client", "a:two-secret"}, `client "a" given twice`},
+		{[]string{"-api-token", "has space"}, "-api-token 1"},
+		{[]string{"-max-body", "lots"}, "max-body"},
+		{[]string{"-max-body", "0"}, "max-body"},
+		{[]string{"-nope"}, "-nope"},
+		{[]string{"stray"}, "usage"},
+	} {
+		var stderr bytes.Buffer
+		_, err := parseServe(tt.args, &stderr)
+		msg := ""
+		if err != nil {
+			msg = err.Error() + " " + stderr.String()
+		}
+		if err == nil || !strings.Contains(msg, tt.want) {
+			t.Errorf("parseServe(%q) = %v; want an error mentioning %q", tt.args, err, tt.want)
+		}
+		for _, secret := range []string{"short-secret", "no-colon-secret-value", "two-secret"} {
+			if strings.Contains(msg, secret) {
+				t.Errorf("parseServe(%q): error repeats a secret: %s", tt.args, msg)
+			}
+		}
+	}
+	withEnv(t, map[string]string{"ABANDONED_TTL": "forever"})
+	if _, err := parseServe(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "ABANDONED_TTL") {
+		t.Errorf("bad environment variable: %v", err)
+	}
+}
+
+func TestServeUsage(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"serve", "-h"}, io.Discard, &stderr)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("serve -h = %v", err)
+	}
+	// Exactly the flags of the product contract.
+	for _, f := range []string{"-addr", "-api-token", "-recovery-secret", "-alias", "-abandon-after", "-ttl",
+		"-data-dir", "-fsync", "-checkout-url", "-oauth-client", "-purchased-url", "-max-body", "-simulate", "Examples:"} {
+		if !strings.Contains(stderr.String(), f) {
+			t.Errorf("usage lacks %s", f)
+		}
+	}
+	if n := strings.Count(stderr.String(), "\n  -"); n != 13 {
+		t.Errorf("usage lists %d flags; want the 13 of SPEC section 9", n)
+	}
+}
+
+// TestServeEndToEnd runs serve over a data directory: ingest, query, a
+// recovery redirect, OAuth2, then a restart that finds the baskets again.
+func TestServeEndToEnd(t *testing.T) {
+	withEnv(t, map[string]string{"ABANDONED_API_TOKEN": "env-token-123"})
+	dir := t.TempDir()
+	args := []string{"-data-dir", dir, "-fsync", "always", "-ttl", "0", "-alias", "e2e",
+		"-oauth-client", "esp:esp-secret-0123", "-checkout-url", "https://shop.example/checkout"}
+	r := startServe(t, args...)
+	events := `{"type":"created","basketId":"b-1","at":"2024-03-26T15:44:54.975Z","entry":"/checkout","orderItems":[{"name":"The Offer","path":"/offers2/The Offer","products":[]}]}
+{"type":"emailCaptured","basketId":"b-1","at":"2024-03-26T15:45:00Z","email":"ann@example.com"}`
+	if code, _, body := r.do(t, http.MethodPost, "/api/baskets/events", "env-token-123", events); code != 200 || body != "{\"applied\":2}\n" {
+		t.Fatalf("ingest = %d %s", code, body)
+	}
+	code, _, body := r.do(t, http.MethodGet, "/api/checkout/abandoned", "env-token-123", "")
+	if code != 200 || !strings.Contains(body, `"id":"b-1"`) {
+		t.Fatalf("query = %d %s", code, body)
+	}
+	var page struct {
+		Items []struct{ RecoveryLink string }
+	}
+	if err := json.Unmarshal([]byte(body), &page); err != nil || len(page.Items) != 1 {
+		t.Fatalf("page %s: %v", body, err)
+	}
+	code, hdr, _ := r.do(t, http.MethodGet, page.Items[0].RecoveryLink+"&utm_source=x", "", "")
+	if want := "https://shop.example/checkout?basket=b-1&utm_source=x"; code != http.StatusFound || hdr.Get("Location") != want {
+		t.Errorf("recovery = %d %q; want 302 %q", code, hdr.Get("Location"), want)
+	}
+	code, _, body = r.do(t, http.MethodPost, "/oauth2/token", "", "grant_type=client_credentials&client_id=esp&client_secret=esp-secret-0123&scope=checkout")
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &tok) != nil {
+		t.Fatalf("token = %d %s", code, body)
+	}
+	if code, _, _ := r.do(t, http.MethodGet, "/api/checkout/abandoned/feed", tok.AccessToken, ""); code != 200 {
+		t.Errorf("feed with an access token = %d", code)
+	}
+	if code, _, body := r.do(t, http.MethodGet, "/metrics", "", ""); code != 200 || !strings.Contains(body, `abandoned_baskets{state="abandoned"} 1`) {
+		t.Errorf("metrics = %d", code)
+	}
+	r.stop(t)
+	logs := r.logs.String()
+	for _, secret := range []string{"env-token-123", "esp-secret-0123", tok.AccessToken, "ann@example.com", "utm_source"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs hold %q:\n%s", secret, logs)
+		}
+	}
+	if !regexp.MustCompile(`msg=ready addr=127\.0\.0\.1:\d+`).MatchString(logs) {
+		t.Errorf("no ready line naming the address:\n%s", logs)
+	}
+
+	// A restart on the same directory finds the basket, and the generated
+	// recovery secret: the old link still verifies.
+	r2 := startServe(t, args...)
+	code, _, body = r2.do(t, http.MethodGet, "/api/checkout/abandoned", "env-token-123", "")
+	if code != 200 || !strings.Contains(body, `"id":"b-1"`) {
+		t.Errorf("after restart: query = %d %s", code, body)
+	}
+	if code, _, _ := r2.do(t, http.MethodGet, page.Items[0].RecoveryLink, "", ""); code != http.StatusFound {
+		t.Errorf("after restart: the old recovery link = %d; want 302", code)
+	}
+}
+
+// TestServeGeneratedToken checks that without -api-token one token is
+// generated, printed once, and works.
+func TestServeGeneratedToken(t *testing.T) {
+	withEnv(t, map[string]string{})
+	r := startServe(t)
+	m := regexp.MustCompile(`generated one for this run: (\S+)\n`).FindStringSubmatch(r.logs.String())
+	if m == nil {
+		t.Fatalf("no generated token printed:\n%s", r.logs.String())
+	}
+	if code, _, body := r.do(t, http.MethodGet, "/api/checkout/abandoned", m[1], ""); code != 200 || body != "{\"items\":[]}\n" {
+		t.Errorf("query with the generated token = %d %s", code, body)
+	}
+	r.stop(t)
+	if n := strings.Count(r.logs.String(), m[1]); n != 1 {
+		t.Errorf("the generated token appears %d times in the output; want once", n)
+	}
+}
+
+// TestServeGracefulShutdown checks that a request in flight when the
+// shutdown begins is answered.
+func TestServeGracefulShutdown(t *testing.T) {
+	withEnv(t, map[string]string{})
+	r := startServe(t, "-api-token", "tok-123456", "-ttl", "0")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"type":"created","basketId":"late","at":"2024-03-26T15:44:54Z"}`
+	fmt.Fprintf(conn, "POST /api/baskets/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-123456\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
+	// Make sure the server is reading the body: a request on a second
+	// connection has been answered after this one's headers were sent.
+	if code, _, _ := r.do(t, http.MethodGet, "/healthz", "", ""); code != 200 {
+		t.Fatalf("healthz = %d", code)
+	}
+	r.cancel()
+	r.cancel = nil
+	time.Sleep(50 * time.Millisecond) // let the shutdown begin; the outcome does not depend on it
+	if _, err := io.WriteString(conn, body[10:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("the request in flight got no answer: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "{\"applied\":1}\n" {
+		t.Errorf("in-flight request = %d %s", resp.StatusCode, b)
+	}
+	if err := <-r.done; err != nil {
+		t.Errorf("serve = %v", err)
+	}
+}
+
+// TestSimulateLive checks that -simulate feeds the engine: a fast scenario
+// creates baskets within moments.
+func TestSimulateLive(t *testing.T) {
+	eng, err := basket.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	sc := simulator.DefaultScenario()
+	sc.Rate = 360_000 // 100 baskets a second
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- simulateLive(ctx, eng, &sc, slog.New(slog.DiscardHandler)) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for s := eng.Stats(); s.Open+s.Contactable+s.Completed == 0; s = eng.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatal("no simulated basket arrived")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("simulateLive = %v", err)
+	}
+	if err := eng.Check(); err != nil {
+		t.Error(err)
+	}
+}
