@@ -334,6 +334,13 @@ func ParseScenario(data []byte) (Scenario, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Scenario{}, errors.New("scenario: unexpected data after the JSON object")
 	}
+	// Optional lists, empty or absent, are nil.
+	if len(sc.PeakDays) == 0 {
+		sc.PeakDays = nil
+	}
+	if len(sc.PromoCodes) == 0 {
+		sc.PromoCodes = nil
+	}
 	if err := sc.Validate(); err != nil {
 		return Scenario{}, err
 	}
