@@ -1,6 +1,7 @@
 package basket
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -326,14 +327,48 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	lastPos := d.uint()
 	expired := d.int()
 	n := d.arrayLen(-1)
+	e.recs = make(map[string]*record, n)
+	var feed []fentry
+	var prev ckey
 	for i := 0; i < n && d.err == nil; i++ {
 		r := d.record(e.intern)
-		if d.err == nil {
-			if _, dup := e.recs[r.id]; dup {
-				return fmt.Errorf("snapshot holds basket %q twice", r.id)
-			}
-			e.insert(r)
+		if d.err != nil {
+			break
 		}
+		k := ckey{r.created, r.id}
+		if i > 0 && !ckeyLess(prev, k) {
+			return fmt.Errorf("snapshot out of order at basket %q", r.id)
+		}
+		prev = k
+		if _, dup := e.recs[r.id]; dup {
+			return fmt.Errorf("snapshot holds basket %q twice", r.id)
+		}
+		// Records come in (created, id) order: the B-trees are bulk loaded.
+		e.recs[r.id] = r
+		e.created.Load(aentry{k, r})
+		e.counts[r.state]++
+		if r.emailKey != "" {
+			e.byEmail[r.emailKey] = append(e.byEmail[r.emailKey], r.id)
+		}
+		if r.abandoned() {
+			e.abandoned.Load(aentry{k, r})
+			if tag := r.tag(); tag != "" {
+				tr := e.byTag[tag]
+				if tr == nil {
+					tr = newAbandonedTree()
+					e.byTag[tag] = tr
+				}
+				tr.Load(aentry{k, r})
+			}
+			feed = append(feed, fentry{r.feedPos, r})
+		}
+		if r.deadline != 0 {
+			e.pending.Set(pentry{r.deadline, r.id})
+		}
+	}
+	slices.SortFunc(feed, func(a, b fentry) int { return cmp.Compare(a.pos, b.pos) })
+	for _, f := range feed {
+		e.feed.Load(f)
 	}
 	n = d.arrayLen(-1)
 	for i := 0; i < n && d.err == nil; i++ {

@@ -1,0 +1,162 @@
+package basket_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/store"
+)
+
+// durableSizes are the populations of the durability benchmarks; set
+// ABANDONED_BENCH_LARGE=1 to add 1e6.
+func durableSizes() []int {
+	if os.Getenv("ABANDONED_BENCH_LARGE") != "" {
+		return []int{1e5, 1e6}
+	}
+	return []int{1e5}
+}
+
+func durableBatch(id string, at time.Time) []basket.Event {
+	return []basket.Event{
+		{Type: basket.EventCreated, BasketID: id, At: at, Entry: "/checkout", OrderItems: offer, Tracking: map[string]string{"tag": "direct"}},
+		{Type: basket.EventIdentified, BasketID: id, At: at,
+			Identity:        &basket.Identity{Sub: id, Iss: "https://issuer.example", Service: "salesforce", Type: "account"},
+			CustomerDetails: &basket.CustomerDetails{Email: id + "@example.com", FirstName: "Ann"}},
+	}
+}
+
+// BenchmarkDurableIngest measures batches of one basket (two events) into a
+// durable engine under each fsync policy, with 1 and 16 writers.
+func BenchmarkDurableIngest(b *testing.B) {
+	for _, policy := range []store.Sync{store.SyncAlways, store.SyncInterval, store.SyncNever} {
+		for _, writers := range []int{1, 16} {
+			b.Run(fmt.Sprintf("fsync=%v/writers=%d", policy, writers), func(b *testing.B) {
+				eng, err := basket.Open(b.TempDir(), &basket.Options{TTL: basket.NoExpiry,
+					Store: &store.Options{Sync: policy}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer eng.Close()
+				ctx := context.Background()
+				var n atomic.Int64
+				b.ReportAllocs()
+				b.ResetTimer()
+				start := time.Now()
+				write := func() {
+					i := n.Add(1)
+					if _, err := eng.Apply(ctx, durableBatch(fmt.Sprint("b-", i), t0.Add(time.Duration(i)*time.Millisecond))...); err != nil {
+						b.Error(err)
+					}
+				}
+				if writers == 1 {
+					for range b.N {
+						write()
+					}
+				} else {
+					b.SetParallelism((writers + 1) / 2)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							write()
+						}
+					})
+				}
+				b.ReportMetric(float64(2*b.N)/time.Since(start).Seconds(), "events/s")
+			})
+		}
+	}
+}
+
+// buildDurable makes a data directory of n baskets with a snapshot of them.
+func buildDurable(b *testing.B, n int) string {
+	b.Helper()
+	dir := b.TempDir()
+	eng, err := basket.Open(dir, &basket.Options{TTL: basket.NoExpiry, SnapshotEvery: -1,
+		Store: &store.Options{Sync: store.SyncNever}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	const batch = 500
+	evs := make([]basket.Event, 0, 2*batch)
+	for i := 0; i < n; i++ {
+		evs = append(evs, durableBatch(fmt.Sprintf("basket-%08d", i), t0.Add(time.Duration(i)*time.Millisecond))...)
+		if len(evs) == cap(evs) || i == n-1 {
+			if _, err := eng.Apply(ctx, evs...); err != nil {
+				b.Fatal(err)
+			}
+			evs = evs[:0]
+		}
+	}
+	if err := eng.Snapshot(); err != nil {
+		b.Fatal(err)
+	}
+	if err := eng.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+func dirBytes(b *testing.B, dir string) int64 {
+	var total int64
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range ents {
+		fi, err := os.Stat(filepath.Join(dir, e.Name()))
+		if err == nil {
+			total += fi.Size()
+		}
+	}
+	return total
+}
+
+// BenchmarkStartup measures Open of a data directory holding a snapshot of
+// n baskets, and reports the bytes on disk per basket.
+func BenchmarkStartup(b *testing.B) {
+	for _, n := range durableSizes() {
+		b.Run(fmt.Sprintf("n=%.0e", float64(n)), func(b *testing.B) {
+			dir := buildDurable(b, n)
+			b.ResetTimer()
+			for range b.N {
+				eng, err := basket.Open(dir, &basket.Options{TTL: basket.NoExpiry, SnapshotEvery: -1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if st := eng.Stats(); st.Abandoned != n {
+					b.Fatalf("reopened with %d abandoned; want %d", st.Abandoned, n)
+				}
+				eng.Close()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(dirBytes(b, dir))/float64(n), "disk-B/basket")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/basket")
+		})
+	}
+}
+
+// BenchmarkSnapshot measures writing a snapshot of n baskets.
+func BenchmarkSnapshot(b *testing.B) {
+	for _, n := range durableSizes() {
+		b.Run(fmt.Sprintf("n=%.0e", float64(n)), func(b *testing.B) {
+			dir := buildDurable(b, n)
+			eng, err := basket.Open(dir, &basket.Options{TTL: basket.NoExpiry, SnapshotEvery: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer eng.Close()
+			b.ResetTimer()
+			for range b.N {
+				if err := eng.Snapshot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
