@@ -210,9 +210,14 @@ func (t *txn) mutate(c *record, ev *Event) bool {
 		return changed
 	case EventCompleted:
 		c.state = StateCompleted
+		c.completedAt = toMS(ev.At)
 		return true
 	case EventRecovered:
-		return false // activity only
+		if at := toMS(ev.At); at > c.recoveredAt {
+			c.recoveredAt = at
+			return true
+		}
+		return false
 	}
 	return false
 }

@@ -75,6 +75,8 @@ type Basket struct {
 
 	State        State     `json:"-"`
 	LastActivity time.Time `json:"-"` // the newest event's time
+	RecoveredAt  time.Time `json:"-"` // the newest recovery click; zero if none
+	CompletedAt  time.Time `json:"-"` // the completion's time; zero if not completed
 	Abandoned    bool      `json:"-"` // abandoned now
 	AbandonedAt  time.Time `json:"-"` // when it became abandoned; zero if not abandoned
 	FeedPosition uint64    `json:"-"` // its position in the feed; 0 if not abandoned

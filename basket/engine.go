@@ -450,6 +450,8 @@ func (e *Engine) materialise(r *record, nowSec int64) Basket {
 		CustomFields:    r.customFields,
 		State:           r.state,
 		LastActivity:    msTime(r.lastAt),
+		RecoveredAt:     msTime(r.recoveredAt),
+		CompletedAt:     msTime(r.completedAt),
 		Abandoned:       r.abandoned(),
 		AbandonedAt:     msTime(r.abandonedAt),
 		FeedPosition:    r.feedPos,

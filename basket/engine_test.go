@@ -459,3 +459,18 @@ func TestCanceledContext(t *testing.T) {
 	_, err = eng.Abandoned(ctx, basket.Query{})
 	require.ErrorIs(t, err, context.Canceled)
 }
+
+func TestCustomer(t *testing.T) {
+	eng := btest.MustNewEngine(t, &basket.Options{Now: func() time.Time { return t0 }})
+	mustApply(t, eng, created("a2", t0.Add(time.Minute)), email("a2", t0.Add(time.Minute), "ann@example.com"),
+		created("a1", t0), email("a1", t0, "ANN@example.com"), basket.Event{Type: basket.EventCompleted, BasketID: "a1", At: t0.Add(2 * time.Minute)},
+		created("b", t0), email("b", t0, "bob@example.com"))
+	got, err := eng.Customer(context.Background(), " Ann@Example.com")
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "a1", got[0].ID)
+	require.True(t, got[0].Completed)
+	require.Equal(t, t0.Add(2*time.Minute), got[0].CompletedAt)
+	require.Equal(t, "a2", got[1].ID)
+	require.True(t, got[1].Abandoned)
+}

@@ -29,6 +29,8 @@ type obasket struct {
 	id          string
 	created     int64 // ms
 	lastAt      int64
+	recoveredAt int64
+	completedAt int64
 	completed   bool
 	details     basket.CustomerDetails
 	identities  []basket.Identity
@@ -220,7 +222,11 @@ func (o *oracle) apply(now int64, evs []basket.Event, invalid []bool) (int, erro
 				details(ev.CustomerDetails)
 			}
 		case basket.EventCompleted:
-			b.completed, changed = true, true
+			b.completed, b.completedAt, changed = true, at, true
+		case basket.EventRecovered:
+			if !stale && at > b.recoveredAt {
+				b.recoveredAt, changed = at, true
+			}
 		}
 		if !changed && at <= b.lastAt {
 			continue
@@ -235,6 +241,14 @@ func (o *oracle) apply(now int64, evs []basket.Event, invalid []bool) (int, erro
 	}
 	*o = *work
 	return -1, nil
+}
+
+// ms is t in unix milliseconds, 0 for the zero time.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 func nilIfEmpty(items []basket.OrderItem) []basket.OrderItem {
@@ -511,6 +525,7 @@ func compareModel(t *testing.T, eng *basket.Engine, o *oracle, r *rand.Rand, now
 		if got.State != want.state() || got.CustomerDetails != want.details ||
 			!slices.Equal(got.Identities, want.identities) || !reflect.DeepEqual(got.OrderItems, want.items) ||
 			got.LastActivity.UnixMilli() != want.lastAt || got.Created.UnixMilli() != want.created ||
+			ms(got.RecoveredAt) != want.recoveredAt || ms(got.CompletedAt) != want.completedAt ||
 			got.FeedPosition != want.pos || got.Abandoned != (want.pos != 0) ||
 			(want.pos != 0 && got.AbandonedAt.UnixMilli() != want.abandonedAt) {
 			return fail("Get(%s) = %+v; want %+v", id, got, *want)

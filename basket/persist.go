@@ -258,7 +258,7 @@ func (v *frozen) write(w io.Writer) error {
 	return err
 }
 
-const recordFields = 19
+const recordFields = 21
 
 func encodeRecord(enc *msgpack.Encoder, r *record) error {
 	var err error
@@ -276,6 +276,8 @@ func encodeRecord(enc *msgpack.Encoder, r *record) error {
 	do(enc.EncodeUint(r.feedPos))
 	do(enc.EncodeInt(r.tokenExp))
 	do(enc.EncodeInt(r.revokedUntil))
+	do(enc.EncodeInt(r.recoveredAt))
+	do(enc.EncodeInt(r.completedAt))
 	do(enc.EncodeUint(uint64(r.state)))
 	do(enc.EncodeString(r.details.Email))
 	do(enc.EncodeString(r.details.FirstName))
@@ -470,7 +472,8 @@ func (d *decoder) record(in *interner) *record {
 	d.arrayLen(recordFields)
 	r := &record{
 		id: d.str(), created: d.int(), lastAt: d.int(), abandonedAt: d.int(), deadline: d.int(),
-		feedPos: d.uint(), tokenExp: d.int(), revokedUntil: d.int(), state: State(d.uint()),
+		feedPos: d.uint(), tokenExp: d.int(), revokedUntil: d.int(), recoveredAt: d.int(), completedAt: d.int(),
+		state: State(d.uint()),
 	}
 	r.details = CustomerDetails{Email: d.str(), FirstName: d.str(), LastName: d.str(), CompanyName: d.str()}
 	r.emailKey = NormalizeEmail(r.details.Email)

@@ -3,6 +3,7 @@ package basket
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -174,6 +175,34 @@ func (e *Engine) Abandoned(ctx context.Context, q Query) (Page, error) {
 		}
 	}
 	return p, nil
+}
+
+// Customer returns every live basket of one customer (compared by
+// NormalizeEmail), whatever its state, in (created, id) order: what a
+// campaign checks before it writes to someone. Reading is never activity.
+func (e *Engine) Customer(ctx context.Context, email string) ([]Basket, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	now := toMS(e.now())
+	e.maintain(now)
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	ids := e.byEmail[NormalizeEmail(email)]
+	out := make([]Basket, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, e.materialise(e.recs[id], now/1000))
+	}
+	slices.SortFunc(out, func(a, b Basket) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
 }
 
 // scan collects up to n records of the abandoned index. e.mu must be held.

@@ -19,6 +19,8 @@ type record struct {
 	feedPos      uint64
 	tokenExp     int64 // unix seconds; the cached token's expiry
 	revokedUntil int64 // unix seconds; tokens expiring at or before are revoked
+	recoveredAt  int64 // unix ms of the newest recovery click; 0 if none
+	completedAt  int64 // unix ms of the completion; 0 if not completed
 	state        State
 	details      CustomerDetails
 	emailKey     string // NormalizeEmail(details.Email)

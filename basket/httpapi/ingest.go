@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/basketlab/abandoned/basket"
 )
@@ -73,9 +74,11 @@ const MaxBatch = 100_000
 // decodeEvents decodes a batch: a JSON array of events, or NDJSON (one
 // event per line; blank lines are skipped), told apart by the first byte
 // that is not white space. Unknown fields are ignored. Errors are
-// *decodeError.
+// *decodeError. Each event goes through the fast decoder (decode.go) and,
+// where that declines, through encoding/json; the result is what
+// encoding/json alone gives (decodeEventsStd).
 func decodeEvents(body []byte) ([]basket.Event, error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	trimmed := trimLeftJSONSpace(body)
 	if len(trimmed) == 0 {
 		return nil, &decodeError{0, "empty body: send a JSON array or NDJSON of events"}
 	}
@@ -83,10 +86,107 @@ func decodeEvents(body []byte) ([]basket.Event, error) {
 	case '{':
 		return decodeNDJSON(trimmed)
 	case '[':
-	default:
-		return nil, &decodeError{0, "want a JSON array or NDJSON of event objects"}
+		if events, ok := decodeArray(trimmed); ok {
+			return events, nil
+		}
+		return decodeEventsStd(trimmed)
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	return nil, &decodeError{0, "want a JSON array or NDJSON of event objects"}
+}
+
+func trimLeftJSONSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
+	return b
+}
+
+func trimRightJSONSpace(b []byte) []byte {
+	for n := len(b); n > 0 && (b[n-1] == ' ' || b[n-1] == '\t' || b[n-1] == '\r' || b[n-1] == '\n'); n-- {
+		b = b[:n-1]
+	}
+	return b
+}
+
+// decodeEvent decodes one event's text. The event's strings share one copy
+// of the text, never the request's buffer.
+func decodeEvent(text []byte, index int, ev *basket.Event) error {
+	if fastEvent(string(text), ev) {
+		return nil
+	}
+	*ev = basket.Event{}
+	var w wireEvent
+	if err := json.Unmarshal(text, &w); err != nil {
+		return &decodeError{index, describeJSONError(err)}
+	}
+	*ev = w.event()
+	return nil
+}
+
+// decodeArray decodes a JSON array of events. It reports false, leaving
+// the answer to decodeEventsStd, if the array is malformed or too long, or
+// an element does not decode.
+func decodeArray(body []byte) ([]basket.Event, bool) {
+	// A view of the body for finding the elements; no string of it is kept.
+	p := fastScanner{s: unsafe.String(unsafe.SliceData(body), len(body))}
+	p.i = 1 // after '['
+	var events []basket.Event
+	for n := 0; ; n++ {
+		if p.next(']') {
+			break
+		}
+		if n > 0 && !p.next(',') {
+			return nil, false
+		}
+		p.ws()
+		start := p.i
+		if n >= MaxBatch || !p.skip(0) {
+			return nil, false
+		}
+		events = append(events, basket.Event{})
+		if decodeEvent(body[start:p.i], n, &events[n]) != nil {
+			return nil, false
+		}
+	}
+	p.ws()
+	if p.i != len(p.s) {
+		return nil, false
+	}
+	return events, true
+}
+
+// decodeNDJSON decodes one event per line.
+func decodeNDJSON(body []byte) ([]basket.Event, error) {
+	events := make([]basket.Event, 0, bytes.Count(body, []byte{'\n'})+1)
+	for len(body) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			line, body = body, nil
+		}
+		line = trimRightJSONSpace(trimLeftJSONSpace(line))
+		if len(line) == 0 {
+			continue
+		}
+		i := len(events)
+		if i >= MaxBatch {
+			return nil, &decodeError{i, fmt.Sprintf("more than %d events in one batch", MaxBatch)}
+		}
+		if line[0] != '{' {
+			return nil, &decodeError{i, "want an event object on each line"}
+		}
+		events = append(events, basket.Event{})
+		if err := decodeEvent(line, i, &events[i]); err != nil {
+			return nil, err
+		}
+	}
+	return events, nil
+}
+
+// decodeEventsStd decodes a JSON array of events with encoding/json alone.
+func decodeEventsStd(body []byte) ([]basket.Event, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if _, err := dec.Token(); err != nil { // the opening '['
 		return nil, &decodeError{0, "malformed JSON"}
 	}
@@ -106,36 +206,6 @@ func decodeEvents(body []byte) ([]basket.Event, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &decodeError{len(events), "unexpected data after the array"}
-	}
-	return events, nil
-}
-
-// decodeNDJSON decodes one event per line.
-func decodeNDJSON(body []byte) ([]basket.Event, error) {
-	events := make([]basket.Event, 0, bytes.Count(body, []byte{'\n'})+1)
-	for len(body) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i], body[i+1:]
-		} else {
-			line, body = body, nil
-		}
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
-		}
-		i := len(events)
-		if i >= MaxBatch {
-			return nil, &decodeError{i, fmt.Sprintf("more than %d events in one batch", MaxBatch)}
-		}
-		if line[0] != '{' {
-			return nil, &decodeError{i, "want an event object on each line"}
-		}
-		var w wireEvent
-		if err := json.Unmarshal(line, &w); err != nil {
-			return nil, &decodeError{i, describeJSONError(err)}
-		}
-		events = append(events, w.event())
 	}
 	return events, nil
 }
