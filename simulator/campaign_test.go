@@ -88,7 +88,7 @@ func (c *testCampaign) Tick(ctx context.Context, now time.Time, mail Mailer) err
 func TestCampaign(t *testing.T) {
 	sc := DefaultScenario()
 	sc.Days = 7
-	sc.Rate = float64(big(300, 120))
+	sc.Rate = float64(big(300, 100))
 	sc.ControlShare = 0.2
 	camp := &testCampaign{steps: []int64{3600e3, 24 * 3600e3}}
 	rec := &recorder{}

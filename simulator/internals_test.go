@@ -206,7 +206,9 @@ func TestNewOptions(t *testing.T) {
 			t.Errorf("New(%+v) succeeded; want an error", o)
 		}
 	}
-	s, err := New(&Options{Sink: Discard})
+	small := DefaultScenario()
+	small.Days, small.Rate = 1, 50
+	s, err := New(&Options{Sink: Discard, Scenario: &small})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,6 +224,7 @@ func TestNewOptions(t *testing.T) {
 func TestInterrupt(t *testing.T) {
 	sc := DefaultScenario()
 	sc.Days = 30
+	sc.Rate = 200
 	var buf strings.Builder
 	jl := NewJSONLSink(&buf)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -237,7 +240,7 @@ func TestInterrupt(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v; want context.Canceled", err)
 	}
-	if rep == nil || !rep.Interrupted || rep.End.Sub(rep.Start) > 25*time.Hour {
+	if rep == nil || !rep.Interrupted || rep.End.Sub(rep.Start) > 27*time.Hour {
 		t.Fatalf("report %+v; want an interrupted report after about a day", rep)
 	}
 	if lines := int64(strings.Count(buf.String(), "\n")); lines != rep.Events || lines == 0 {
@@ -257,7 +260,9 @@ func (f *failingSink) Write(ctx context.Context, _ []basket.Event) error {
 func (f *failingSink) Flush(ctx context.Context) error { return nil }
 
 func TestSinkErrorStopsRun(t *testing.T) {
-	sim, _ := New(&Options{Sink: &failingSink{n: 3}})
+	sc := DefaultScenario()
+	sc.Days = 1
+	sim, _ := New(&Options{Sink: &failingSink{n: 3}, Scenario: &sc})
 	_, err := sim.Run(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Run = %v; want the sink's error", err)

@@ -137,7 +137,7 @@ func stateOf(eng *basket.Engine) basket.Stats {
 func TestReplayJSONL(t *testing.T) {
 	sc := DefaultScenario()
 	sc.Days = 5
-	sc.Rate = float64(big(300, 100))
+	sc.Rate = float64(big(300, 60))
 	var file bytes.Buffer
 	rep, eng := runEngine(t, sc, 77, nil, NewJSONLSink(&file))
 	if rep.Funnel.AbandonedContactable == 0 {
@@ -210,7 +210,7 @@ func TestHTTPSink(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sc := DefaultScenario()
 			sc.Days = 3
-			sc.Rate = float64(big(300, 100))
+			sc.Rate = float64(big(300, 60))
 			if !tc.erasure {
 				sc.Erasure.Share = 0
 				sc.ItemsChanged = 0

@@ -158,8 +158,8 @@ func TestTimeZone(t *testing.T) {
 	}
 	sc := DefaultScenario()
 	sc.TimeZone = "America/New_York"
-	sc.Days = 3
-	sc.Rate = 300
+	sc.Days = 2
+	sc.Rate = float64(big(300, 150))
 	rep, _ := runEngine(t, sc, 1, nil)
 	// The report counts hours in New York time: the trough is at 4 am there.
 	if rep.CreatedByHour[4]*4 > rep.CreatedByHour[13] {
@@ -167,8 +167,8 @@ func TestTimeZone(t *testing.T) {
 	}
 	// In UTC, the busiest hours come five hours later than in New York.
 	utc := DefaultScenario()
-	utc.Days = 3
-	utc.Rate = 300
+	utc.Days = sc.Days
+	utc.Rate = sc.Rate
 	rep2, _ := runEngine(t, utc, 1, nil)
 	if rep.CreatedByHour[4] > 2*rep2.CreatedByHour[4]+50 || rep2.CreatedByHour[4] > 2*rep.CreatedByHour[4]+50 {
 		t.Errorf("4 am local: %d in New York, %d in UTC; want alike", rep.CreatedByHour[4], rep2.CreatedByHour[4])
