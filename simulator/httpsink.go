@@ -61,6 +61,8 @@ type IngestError struct {
 	Offset  int64  // the batch's first event, counted from the start of the run
 }
 
+// Error describes the answer: the status, the server's message and the
+// offending event, if the server named one.
 func (e *IngestError) Error() string {
 	var b strings.Builder
 	if e.Status == 0 {

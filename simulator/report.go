@@ -14,13 +14,13 @@ import (
 
 // Report is the funnel of a run.
 type Report struct {
-	Seed        uint64        `json:"seed"`
-	Start       time.Time     `json:"start"`
-	End         time.Time     `json:"end"` // the virtual time the run reached
-	Days        int           `json:"days"`
-	Rate        float64       `json:"rate"` // baskets per average hour
-	Drain       time.Duration `json:"drainNs"`
-	Interrupted bool          `json:"interrupted"`
+	Seed        uint64    `json:"seed"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"` // the virtual time the run reached
+	Days        int       `json:"days"`
+	Rate        float64   `json:"rate"`  // baskets per average hour
+	Drain       Duration  `json:"drain"` // Options.Drain
+	Interrupted bool      `json:"interrupted"`
 
 	Events       int64            `json:"events"`
 	EventsByType map[string]int64 `json:"eventsByType"`
@@ -242,7 +242,7 @@ func (t *tally) report(s *Simulator, end int64) *Report {
 	m := t.m
 	r := &Report{
 		Seed: s.seed, Start: msTime(m.start), End: msTime(end), Days: s.sc.Days, Rate: s.sc.Rate,
-		Drain: s.opts.Drain, Events: t.events, EventsByType: map[string]int64{},
+		Drain: Duration(s.opts.Drain), Events: t.events, EventsByType: map[string]int64{},
 		Customers: int64(s.nCustomers), Erasures: t.erasures, InCheckout: s.inCheckout,
 		Funnel:   t.total.funnel(),
 		ByAuth:   map[string]Funnel{"anonymous": t.auth[0].funnel(), "sso": t.auth[1].funnel()},
@@ -283,7 +283,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	end := r.End.Format("2006-01-02 15:04")
 	fmt.Fprintf(&b, "Simulated %s to %s UTC (%d days", r.Start.Format("2006-01-02 15:04"), end, r.Days)
 	if r.Drain > 0 {
-		fmt.Fprintf(&b, " + %v drain", r.Drain)
+		fmt.Fprintf(&b, " + %v drain", r.Drain.D())
 	}
 	fmt.Fprintf(&b, "), seed %d, %s baskets in an average hour", r.Seed, num(int64(r.Rate)))
 	if r.Interrupted {

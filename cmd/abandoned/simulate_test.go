@@ -51,7 +51,7 @@ func TestSimulateJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("the JSON report does not decode: %v\n%s", err, out)
 	}
-	if rep.Funnel.Created == 0 || rep.Engine == nil || rep.Engine.Abandoned == 0 || rep.Drain != 48*time.Hour {
+	if rep.Funnel.Created == 0 || rep.Engine == nil || rep.Engine.Abandoned == 0 || rep.Drain.D() != 48*time.Hour {
 		t.Errorf("report %+v; want baskets, the engine's state and the drain", rep)
 	}
 }
