@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/httpapi"
 )
 
 // ingestServer is a small stand-in for the ingest endpoint of SPEC section
@@ -133,7 +134,8 @@ func stateOf(eng *basket.Engine) basket.Stats {
 // TestReplayJSONL writes a run's events as JSON lines, posts the file to an
 // NDJSON ingest endpoint in one request (as curl --data-binary @file does)
 // into a second engine, and checks that both engines hold the same
-// abandoned baskets.
+// abandoned baskets: through the real HTTP API, and through a minimal
+// stand-in that only decodes and applies.
 func TestReplayJSONL(t *testing.T) {
 	sc := DefaultScenario()
 	sc.Days = 5
@@ -146,33 +148,51 @@ func TestReplayJSONL(t *testing.T) {
 	if got := int64(bytes.Count(file.Bytes(), []byte("\n"))); got != rep.Events {
 		t.Fatalf("the file has %d lines for %d events", got, rep.Events)
 	}
-
-	end := NewClock(rep.End)
-	replayed := newEngine(t, end.Now)
-	srv := httptest.NewServer(&ingestServer{eng: replayed, token: "replay-token"})
-	defer srv.Close()
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+IngestPath, bytes.NewReader(file.Bytes()))
-	req.Header.Set("Authorization", "Bearer replay-token")
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
+	want := abandonedSet(t, eng)
+	servers := []struct {
+		name   string
+		handle func(t *testing.T, replayed *basket.Engine) http.Handler
+	}{
+		{"httpapi", func(t *testing.T, replayed *basket.Engine) http.Handler {
+			srv, err := httpapi.New(replayed, &httpapi.Options{APITokens: []string{"replay-token"}, MaxBody: 1 << 30})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return srv
+		}},
+		{"stand-in", func(t *testing.T, replayed *basket.Engine) http.Handler {
+			return &ingestServer{eng: replayed, token: "replay-token"}
+		}},
 	}
-	var ans struct {
-		Applied int64  `json:"applied"`
-		Message string `json:"message"`
-	}
-	json.NewDecoder(resp.Body).Decode(&ans)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || ans.Applied != rep.Events {
-		t.Fatalf("POST = %d %+v; want 200 and %d applied", resp.StatusCode, ans, rep.Events)
-	}
-	a, b := abandonedSet(t, eng), abandonedSet(t, replayed)
-	if !slices.Equal(a, b) {
-		t.Fatalf("in process and replayed differ: %s", diffSets(a, b))
-	}
-	if sa, sb := stateOf(eng), stateOf(replayed); sa != sb {
-		t.Errorf("Stats: in process %+v, replayed %+v", sa, sb)
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) {
+			end := NewClock(rep.End)
+			replayed := newEngine(t, end.Now)
+			srv := httptest.NewServer(s.handle(t, replayed))
+			defer srv.Close()
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+IngestPath, bytes.NewReader(file.Bytes()))
+			req.Header.Set("Authorization", "Bearer replay-token")
+			req.Header.Set("Content-Type", "application/x-ndjson")
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ans struct {
+				Applied int64  `json:"applied"`
+				Message string `json:"message"`
+			}
+			json.NewDecoder(resp.Body).Decode(&ans)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || ans.Applied != rep.Events {
+				t.Fatalf("POST = %d %+v; want 200 and %d applied", resp.StatusCode, ans, rep.Events)
+			}
+			if got := abandonedSet(t, replayed); !slices.Equal(want, got) {
+				t.Fatalf("in process and replayed differ: %s", diffSets(want, got))
+			}
+			if sa, sb := stateOf(eng), stateOf(replayed); sa != sb {
+				t.Errorf("Stats: in process %+v, replayed %+v", sa, sb)
+			}
+		})
 	}
 }
 
