@@ -249,7 +249,11 @@ func (e *Engine) runDue(now int64) {
 		r := e.recs[p.id]
 		c := *r
 		c.deadline = 0
-		e.abandon(&c, p.deadline, now)
+		// One that expires before it has been idle long enough is never
+		// abandoned: the expiry below takes it.
+		if e.ttl == 0 || r.created+e.ttl > p.deadline {
+			e.abandon(&c, p.deadline, now)
+		}
 		e.replace(r, &c)
 	}
 	if e.ttl > 0 {
@@ -309,15 +313,15 @@ func (e *Engine) abandon(c *record, at, now int64) {
 	c.feedPos = e.lastPos
 	c.abandonedAt = at
 	exp := now/1000 + int64(e.recoveryValidity/time.Second)
-	c.token = e.keys.signer().issue(PurposeRecover, c.id, exp)
-	c.tokenExp = exp
+	c.link = e.newRecoveryLink(c.id, exp)
+	c.linkExp = exp
 }
 
 // schedule sets the abandonment fields of c, a changed record, after
 // activity at c.lastAt. e.mu must be held for writing.
 func (e *Engine) schedule(c *record, now int64) {
 	c.abandonedAt, c.deadline, c.feedPos = 0, 0, 0
-	c.token, c.tokenExp = "", 0
+	c.link, c.linkExp = "", 0
 	if c.state != StateContactable {
 		return
 	}

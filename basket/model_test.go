@@ -91,7 +91,9 @@ func (o *oracle) clone() *oracle {
 func (o *oracle) maintain(now int64) {
 	var due []*obasket
 	for _, b := range o.baskets {
-		if b.deadline != 0 && b.deadline <= now {
+		// A basket that expires before it has been idle long enough is
+		// never abandoned.
+		if b.deadline != 0 && b.deadline <= now && b.created+o.ttl > b.deadline {
 			due = append(due, b)
 		}
 	}
@@ -501,6 +503,7 @@ func runModel(t *testing.T, seed uint64, seen map[string]int) bool {
 		if err := eng.Check(); err != nil {
 			return fail("step %d: invariants: %v", step, err)
 		}
+
 		if step%3 == 0 && !compareModel(t, eng, o, r, now, seen, fail) {
 			return false
 		}

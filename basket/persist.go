@@ -274,7 +274,7 @@ func encodeRecord(enc *msgpack.Encoder, r *record) error {
 	do(enc.EncodeInt(r.abandonedAt))
 	do(enc.EncodeInt(r.deadline))
 	do(enc.EncodeUint(r.feedPos))
-	do(enc.EncodeInt(r.tokenExp))
+	do(enc.EncodeInt(r.linkExp))
 	do(enc.EncodeInt(r.revokedUntil))
 	do(enc.EncodeInt(r.recoveredAt))
 	do(enc.EncodeInt(r.completedAt))
@@ -314,7 +314,7 @@ func encodeRecord(enc *msgpack.Encoder, r *record) error {
 	} else {
 		do(enc.Encode(r.customFields))
 	}
-	do(enc.EncodeString(r.token))
+	do(enc.EncodeString(r.link))
 	return err
 }
 
@@ -342,6 +342,9 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 			return fmt.Errorf("snapshot out of order at basket %q", r.id)
 		}
 		prev = k
+		if !strings.HasPrefix(r.link, e.recoverPath+"?") {
+			r.link, r.linkExp = "", 0 // the recovery path changed: issued afresh
+		}
 		if _, dup := e.recs[r.id]; dup {
 			return fmt.Errorf("snapshot holds basket %q twice", r.id)
 		}
@@ -472,7 +475,7 @@ func (d *decoder) record(in *interner) *record {
 	d.arrayLen(recordFields)
 	r := &record{
 		id: d.str(), created: d.int(), lastAt: d.int(), abandonedAt: d.int(), deadline: d.int(),
-		feedPos: d.uint(), tokenExp: d.int(), revokedUntil: d.int(), recoveredAt: d.int(), completedAt: d.int(),
+		feedPos: d.uint(), linkExp: d.int(), revokedUntil: d.int(), recoveredAt: d.int(), completedAt: d.int(),
 		state: State(d.uint()),
 	}
 	r.details = CustomerDetails{Email: d.str(), FirstName: d.str(), LastName: d.str(), CompanyName: d.str()}
@@ -517,7 +520,7 @@ func (d *decoder) record(in *interner) *record {
 			r.customFields = cf
 		}
 	}
-	r.token = d.str()
+	r.link = d.str()
 	if d.err == nil && (r.id == "" || r.state < StateOpen || r.state > StateCompleted) {
 		d.err = fmt.Errorf("a malformed basket record %q", r.id)
 	}

@@ -118,6 +118,32 @@ func checkLimit(limit int) (int, error) {
 // and, despite concurrent changes, every basket abandoned for the whole walk.
 // Each page costs O(log n + limit) at any depth. Errors are *QueryError.
 func (e *Engine) Abandoned(ctx context.Context, q Query) (Page, error) {
+	var items []Basket
+	p, err := e.query(ctx, &q, func(n int) {
+		items = make([]Basket, 0, n)
+	}, func(r *record, nowSec int64) {
+		items = append(items, e.materialise(r, nowSec))
+	})
+	p.Items = items
+	return p, err
+}
+
+// AbandonedFunc runs q as Abandoned does but, instead of collecting the
+// page, hands each basket to fn in order; it returns the page without
+// Items. b is reused from call to call and valid only during the call, and
+// fn runs under the engine's read lock: it must not call the engine. It is
+// for callers that encode a page as they go, without allocating one.
+func (e *Engine) AbandonedFunc(ctx context.Context, q Query, fn func(b *Basket)) (Page, error) {
+	var b Basket
+	return e.query(ctx, &q, func(int) {}, func(r *record, nowSec int64) {
+		b = e.materialise(r, nowSec)
+		fn(&b)
+	})
+}
+
+// query runs q: sized gets the page's length, then visit each record.
+func (e *Engine) query(ctx context.Context, qp *Query, sized func(n int), visit func(r *record, nowSec int64)) (Page, error) {
+	q := *qp
 	if err := ctx.Err(); err != nil {
 		return Page{}, err
 	}
@@ -132,34 +158,11 @@ func (e *Engine) Abandoned(ctx context.Context, q Query) (Page, error) {
 	now := toMS(e.now())
 	e.maintain(now)
 
-	e.mu.RLock()
-	if e.closed {
-		e.mu.RUnlock()
-		return Page{}, ErrClosed
+	recs, more, total, err := e.collect(&s, limit, q.Count, now/1000, sized, visit)
+	if err != nil {
+		return Page{}, err
 	}
-	var recs []*record
-	total := -1
-	if s.email != "" {
-		recs, total = e.byEmailQuery(&s, limit+1)
-	} else {
-		recs = e.scan(&s, limit+1)
-		if q.Count {
-			total = e.count(&s)
-		}
-	}
-	if !q.Count {
-		total = -1
-	}
-	more := len(recs) > limit
-	if more {
-		recs = recs[:limit]
-	}
-	p := Page{Items: make([]Basket, len(recs)), Alias: e.alias, Total: total}
-	for i, r := range recs {
-		p.Items[i] = e.materialise(r, now/1000)
-	}
-	e.mu.RUnlock()
-
+	p := Page{Alias: e.alias, Total: total}
 	if more {
 		last := recs[len(recs)-1]
 		c := cursorRecord{
@@ -203,6 +206,37 @@ func (e *Engine) Customer(ctx context.Context, email string) ([]Basket, error) {
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out, nil
+}
+
+// collect finds the page's records and visits them under the read lock. It
+// reports whether more follow, and the total if count is set (-1 if not).
+func (e *Engine) collect(s *spec, limit int, count bool, nowSec int64, sized func(int), visit func(*record, int64)) (recs []*record, more bool, total int, err error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, false, 0, ErrClosed
+	}
+	total = -1
+	if s.email != "" {
+		var n int
+		recs, n = e.byEmailQuery(s, limit+1)
+		if count {
+			total = n
+		}
+	} else {
+		recs = e.scan(s, limit+1)
+		if count {
+			total = e.count(s)
+		}
+	}
+	if more = len(recs) > limit; more {
+		recs = recs[:limit]
+	}
+	sized(len(recs))
+	for _, r := range recs {
+		visit(r, nowSec)
+	}
+	return recs, more, total, nil
 }
 
 // scan collects up to n records of the abandoned index. e.mu must be held.

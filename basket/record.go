@@ -17,7 +17,7 @@ type record struct {
 	abandonedAt  int64 // unix ms; 0 while not abandoned
 	deadline     int64 // unix ms when it becomes abandoned; 0 if not pending
 	feedPos      uint64
-	tokenExp     int64 // unix seconds; the cached token's expiry
+	linkExp      int64 // unix seconds; the cached link's token expiry
 	revokedUntil int64 // unix seconds; tokens expiring at or before are revoked
 	recoveredAt  int64 // unix ms of the newest recovery click; 0 if none
 	completedAt  int64 // unix ms of the completion; 0 if not completed
@@ -29,7 +29,7 @@ type record struct {
 	identities   []Identity
 	entry        string
 	customFields map[string]any
-	token        string // cached recovery token while abandoned
+	link         string // cached recovery link while abandoned
 }
 
 func (r *record) tag() string { return r.tracking["tag"] }

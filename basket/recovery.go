@@ -220,17 +220,35 @@ func (e *Engine) revokeLocked(now int64, basketID string) error {
 	}
 	c := *r
 	c.revokedUntil = now/1000 + int64(e.recoveryValidity/time.Second) + 1
-	c.token, c.tokenExp = "", 0
+	c.link, c.linkExp = "", 0
 	e.replace(r, &c)
 	return nil
 }
 
-// recoveryLink returns the recovery path for an abandoned record, using its
-// cached token while that is fresh and a new one otherwise.
+// recoveryLink returns the recovery path for an abandoned record: the link
+// cached when it became abandoned while its token is fresh, a new one
+// otherwise.
 func (e *Engine) recoveryLink(r *record, nowSec int64) string {
-	tok := r.token
-	if tok == "" || r.tokenExp <= nowSec {
-		tok = e.keys.signer().issue(PurposeRecover, r.id, nowSec+int64(e.recoveryValidity/time.Second))
+	if r.link != "" && r.linkExp > nowSec {
+		return r.link
 	}
-	return e.recoverPath + "?basketId=" + url.QueryEscape(r.id) + "&recover=" + tok
+	return e.newRecoveryLink(r.id, nowSec+int64(e.recoveryValidity/time.Second))
+}
+
+// newRecoveryLink returns a recovery path with a token valid until exp
+// (unix seconds).
+func (e *Engine) newRecoveryLink(id string, exp int64) string {
+	return e.recoverPath + "?basketId=" + queryEscape(id) + "&recover=" + e.keys.signer().issue(PurposeRecover, id, exp)
+}
+
+// queryEscape is url.QueryEscape without its cost for the usual id, which
+// needs no escaping.
+func queryEscape(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
+			return url.QueryEscape(s)
+		}
+	}
+	return s
 }
