@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -32,23 +33,31 @@ type cursorRecord struct {
 	LastID      string
 }
 
+// cursorBufs holds the buffers cursors are encoded in.
+var cursorBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // encodeCursor signs rec with the first key.
 func (kr *keyring) encodeCursor(rec *cursorRecord) (string, error) {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	if err := enc.Encode(rec); err != nil {
+	buf := cursorBufs.Get().(*bytes.Buffer)
+	defer cursorBufs.Put(buf)
+	buf.Reset()
+	enc := msgpack.GetEncoder()
+	enc.Reset(buf)
+	err := enc.Encode(rec)
+	msgpack.PutEncoder(enc)
+	if err != nil {
 		return "", err
 	}
 	k := kr.signer()
 	buf.Write(k.id[:])
-	buf.Write(cursorMAC(k, buf.Bytes()))
+	var mac [sha256.Size]byte
+	buf.Write(cursorMAC(k, buf.Bytes(), mac[:0]))
 	return b64.EncodeToString(buf.Bytes()), nil
 }
 
-func cursorMAC(k *key, msg []byte) []byte {
-	m := hmac.New(sha256.New, k.cursor)
-	m.Write(msg)
-	return m.Sum(nil)[:cursorMACLen]
+// cursorMAC appends the MAC of msg to dst.
+func cursorMAC(k *key, msg, dst []byte) []byte {
+	return k.cursorMACs.sum(dst, msg)[:len(dst)+cursorMACLen]
 }
 
 // decodeCursor verifies and decodes a cursor. It also returns the key that
@@ -69,7 +78,8 @@ func (kr *keyring) decodeCursor(s, alias string) (*cursorRecord, *key, error) {
 	}
 	body := raw[:len(raw)-cursorMACLen]
 	k := kr.lookup(body[len(body)-4:])
-	if k == nil || !hmac.Equal(cursorMAC(k, body), raw[len(raw)-cursorMACLen:]) {
+	var mac [sha256.Size]byte
+	if k == nil || !hmac.Equal(cursorMAC(k, body, mac[:0]), raw[len(raw)-cursorMACLen:]) {
 		return nil, nil, bad("not a cursor issued by this service, or altered")
 	}
 	var rec cursorRecord

@@ -19,6 +19,27 @@ type FeedPage struct {
 // stops being abandoned leaves the feed; one abandoned again re-enters it
 // with a new position. limit 0 means DefaultLimit.
 func (e *Engine) Feed(ctx context.Context, after uint64, limit int) (FeedPage, error) {
+	var items []Basket
+	p, err := e.feedPage(ctx, after, limit, func(r *record, nowSec int64) {
+		items = append(items, e.materialise(r, nowSec))
+	})
+	p.Items = items
+	return p, err
+}
+
+// FeedFunc reads the feed as Feed does but hands each basket to fn in
+// order instead of collecting them; it returns the page without Items. b is
+// reused and valid only during the call, and fn runs under the engine's read
+// lock: it must not call the engine.
+func (e *Engine) FeedFunc(ctx context.Context, after uint64, limit int, fn func(b *Basket)) (FeedPage, error) {
+	var b Basket
+	return e.feedPage(ctx, after, limit, func(r *record, nowSec int64) {
+		b = e.materialise(r, nowSec)
+		fn(&b)
+	})
+}
+
+func (e *Engine) feedPage(ctx context.Context, after uint64, limit int, visit func(*record, int64)) (FeedPage, error) {
 	if err := ctx.Err(); err != nil {
 		return FeedPage{}, err
 	}
@@ -37,10 +58,12 @@ func (e *Engine) Feed(ctx context.Context, after uint64, limit int) (FeedPage, e
 	if after >= e.lastPos {
 		return p, nil
 	}
+	n := 0
 	e.feed.Ascend(fentry{pos: after + 1}, func(f fentry) bool {
-		p.Items = append(p.Items, e.materialise(f.rec, now/1000))
+		visit(f.rec, now/1000)
 		p.Next = f.pos
-		return len(p.Items) < limit
+		n++
+		return n < limit
 	})
 	return p, nil
 }

@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 )
 
 // MinSecretLen is the shortest secret Options.RecoverySecrets accepts.
@@ -20,6 +22,29 @@ type key struct {
 	recover []byte // recovery and other link tokens
 	cursor  []byte // cursor MACs
 	email   []byte // seals emails in cursors
+
+	recoverMACs *macPool
+	cursorMACs  *macPool
+}
+
+// macPool reuses HMAC states of one key: a new one costs several
+// allocations, which a page of results should not pay.
+type macPool struct{ p sync.Pool }
+
+func newMACPool(k []byte) *macPool {
+	return &macPool{p: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+}
+
+// sum appends the MAC of the concatenated parts to dst.
+func (mp *macPool) sum(dst []byte, parts ...[]byte) []byte {
+	m := mp.p.Get().(hash.Hash)
+	m.Reset()
+	for _, p := range parts {
+		m.Write(p)
+	}
+	dst = m.Sum(dst)
+	mp.p.Put(m)
+	return dst
 }
 
 // keyring is the list of keys: the first signs, all verify. It is immutable.
@@ -53,6 +78,7 @@ func newKeyring(secrets [][]byte) (*keyring, error) {
 			email:   derive(s, "email"),
 		}
 		copy(k.id[:], derive(s, "kid"))
+		k.recoverMACs, k.cursorMACs = newMACPool(k.recover), newMACPool(k.cursor)
 		if seen[k.id] {
 			return nil, errors.New("recovery secrets: the same secret is given twice")
 		}

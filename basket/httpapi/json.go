@@ -338,6 +338,12 @@ func appendPage(dst []byte, p *basket.Page) []byte {
 		}
 		dst = appendBasket(dst, &p.Items[i], false)
 	}
+	return appendPageEnd(dst, p)
+}
+
+// appendPageEnd appends what follows the items of a page: queryMore and
+// total as p says.
+func appendPageEnd(dst []byte, p *basket.Page) []byte {
 	dst = append(dst, ']')
 	if p.Cursor != "" {
 		dst = append(dst, `,"queryMore":{"from":`...)
@@ -362,6 +368,11 @@ func appendFeedPage(dst []byte, p *basket.FeedPage) []byte {
 		}
 		dst = appendBasket(dst, &p.Items[i], true)
 	}
+	return appendFeedEnd(dst, p)
+}
+
+// appendFeedEnd appends what follows the items of a feed page.
+func appendFeedEnd(dst []byte, p *basket.FeedPage) []byte {
 	dst = append(dst, `],"next":"`...)
 	dst = strconv.AppendUint(dst, p.Next, 10)
 	return append(dst, "\"}\n"...)

@@ -367,7 +367,19 @@ func (s *Server) handleAbandoned(w http.ResponseWriter, r *http.Request) {
 		s.queryError(w, err)
 		return
 	}
-	p, err := s.eng.Abandoned(r.Context(), q)
+	// The items are encoded as the engine hands them over: no page of
+	// baskets is built.
+	bp := getBuf()
+	defer putBuf(bp)
+	buf := append((*bp)[:0], `{"items":[`...)
+	n := 0
+	p, err := s.eng.AbandonedFunc(r.Context(), q, func(b *basket.Basket) {
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendBasket(buf, b, false)
+		n++
+	})
 	if err != nil {
 		if !s.queryError(w, err) {
 			s.engineError(w, r, err)
@@ -375,11 +387,9 @@ func (s *Server) handleAbandoned(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.queryPages.Inc()
-	s.metrics.queryItems.Add(float64(len(p.Items)))
-	bp := getBuf()
-	*bp = appendPage((*bp)[:0], &p)
+	s.metrics.queryItems.Add(float64(n))
+	*bp = appendPageEnd(buf, &p)
 	writeJSON(w, http.StatusOK, *bp)
-	putBuf(bp)
 }
 
 func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
@@ -388,7 +398,17 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 		s.queryError(w, err)
 		return
 	}
-	p, err := s.eng.Feed(r.Context(), after, limit)
+	bp := getBuf()
+	defer putBuf(bp)
+	buf := append((*bp)[:0], `{"items":[`...)
+	n := 0
+	p, err := s.eng.FeedFunc(r.Context(), after, limit, func(b *basket.Basket) {
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendBasket(buf, b, true)
+		n++
+	})
 	if err != nil {
 		if !s.queryError(w, err) {
 			s.engineError(w, r, err)
@@ -396,11 +416,9 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.feedPages.Inc()
-	s.metrics.feedItems.Add(float64(len(p.Items)))
-	bp := getBuf()
-	*bp = appendFeedPage((*bp)[:0], &p)
+	s.metrics.feedItems.Add(float64(n))
+	*bp = appendFeedEnd(buf, &p)
 	writeJSON(w, http.StatusOK, *bp)
-	putBuf(bp)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
