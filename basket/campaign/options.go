@@ -1,0 +1,399 @@
+package campaign
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/store"
+)
+
+// Reason is why a message was not sent when it was due (SPEC section 5).
+type Reason string
+
+// The reasons of skipped and deferred messages.
+const (
+	// ReasonCompleted: the basket was completed.
+	ReasonCompleted Reason = "completed"
+	// ReasonOrderedSince: the customer completed another basket since this
+	// one was created.
+	ReasonOrderedSince Reason = "ordered_since"
+	// ReasonDeduplicated: the customer has a newer abandoned basket, which
+	// the message is about instead, or was written to within the window
+	// (then the message waits for the window's end).
+	ReasonDeduplicated Reason = "deduplicated"
+	// ReasonSuppressed: the address is on the suppression list
+	// (unsubscribed, bounced).
+	ReasonSuppressed Reason = "suppressed"
+	// ReasonNoConsent: consented-only mode, and the basket carries no
+	// marketing consent.
+	ReasonNoConsent Reason = "no_consent"
+	// ReasonQuietHours: it is night where the recipient is; the message
+	// waits for the quiet hours' end.
+	ReasonQuietHours Reason = "quiet_hours"
+	// ReasonExpired: the basket expired or is gone (purged, erased), or
+	// the step came due too late to be worth sending (the next step is
+	// already due, or the last step is LastStepGrace overdue).
+	ReasonExpired Reason = "expired"
+)
+
+// Reasons lists every reason, in the order reports show them.
+var Reasons = []Reason{ReasonCompleted, ReasonOrderedSince, ReasonDeduplicated, ReasonSuppressed,
+	ReasonNoConsent, ReasonQuietHours, ReasonExpired}
+
+// ParseReason parses a reason code.
+func ParseReason(s string) (Reason, error) {
+	if i := slices.Index(Reasons, Reason(s)); i >= 0 {
+		return Reasons[i], nil
+	}
+	return "", fmt.Errorf("%w: unknown reason %q", ErrConfig, truncate(s))
+}
+
+// QuietHours is a daily period, in the recipient's local time, during which
+// no message is sent. Start and End are minutes after local midnight;
+// Start > End wraps midnight (21:00-08:00). Start == End means none.
+type QuietHours struct {
+	Start, End int
+}
+
+// ParseQuietHours parses "HH:MM-HH:MM" (e.g. "21:00-08:00"); "" means none.
+func ParseQuietHours(s string) (QuietHours, error) {
+	if s == "" {
+		return QuietHours{}, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return QuietHours{}, fmt.Errorf("%w: quiet hours %q: want HH:MM-HH:MM", ErrConfig, truncate(s))
+	}
+	start, err1 := parseClock(a)
+	end, err2 := parseClock(b)
+	if err1 != nil || err2 != nil {
+		return QuietHours{}, fmt.Errorf("%w: quiet hours %q: want HH:MM-HH:MM with hours 00-24 and minutes 00-59", ErrConfig, truncate(s))
+	}
+	return QuietHours{Start: start, End: end}, nil
+}
+
+func parseClock(s string) (int, error) {
+	h, m, ok := strings.Cut(s, ":")
+	if !ok || len(h) < 1 || len(h) > 2 || len(m) != 2 {
+		return 0, fmt.Errorf("bad time %q", s)
+	}
+	hh, err := strconv.Atoi(h)
+	if err != nil || hh < 0 || hh > 24 || h[0] == '+' || h[0] == '-' {
+		return 0, fmt.Errorf("bad hour %q", h)
+	}
+	mm, err := strconv.Atoi(m)
+	if err != nil || mm < 0 || mm > 59 || m[0] == '+' || m[0] == '-' || (hh == 24 && mm != 0) {
+		return 0, fmt.Errorf("bad minute %q", m)
+	}
+	return (hh*60 + mm) % (24 * 60), nil
+}
+
+// String formats q as ParseQuietHours reads it; "" if none.
+func (q QuietHours) String() string {
+	if q.Start == q.End {
+		return ""
+	}
+	return fmt.Sprintf("%02d:%02d-%02d:%02d", q.Start/60, q.Start%60, q.End/60, q.End%60)
+}
+
+// Defaults of Options.
+const (
+	DefaultName              = "abandoned-basket"
+	DefaultDelay             = time.Hour
+	DefaultWindow            = 24 * time.Hour
+	DefaultAttributionWindow = 5 * 24 * time.Hour
+	DefaultRetryAfter        = 5 * time.Minute
+	DefaultLastStepGrace     = 24 * time.Hour
+	DefaultWatch             = 7 * 24 * time.Hour
+	DefaultCheckEvery        = time.Hour
+	DefaultUnsubscribeValid  = 365 * 24 * time.Hour
+	DefaultConsentField      = "marketingConsent"
+	DefaultPromoFromStep     = 2
+	DefaultCheckoutPath      = "/checkout"
+	DefaultSnapshotEvery     = 8 << 20
+)
+
+// DefaultSteps are the offsets of the reminders from the abandonment.
+var DefaultSteps = []time.Duration{time.Hour, 24 * time.Hour, 72 * time.Hour}
+
+// Options configure a Runner. A nil *Options means the defaults, except
+// for ShopURL, which is required.
+type Options struct {
+	// Name names the campaign: utm_campaign, and part of every idempotency
+	// key. Default DefaultName.
+	Name string
+
+	// ShopURL is the shop's base URL ("https://shop.example.com") or
+	// domain ("shop.example.com", https is assumed): recovery links are
+	// made absolute with it. Required.
+	ShopURL string
+
+	// Steps are the offsets of the reminders from the moment the basket
+	// became abandoned, ascending. Default DefaultSteps (+1h, +24h, +72h).
+	Steps []time.Duration
+
+	// Delay is the least time between abandonment and the first message:
+	// a step with a smaller offset waits until then. Default DefaultDelay.
+	Delay time.Duration
+
+	// Window is the least time between two messages to one customer.
+	// Default DefaultWindow (24h).
+	Window time.Duration
+
+	// AttributionWindow: a completion this long or less after a recovery
+	// click counts as recovered by the campaign. Default 5 days.
+	AttributionWindow time.Duration
+
+	// QuietHours, in the recipient's time zone, hold messages back until
+	// they end. Default: none.
+	QuietHours QuietHours
+
+	// TimeZone is the recipients' time zone when a basket names none (see
+	// the package documentation). Default UTC.
+	TimeZone *time.Location
+
+	// ConsentedOnly sends only to baskets that carry marketing consent
+	// (see ConsentField); the others are skipped with no_consent.
+	ConsentedOnly bool
+
+	// ConsentField is the customFields key (or tracking key) of the
+	// consent flag. Default DefaultConsentField.
+	ConsentField string
+
+	// OrderLookback widens ordered_since: an order of the customer this
+	// long before a basket's creation also stops its messages. Default 0:
+	// orders since the basket's creation.
+	OrderLookback time.Duration
+
+	// Since, if not zero, activates the campaign at that time instead of
+	// at its first run, so that baskets abandoned since then (the backlog)
+	// are mailed too. Only the first run of a campaign looks at it.
+	Since time.Time
+
+	// PromoCode, if set, adds a purchase link with the code
+	// (/checkout?purchase=<offer path>&pc=<code>) to steps from
+	// PromoFromStep (default 2) on.
+	PromoCode     string
+	PromoFromStep int
+
+	// CheckoutPath is the path of purchase links. Default "/checkout".
+	CheckoutPath string
+
+	// UnsubscribeURL is the absolute URL of unsubscribe links; the email
+	// and a token are added as parameters email and token. Default
+	// ShopURL + "/unsubscribe".
+	UnsubscribeURL string
+
+	// UnsubscribeValidity is how long an unsubscribe token is valid.
+	// Default one year.
+	UnsubscribeValidity time.Duration
+
+	// Templates are the messages' templates. Default DefaultTemplates.
+	Templates *Templates
+
+	// Tokens issues and verifies unsubscribe tokens. Default: the source's
+	// engine, if it has one; a runner without it cannot make messages.
+	Tokens Tokens
+
+	// RetryAfter is how long a message that failed for a temporary reason
+	// waits before it is tried again. Default 5 minutes.
+	RetryAfter time.Duration
+
+	// LastStepGrace is how late the last step may still be sent; later, it
+	// is skipped as expired. Default 24h.
+	LastStepGrace time.Duration
+
+	// Watch is how long after its last message a basket is watched for a
+	// recovery. Default 7 days.
+	Watch time.Duration
+
+	// CheckEvery is how often the baskets watched for recovery are looked
+	// at. Default 1h.
+	CheckEvery time.Duration
+
+	// Sync is the fsync policy of a durable runner's state. Default
+	// store.SyncAlways, which exactly-once needs.
+	Sync store.Sync
+
+	// SnapshotEvery is how many bytes of log make a durable runner write a
+	// snapshot. Default 8 MiB.
+	SnapshotEvery int64
+
+	// Now is the clock of Run. Default time.Now.
+	Now func() time.Time
+
+	// Logger receives one line per tick that did something, and warnings.
+	// It never receives emails or tokens. Default: discard.
+	Logger *slog.Logger
+}
+
+// Tokens issues and verifies unsubscribe tokens; *basket.Engine is one.
+type Tokens interface {
+	IssueToken(p basket.TokenPurpose, subject string, validity time.Duration) string
+	VerifyToken(p basket.TokenPurpose, subject, token string) error
+}
+
+// config is Options with defaults applied and checked.
+type config struct {
+	Options
+	shop *url.URL
+	tpl  *compiled
+}
+
+func (o *Options) resolve() (*config, error) {
+	c := &config{}
+	if o != nil {
+		c.Options = *o
+	}
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if err := checkName(c.Name); err != nil {
+		return nil, err
+	}
+	shop, err := parseShop(c.ShopURL)
+	if err != nil {
+		return nil, err
+	}
+	c.shop = shop
+	if c.Steps == nil {
+		c.Steps = DefaultSteps
+	}
+	c.Steps = slices.Clone(c.Steps)
+	if len(c.Steps) == 0 || len(c.Steps) > 20 {
+		return nil, fmt.Errorf("%w: steps: want 1 to 20", ErrConfig)
+	}
+	for i, s := range c.Steps {
+		if s < 0 || (i > 0 && s <= c.Steps[i-1]) {
+			return nil, fmt.Errorf("%w: steps: want ascending, non-negative offsets; got %v", ErrConfig, c.Steps)
+		}
+	}
+	def := func(d *time.Duration, v time.Duration, name string) error {
+		switch {
+		case *d == 0:
+			*d = v
+		case *d < 0:
+			return fmt.Errorf("%w: %s: must not be negative", ErrConfig, name)
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		d    *time.Duration
+		v    time.Duration
+		name string
+	}{
+		{&c.Delay, DefaultDelay, "delay"}, {&c.Window, DefaultWindow, "window"},
+		{&c.AttributionWindow, DefaultAttributionWindow, "attribution window"},
+		{&c.RetryAfter, DefaultRetryAfter, "retry after"}, {&c.LastStepGrace, DefaultLastStepGrace, "last step grace"},
+		{&c.Watch, DefaultWatch, "watch"}, {&c.CheckEvery, DefaultCheckEvery, "check every"},
+		{&c.UnsubscribeValidity, DefaultUnsubscribeValid, "unsubscribe validity"},
+	} {
+		if err := def(f.d, f.v, f.name); err != nil {
+			return nil, err
+		}
+	}
+	if c.OrderLookback < 0 {
+		return nil, fmt.Errorf("%w: order lookback: must not be negative", ErrConfig)
+	}
+	if c.TimeZone == nil {
+		c.TimeZone = time.UTC
+	}
+	if c.ConsentField == "" {
+		c.ConsentField = DefaultConsentField
+	}
+	if c.PromoFromStep == 0 {
+		c.PromoFromStep = DefaultPromoFromStep
+	}
+	if c.PromoFromStep < 1 {
+		return nil, fmt.Errorf("%w: promo from step: want 1 or more", ErrConfig)
+	}
+	if c.PromoCode != "" && !validCode(c.PromoCode) {
+		return nil, fmt.Errorf("%w: promo code: want 1 to 64 letters, digits, '-' or '_'", ErrConfig)
+	}
+	if c.CheckoutPath == "" {
+		c.CheckoutPath = DefaultCheckoutPath
+	}
+	if !strings.HasPrefix(c.CheckoutPath, "/") || strings.ContainsAny(c.CheckoutPath, "?#\r\n ") {
+		return nil, fmt.Errorf("%w: checkout path %q: want a path such as /checkout", ErrConfig, truncate(c.CheckoutPath))
+	}
+	if c.UnsubscribeURL == "" {
+		c.UnsubscribeURL = shop.String() + "/unsubscribe"
+	}
+	if u, err := url.Parse(c.UnsubscribeURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%w: unsubscribe URL: want an absolute http(s) URL", ErrConfig)
+	}
+	if c.QuietHours.Start < 0 || c.QuietHours.Start >= 24*60 || c.QuietHours.End < 0 || c.QuietHours.End >= 24*60 {
+		return nil, fmt.Errorf("%w: quiet hours: minutes out of range", ErrConfig)
+	}
+	if c.Sync > store.SyncNever {
+		return nil, fmt.Errorf("%w: unknown fsync policy", ErrConfig)
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	t := c.Templates
+	if t == nil {
+		t = DefaultTemplates()
+	}
+	if c.tpl, err = t.compile(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// offset returns when step i (from 0) is due after the abandonment.
+func (c *config) offset(i int) time.Duration { return max(c.Steps[i], c.Delay) }
+
+func checkName(s string) error {
+	if s == "" || len(s) > 64 {
+		return fmt.Errorf("%w: name: want 1 to 64 characters", ErrConfig)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("%w: name %q: want letters, digits, '-', '_' or '.'", ErrConfig, truncate(s))
+		}
+	}
+	return nil
+}
+
+func validCode(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	return checkName(s) == nil && !strings.Contains(s, ".")
+}
+
+// parseShop reads a shop's base URL or domain.
+func parseShop(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, fmt.Errorf("%w: shop URL: required (e.g. https://shop.example.com)", ErrConfig)
+	}
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(strings.TrimRight(s, "/"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("%w: shop URL %q: want https://host[:port][/path] or a domain", ErrConfig, truncate(s))
+	}
+	return u, nil
+}
+
+// truncate shortens outside input quoted in an error.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

@@ -1,0 +1,792 @@
+package campaign
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/store"
+)
+
+// feedPage is how many baskets a runner reads from the feed at a time.
+const feedPage = 1000
+
+// Runner runs a campaign: it takes in the baskets of the abandonment feed
+// after its activation watermark and sends each its sequence of reminders,
+// by the rules of SPEC section 5. All its methods are safe for concurrent
+// use; Tick holds the runner for its whole turn.
+type Runner struct {
+	cfg    *config
+	src    Source
+	snd    Sender
+	tokens Tokens
+
+	mu        sync.Mutex // guards the fields below
+	st        *state
+	log       *store.Store // nil in memory
+	closed    bool
+	resolved  bool  // in-doubt intents of a previous run resolved
+	nextCheck int64 // ms; the next look at watched baskets
+	nextDue   int64 // ms; no step is due before it; 0: unknown
+	locs      map[string]*time.Location
+
+	// hook, if set (tests only), is called at the crash points "intent",
+	// "commit" and "delivered"; an error from it stops the runner there,
+	// as a crash would.
+	hook func(point string) error
+}
+
+// New returns a runner whose state lives in memory: for simulations and
+// dry runs. The campaign is activated at its first Tick.
+func New(src Source, snd Sender, opts *Options) (*Runner, error) {
+	return Open("", src, snd, opts)
+}
+
+// Open returns a runner whose state is kept durably in dir (created if
+// needed; locked while the runner is open), or in memory if dir is "". The
+// state holds the activation watermark, the feed checkpoint, every
+// basket's progress and every intent to send, so that a restart resumes
+// where the last run stopped: it sends nothing twice and skips nothing.
+func Open(dir string, src Source, snd Sender, opts *Options) (*Runner, error) {
+	if src == nil || snd == nil {
+		return nil, fmt.Errorf("%w: a source and a sender are required", ErrConfig)
+	}
+	cfg, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{cfg: cfg, src: src, snd: snd, tokens: cfg.Tokens, st: newState(), locs: map[string]*time.Location{}}
+	if r.tokens == nil {
+		if t, ok := src.(Tokens); ok {
+			r.tokens = t
+		} else {
+			return nil, fmt.Errorf("%w: Options.Tokens is required with this source (unsubscribe links)", ErrConfig)
+		}
+	}
+	if dir != "" {
+		st, log, err := load(dir, cfg)
+		if err != nil {
+			return nil, err
+		}
+		r.st, r.log = st, log
+	}
+	r.st.attrWindow = cfg.AttributionWindow.Milliseconds()
+	if r.st.Activated && r.st.Name != cfg.Name {
+		r.Close()
+		return nil, fmt.Errorf("%w: the state in %s is campaign %q's, not %q's", ErrConfig, dir, truncate(r.st.Name), cfg.Name)
+	}
+	return r, nil
+}
+
+// load reads a durable state.
+func load(dir string, cfg *config) (*state, *store.Store, error) {
+	log, err := store.Open(dir, &store.Options{Sync: cfg.Sync})
+	if err != nil {
+		return nil, nil, fmt.Errorf("campaign: %w", err)
+	}
+	st := newState()
+	st.attrWindow = cfg.AttributionWindow.Milliseconds()
+	if _, err := log.LoadSnapshot(func(rd io.Reader) error {
+		s, err := decodeState(rd)
+		if err != nil {
+			return err
+		}
+		st = s
+		st.attrWindow = cfg.AttributionWindow.Milliseconds()
+		return nil
+	}); err != nil {
+		log.Close()
+		return nil, nil, fmt.Errorf("campaign: %w", err)
+	}
+	n := 0
+	if _, err := log.Replay(func(b []byte) error {
+		n++
+		var r rec
+		if err := msgpack.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("record %d: %w", n, err)
+		}
+		if err := st.apply(&r); err != nil {
+			return fmt.Errorf("record %d: %w", n, err)
+		}
+		return nil
+	}); err != nil {
+		log.Close()
+		return nil, nil, fmt.Errorf("campaign: replaying %s: %w", dir, err)
+	}
+	return st, log, nil
+}
+
+// Close releases the state's directory. It is idempotent. It writes
+// nothing: everything was written as it happened.
+func (r *Runner) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if r.log != nil {
+		return r.log.Close()
+	}
+	return nil
+}
+
+// commit appends a record (durably, if asked, together with every record
+// before it) and applies it. r.mu must be held.
+func (r *Runner) commit(x *rec, durable bool) error {
+	if r.log != nil {
+		b, err := msgpack.Marshal(x)
+		if err != nil {
+			return err
+		}
+		ticket, err := r.log.Append(b)
+		if err != nil {
+			return fmt.Errorf("campaign: recording: %w", err)
+		}
+		if durable {
+			if err := r.log.Wait(ticket); err != nil {
+				return fmt.Errorf("campaign: recording: %w", err)
+			}
+		}
+	}
+	if err := r.st.apply(x); err != nil {
+		return fmt.Errorf("campaign: internal error: %w", err)
+	}
+	return nil
+}
+
+func (r *Runner) crash(point string) error {
+	if r.hook != nil {
+		return r.hook(point)
+	}
+	return nil
+}
+
+// Key returns the idempotency key of a campaign's message about a basket
+// at a step (from 1): the same on every attempt and after every restart.
+func Key(campaign, basketID string, step int) string {
+	h := sha256.Sum256([]byte(campaign + "\x00" + basketID + "\x00" + strconv.Itoa(step)))
+	return "c1-" + hex.EncodeToString(h[:16])
+}
+
+// TickStats count what a turn did.
+type TickStats struct {
+	TookIn   int // abandonments taken in from the feed
+	Sent     int
+	Failed   int // failed for a temporary reason (tried again later) or for good
+	InDoubt  int
+	Skipped  int
+	Deferred int
+	Settled  int // baskets whose outcome was recorded
+}
+
+func (s TickStats) zero() bool { return s == TickStats{} }
+
+// Tick gives the runner a turn at time now: it activates the campaign if
+// this is its first turn, resolves the intents a crash left, reads the
+// feed from the checkpoint, sends every message that is due (checking the
+// rules again with fresh data first), and, every CheckEvery, records the
+// outcome of baskets that completed or are gone.
+func (r *Runner) Tick(ctx context.Context, now time.Time) (TickStats, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ts TickStats
+	if r.closed {
+		return ts, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return ts, err
+	}
+	nowMS := now.UnixMilli()
+	if !r.st.Activated {
+		if err := r.activate(ctx, now); err != nil {
+			return ts, err
+		}
+	}
+	if !r.resolved {
+		if err := r.resolve(ctx, now, &ts); err != nil {
+			return ts, err
+		}
+		r.resolved = true
+	}
+	if err := r.pull(ctx, &ts); err != nil {
+		return ts, err
+	}
+	if err := r.sendDue(ctx, now, &ts); err != nil {
+		return ts, err
+	}
+	if nowMS >= r.nextCheck {
+		if err := r.check(ctx, now, &ts); err != nil {
+			return ts, err
+		}
+		r.nextCheck = nowMS + r.cfg.CheckEvery.Milliseconds()
+	}
+	if err := r.maybeSnapshot(); err != nil {
+		return ts, err
+	}
+	if !ts.zero() {
+		r.cfg.Logger.Info("campaign tick", "campaign", r.cfg.Name, "tookIn", ts.TookIn, "sent", ts.Sent,
+			"failed", ts.Failed, "inDoubt", ts.InDoubt, "skipped", ts.Skipped, "deferred", ts.Deferred, "settled", ts.Settled)
+	}
+	return ts, nil
+}
+
+// activate records the activation watermark: the feed's newest position
+// now, or, with Options.Since, the feed's start and that time.
+func (r *Runner) activate(ctx context.Context, now time.Time) error {
+	at, pos := now, uint64(0)
+	if !r.cfg.Since.IsZero() {
+		at = r.cfg.Since
+	} else {
+		p, err := r.src.Feed(ctx, math.MaxUint64, 1)
+		if err != nil {
+			return fmt.Errorf("campaign: reading the feed's position: %w", err)
+		}
+		pos = p.Next
+	}
+	return r.commit(&rec{Kind: kActivate, At: at.UnixMilli(), Pos: pos, Text: r.cfg.Name}, true)
+}
+
+// resolve settles the intents a previous run left without an outcome.
+func (r *Runner) resolve(ctx context.Context, now time.Time, ts *TickStats) error {
+	for _, t := range r.sortedTracks() {
+		if t.Intent == 0 {
+			continue
+		}
+		step := t.Intent - 1
+		m := &Message{Key: Key(r.cfg.Name, t.ID, step+1), Campaign: r.cfg.Name, BasketID: t.ID, Step: step + 1,
+			At: time.UnixMilli(t.IntentAt).UTC()}
+		res, err := r.snd.Resolve(ctx, m, t.Committed)
+		if err != nil {
+			return fmt.Errorf("campaign: resolving an interrupted send: %w", err)
+		}
+		r.cfg.Logger.Warn("campaign: an interrupted send resolved", "key", m.Key, "step", step+1, "committed", t.Committed, "resolution", res.String())
+		switch res {
+		case Delivered:
+			err = r.commit(&rec{Kind: kSent, ID: t.ID, Step: step, At: t.IntentAt}, true)
+			ts.Sent++
+		case SendAgain:
+			err = r.commit(&rec{Kind: kRetry, ID: t.ID, Step: step, At: now.UnixMilli()}, true)
+		default:
+			err = r.commit(&rec{Kind: kDoubt, ID: t.ID, Step: step, At: t.IntentAt}, true)
+			ts.InDoubt++
+		}
+		if err != nil {
+			return err
+		}
+	}
+	r.nextDue = 0
+	return nil
+}
+
+// pull reads the feed from the checkpoint and takes in the baskets
+// abandoned after activation.
+func (r *Runner) pull(ctx context.Context, ts *TickStats) error {
+	for {
+		p, err := r.src.Feed(ctx, r.st.Checkpoint, feedPage)
+		if err != nil {
+			return fmt.Errorf("campaign: reading the feed: %w", err)
+		}
+		for i := range p.Items {
+			b := &p.Items[i]
+			at := b.AbandonedAt.UnixMilli()
+			email := basket.NormalizeEmail(b.CustomerDetails.Email)
+			if at < r.st.ActivatedAt || email == "" {
+				continue // the backlog, or nobody to write to
+			}
+			t := r.st.Tracks[b.ID]
+			if t != nil && (t.Done || (t.AbandonedAt == at && t.Email == email)) {
+				continue // seen, or its sequence is over
+			}
+			if err := r.commit(&rec{Kind: kTrack, ID: b.ID, Email: email, At: at, T2: b.Created.UnixMilli()}, false); err != nil {
+				return err
+			}
+			if t == nil {
+				ts.TookIn++
+			}
+			r.nextDue = 0
+		}
+		if p.Next > r.st.Checkpoint {
+			if err := r.commit(&rec{Kind: kCheckpoint, Pos: p.Next}, false); err != nil {
+				return err
+			}
+		}
+		if len(p.Items) < feedPage {
+			return nil
+		}
+	}
+}
+
+// due returns when t's next step is due; ok false if nothing is.
+func (r *Runner) due(t *track) (int64, bool) {
+	if t.Done || t.Intent != 0 || t.held || t.Next >= len(r.cfg.Steps) {
+		return 0, false
+	}
+	d := t.AbandonedAt + r.cfg.offset(t.Next).Milliseconds()
+	return max(d, t.Until, t.RetryAt), true
+}
+
+// sortedTracks returns the tracks in id order, for a deterministic run.
+func (r *Runner) sortedTracks() []*track {
+	out := make([]*track, 0, len(r.st.Tracks))
+	for _, t := range r.st.Tracks {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *track) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// sendDue sends what is due, customer by customer.
+func (r *Runner) sendDue(ctx context.Context, now time.Time, ts *TickStats) error {
+	nowMS := now.UnixMilli()
+	if r.nextDue != 0 && nowMS < r.nextDue {
+		return nil
+	}
+	type cand struct {
+		t   *track
+		due int64
+	}
+	var cands []cand
+	for _, t := range r.st.Tracks {
+		if d, ok := r.due(t); ok && d <= nowMS {
+			cands = append(cands, cand{t, d})
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int {
+		return cmp.Or(cmp.Compare(a.due, b.due), strings.Compare(a.t.ID, b.t.ID))
+	})
+	done := map[string]bool{}
+	for _, c := range cands {
+		email := c.t.Email
+		if done[email] {
+			continue
+		}
+		done[email] = true
+		bs, complete, err := r.src.Customer(ctx, email)
+		if err != nil {
+			return fmt.Errorf("campaign: checking a customer: %w", err)
+		}
+		// This customer's due baskets, newest first: the newest is the one
+		// a message would be about.
+		var mine []*track
+		for _, o := range cands {
+			if o.t.Email == email {
+				mine = append(mine, o.t)
+			}
+		}
+		slices.SortFunc(mine, func(a, b *track) int {
+			return cmp.Or(cmp.Compare(b.Created, a.Created), strings.Compare(b.ID, a.ID))
+		})
+		for _, t := range mine {
+			if err := r.decide(ctx, t, bs, complete, now, ts); err != nil {
+				return err
+			}
+		}
+	}
+	// The next time anything is due, so that idle turns cost nothing.
+	next := int64(math.MaxInt64)
+	for _, t := range r.st.Tracks {
+		if d, ok := r.due(t); ok {
+			next = min(next, d)
+		}
+	}
+	r.nextDue = next
+	return nil
+}
+
+func find(bs []basket.Basket, id string) *basket.Basket {
+	for i := range bs {
+		if bs[i].ID == id {
+			return &bs[i]
+		}
+	}
+	return nil
+}
+
+// skip records a skip of t's step i: final (the step is dropped; end: the
+// whole sequence) or a deferral until a time.
+func (r *Runner) skip(t *track, i int, reason Reason, now int64, final, end bool, until int64, ts *TickStats) error {
+	if final {
+		ts.Skipped++
+	} else {
+		if t.DeferMask&reasonBit(reason) == 0 {
+			ts.Deferred++
+		}
+		if t.Until == until && t.DeferMask&reasonBit(reason) != 0 {
+			return nil // recorded already
+		}
+	}
+	return r.commit(&rec{Kind: kSkip, ID: t.ID, Step: i, At: now, Text: string(reason), Flag: final, End: end, T2: until}, false)
+}
+
+// decide applies the rules to t's due step with the customer's fresh
+// baskets, and sends, skips or defers it.
+func (r *Runner) decide(ctx context.Context, t *track, bs []basket.Basket, complete bool, now time.Time, ts *TickStats) error {
+	nowMS := now.UnixMilli()
+	b := find(bs, t.ID)
+	if b == nil {
+		if !complete {
+			t.held = true // not abandoned now; it comes back through the feed
+			return nil
+		}
+		got, ok, err := r.src.Basket(ctx, t.ID)
+		switch {
+		case err != nil && !errors.Is(err, ErrUnsupported):
+			return fmt.Errorf("campaign: looking a basket up: %w", err)
+		case err == nil && ok && basket.NormalizeEmail(got.CustomerDetails.Email) != t.Email && got.CustomerDetails.Email != "":
+			// The customer changed their address: look again under it.
+			return r.commit(&rec{Kind: kEmail, ID: t.ID, Email: basket.NormalizeEmail(got.CustomerDetails.Email)}, false)
+		case err == nil && ok:
+			b = &got
+		default:
+			return r.skip(t, t.Next, ReasonExpired, nowMS, true, true, 0, ts) // purged or erased
+		}
+	}
+	switch {
+	case b.Completed:
+		return r.skip(t, t.Next, ReasonCompleted, nowMS, true, true, 0, ts)
+	case b.State == basket.StateExpired:
+		return r.skip(t, t.Next, ReasonExpired, nowMS, true, true, 0, ts)
+	}
+	if complete {
+		from := t.Created - r.cfg.OrderLookback.Milliseconds()
+		for i := range bs {
+			if o := &bs[i]; o.ID != t.ID && !o.CompletedAt.IsZero() && o.CompletedAt.UnixMilli() >= from {
+				return r.skip(t, t.Next, ReasonOrderedSince, nowMS, true, true, 0, ts)
+			}
+		}
+	}
+	if !b.Abandoned {
+		t.held = true // active again; it comes back through the feed when abandoned again
+		return nil
+	}
+	if at := b.AbandonedAt.UnixMilli(); at > t.AbandonedAt {
+		// Abandoned again since the feed was read: time the steps from then.
+		return r.commit(&rec{Kind: kTrack, ID: t.ID, Email: t.Email, At: at, T2: t.Created}, false)
+	}
+	// Catch up: of several steps due, only the latest is worth sending.
+	for t.Next+1 < len(r.cfg.Steps) && nowMS >= t.AbandonedAt+r.cfg.offset(t.Next+1).Milliseconds() {
+		if err := r.skip(t, t.Next, ReasonExpired, nowMS, true, false, 0, ts); err != nil {
+			return err
+		}
+	}
+	last := len(r.cfg.Steps) - 1
+	if t.Next == last && nowMS > t.AbandonedAt+r.cfg.offset(last).Milliseconds()+r.cfg.LastStepGrace.Milliseconds() {
+		return r.skip(t, t.Next, ReasonExpired, nowMS, true, false, 0, ts)
+	}
+	hash := hashEmail(t.Email)
+	if _, ok := r.st.Suppressed[hash]; ok {
+		return r.skip(t, t.Next, ReasonSuppressed, nowMS, true, true, 0, ts)
+	}
+	if r.cfg.ConsentedOnly && !consented(b, r.cfg.ConsentField) {
+		return r.skip(t, t.Next, ReasonNoConsent, nowMS, true, true, 0, ts)
+	}
+	// Newest wins: one thread per customer, about their newest abandoned
+	// basket (even one whose own sequence is over).
+	var newest *basket.Basket
+	for i := range bs {
+		o := &bs[i]
+		ot := r.st.Tracks[o.ID]
+		if !o.Abandoned || o.Completed || ot == nil {
+			continue
+		}
+		if newest == nil || o.Created.After(newest.Created) || (o.Created.Equal(newest.Created) && o.ID > newest.ID) {
+			newest = o
+		}
+	}
+	if newest != nil && newest.ID != t.ID {
+		return r.skip(t, t.Next, ReasonDeduplicated, nowMS, true, false, 0, ts)
+	}
+	if last, ok := r.st.LastSent[hash]; ok && nowMS < last+r.cfg.Window.Milliseconds() {
+		return r.skip(t, t.Next, ReasonDeduplicated, nowMS, false, false, last+r.cfg.Window.Milliseconds(), ts)
+	}
+	if until, ok := quietUntil(r.cfg.QuietHours, now, r.location(b)); ok {
+		return r.skip(t, t.Next, ReasonQuietHours, nowMS, false, false, until.UnixMilli(), ts)
+	}
+	return r.send(ctx, t, b, now, ts)
+}
+
+// send records the intent, sends, and records the outcome.
+func (r *Runner) send(ctx context.Context, t *track, b *basket.Basket, now time.Time, ts *TickStats) error {
+	step := t.Next
+	m, err := r.message(t, b, step, now)
+	if err != nil {
+		return err
+	}
+	nowMS := now.UnixMilli()
+	if err := r.commit(&rec{Kind: kIntent, ID: t.ID, Step: step, At: nowMS}, true); err != nil {
+		return err
+	}
+	if err := r.crash("intent"); err != nil {
+		return err
+	}
+	commit := func() error {
+		if err := r.commit(&rec{Kind: kCommit, ID: t.ID, Step: step}, true); err != nil {
+			return err
+		}
+		return r.crash("commit")
+	}
+	err = r.snd.Send(ctx, m, commit)
+	if errors.Is(err, errCrash) {
+		return err
+	}
+	if err == nil {
+		if err := r.crash("delivered"); err != nil {
+			return err
+		}
+		ts.Sent++
+		return r.commit(&rec{Kind: kSent, ID: t.ID, Step: step, At: nowMS}, true)
+	}
+	switch {
+	case errors.Is(err, ErrInDoubt) || (t.Committed && !errors.Is(err, ErrRejected)):
+		ts.InDoubt++
+		r.cfg.Logger.Warn("campaign: delivery in doubt; not sent again", "key", m.Key, "step", step+1, "err", err)
+		return r.commit(&rec{Kind: kDoubt, ID: t.ID, Step: step, At: nowMS}, true)
+	case errors.Is(err, ErrBounced):
+		ts.Failed++
+		r.cfg.Logger.Warn("campaign: recipient refused; address suppressed", "key", m.Key, "step", step+1)
+		if err := r.commit(&rec{Kind: kFail, ID: t.ID, Step: step, At: nowMS, Flag: true, Text: "bounced"}, true); err != nil {
+			return err
+		}
+		return r.commit(&rec{Kind: kSuppress, Email: hashEmail(t.Email), Text: "bounced"}, true)
+	case errors.Is(err, ErrRejected):
+		ts.Failed++
+		r.cfg.Logger.Warn("campaign: message rejected", "key", m.Key, "step", step+1, "err", err)
+		return r.commit(&rec{Kind: kFail, ID: t.ID, Step: step, At: nowMS, Flag: true, Text: "rejected"}, true)
+	case ctx.Err() != nil:
+		// Stopped before the point of no return: nothing was delivered.
+		return errors.Join(ctx.Err(), r.commit(&rec{Kind: kRetry, ID: t.ID, Step: step, At: nowMS}, true))
+	default:
+		ts.Failed++
+		r.cfg.Logger.Warn("campaign: send failed; will try again", "key", m.Key, "step", step+1, "err", err)
+		return r.commit(&rec{Kind: kFail, ID: t.ID, Step: step, At: nowMS, T2: nowMS + r.cfg.RetryAfter.Milliseconds(), Text: "temporary"}, true)
+	}
+}
+
+// message builds the message of t's step i about basket b.
+func (r *Runner) message(t *track, b *basket.Basket, i int, now time.Time) (*Message, error) {
+	step := i + 1
+	name := r.cfg.Name
+	shop := r.cfg.shop.String()
+	d := &MessageData{
+		FirstName: b.CustomerDetails.FirstName, LastName: b.CustomerDetails.LastName,
+		Offers: b.OrderItems, Step: step, Steps: len(r.cfg.Steps), Campaign: name,
+		RecoveryURL: withUTM(shop+b.RecoveryLink, name, step),
+	}
+	if len(b.OrderItems) > 0 {
+		d.Offer = b.OrderItems[0].Name
+	}
+	if r.cfg.PromoCode != "" && step >= r.cfg.PromoFromStep && len(b.OrderItems) > 0 && b.OrderItems[0].Path != "" {
+		d.PromoCode = r.cfg.PromoCode
+		d.PromoURL = withUTM(shop+r.cfg.CheckoutPath+"?purchase="+url.QueryEscape(b.OrderItems[0].Path)+
+			"&pc="+url.QueryEscape(r.cfg.PromoCode), name, step)
+	}
+	tok := r.tokens.IssueToken(basket.PurposeUnsubscribe, t.Email, r.cfg.UnsubscribeValidity)
+	sep := "?"
+	if strings.Contains(r.cfg.UnsubscribeURL, "?") {
+		sep = "&"
+	}
+	d.UnsubscribeURL = r.cfg.UnsubscribeURL + sep + url.Values{"email": {t.Email}, "token": {tok}}.Encode()
+	subject, text, html, err := r.cfg.tpl.render(d)
+	if err != nil {
+		return nil, err
+	}
+	to := b.CustomerDetails.Email
+	if basket.NormalizeEmail(to) != t.Email {
+		to = t.Email
+	}
+	return &Message{
+		Key: Key(name, t.ID, step), Campaign: name, BasketID: t.ID, Step: step, To: strings.TrimSpace(to),
+		Subject: subject, Text: text, HTML: html, At: now.UTC(),
+		RecoveryURL: d.RecoveryURL, PromoURL: d.PromoURL, UnsubscribeURL: d.UnsubscribeURL,
+	}, nil
+}
+
+// check records the outcome of baskets that completed or are gone, and
+// notes the recovery clicks of the others.
+func (r *Runner) check(ctx context.Context, now time.Time, ts *TickStats) error {
+	nowMS := now.UnixMilli()
+	for _, t := range r.sortedTracks() {
+		if t.Intent != 0 {
+			continue
+		}
+		b, ok, err := r.src.Basket(ctx, t.ID)
+		if errors.Is(err, ErrUnsupported) {
+			// The source cannot tell: forget the basket once its time is up.
+			if nowMS-t.AbandonedAt > r.cfg.Watch.Milliseconds() {
+				if err := r.settle(t, t.seenCompleted, t.seenRecovered, nowMS, ts); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("campaign: looking a basket up: %w", err)
+		}
+		t.checkedAt = nowMS
+		if !ok {
+			if err := r.settle(t, t.seenCompleted, t.seenRecovered, nowMS, ts); err != nil {
+				return err
+			}
+			continue
+		}
+		t.seenRecovered, t.seenCompleted = msOf(b.RecoveredAt), msOf(b.CompletedAt)
+		if b.Completed {
+			if !t.Done && t.Next < len(r.cfg.Steps) {
+				if err := r.skip(t, t.Next, ReasonCompleted, nowMS, true, true, 0, ts); err != nil {
+					return err
+				}
+			}
+			if err := r.settle(t, t.seenCompleted, t.seenRecovered, nowMS, ts); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Runner) settle(t *track, completedAt, recoveredAt, now int64, ts *TickStats) error {
+	ts.Settled++
+	return r.commit(&rec{Kind: kOutcome, ID: t.ID, At: completedAt, T2: recoveredAt}, false)
+}
+
+func msOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// maybeSnapshot writes a snapshot once the log has grown enough.
+func (r *Runner) maybeSnapshot() error {
+	if r.log == nil || r.cfg.SnapshotEvery < 0 || r.log.SinceSnapshot() < r.cfg.SnapshotEvery {
+		return nil
+	}
+	seq, err := r.log.Rotate()
+	if err != nil {
+		return fmt.Errorf("campaign: snapshot: %w", err)
+	}
+	if err := r.log.WriteSnapshot(seq, r.st.encode); err != nil {
+		return fmt.Errorf("campaign: snapshot: %w", err)
+	}
+	return nil
+}
+
+// Run calls Tick every interval on the Options.Now clock until ctx is
+// done; then it returns nil. A failed turn (the source or the sender
+// unreachable) is logged and tried again at the next; an error of the
+// state's storage stops it.
+func (r *Runner) Run(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		return fmt.Errorf("%w: the interval must be positive", ErrConfig)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		_, err := r.Tick(ctx, r.cfg.Now())
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, ErrClosed), errors.Is(err, store.ErrFailed), errors.Is(err, store.ErrClosed), errors.Is(err, ErrTemplate):
+			return err
+		case err != nil:
+			r.cfg.Logger.Warn("campaign: turn failed; trying again", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Suppress adds an address to the suppression list (why: "unsubscribed",
+// "bounced", "complained" or any short word). Only a keyed hash of the
+// normalised address is kept.
+func (r *Runner) Suppress(ctx context.Context, email, why string) error {
+	if err := basket.ValidateEmail(strings.TrimSpace(email)); err != nil {
+		return fmt.Errorf("campaign: suppress: %w", err)
+	}
+	if why == "" {
+		why = "unsubscribed"
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	h := hashEmail(basket.NormalizeEmail(email))
+	if r.st.Suppressed[h] == why {
+		return nil
+	}
+	return r.commit(&rec{Kind: kSuppress, Email: h, Text: truncate(why)}, true)
+}
+
+// Unsuppress removes an address from the suppression list.
+func (r *Runner) Unsuppress(ctx context.Context, email string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	h := hashEmail(basket.NormalizeEmail(email))
+	if _, ok := r.st.Suppressed[h]; !ok {
+		return nil
+	}
+	return r.commit(&rec{Kind: kUnsuppress, Email: h}, true)
+}
+
+// Suppressed reports whether an address is on the suppression list.
+func (r *Runner) Suppressed(email string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.st.Suppressed[hashEmail(basket.NormalizeEmail(email))]
+	return ok
+}
+
+// Unsubscribe checks the token of an unsubscribe link and suppresses the
+// address. A bad token is ErrBadToken, whatever was wrong with it.
+func (r *Runner) Unsubscribe(ctx context.Context, email, token string) error {
+	if err := r.tokens.VerifyToken(basket.PurposeUnsubscribe, basket.NormalizeEmail(email), token); err != nil {
+		return ErrBadToken
+	}
+	return r.Suppress(ctx, email, "unsubscribed")
+}
+
+// Opened records that a message was opened, for senders that learn it (an
+// email service's event webhook). It is harmless to repeat.
+func (r *Runner) Opened(ctx context.Context, basketID string, step int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	t := r.st.Tracks[basketID]
+	if t == nil || step < 1 || step > len(t.Sent) || t.Sent[step-1] == 0 {
+		return fmt.Errorf("campaign: opened: no message of step %d about that basket", step)
+	}
+	if t.Opened&(1<<uint(step-1)) != 0 {
+		return nil
+	}
+	return r.commit(&rec{Kind: kOpened, ID: basketID, Step: step - 1}, false)
+}

@@ -1,0 +1,236 @@
+package campaign
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/basketlab/abandoned/basket"
+)
+
+// Source is where a campaign reads baskets.
+type Source interface {
+	// Feed returns a page of the abandonment feed after a position (see
+	// basket.Engine.Feed); position math.MaxUint64 asks for the newest
+	// position only.
+	Feed(ctx context.Context, after uint64, limit int) (basket.FeedPage, error)
+	// Customer returns a customer's baskets. complete reports whether the
+	// list holds every live basket in any state (completed ones with their
+	// CompletedAt), or only the baskets abandoned now.
+	Customer(ctx context.Context, email string) (bs []basket.Basket, complete bool, err error)
+	// Basket returns a basket by id, and false if it is gone (purged or
+	// erased). A source that cannot look baskets up returns
+	// ErrUnsupported.
+	Basket(ctx context.Context, id string) (basket.Basket, bool, error)
+}
+
+// EngineSource reads an engine in process (in memory or opened on a data
+// directory). It is a complete source: every state, every time.
+type EngineSource struct{ Engine *basket.Engine }
+
+// Feed reads the engine's feed.
+func (s EngineSource) Feed(ctx context.Context, after uint64, limit int) (basket.FeedPage, error) {
+	return s.Engine.Feed(ctx, after, limit)
+}
+
+// Customer returns every live basket of the customer.
+func (s EngineSource) Customer(ctx context.Context, email string) ([]basket.Basket, bool, error) {
+	bs, err := s.Engine.Customer(ctx, email)
+	return bs, true, err
+}
+
+// Basket looks a basket up.
+func (s EngineSource) Basket(ctx context.Context, id string) (basket.Basket, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return basket.Basket{}, false, err
+	}
+	b, ok := s.Engine.Get(id)
+	return b, ok, nil
+}
+
+// IssueToken issues a token with the engine's keys.
+func (s EngineSource) IssueToken(p basket.TokenPurpose, subject string, validity time.Duration) string {
+	return s.Engine.IssueToken(p, subject, validity)
+}
+
+// VerifyToken verifies a token with the engine's keys.
+func (s EngineSource) VerifyToken(p basket.TokenPurpose, subject, token string) error {
+	return s.Engine.VerifyToken(p, subject, token)
+}
+
+// HTTPSource reads a server's API: the feed (GET
+// /api/checkout/abandoned/feed) and, to check a customer again before
+// sending, the query by email (GET /api/checkout/abandoned?email=). The
+// API shows abandoned baskets only, so this source is not complete: it
+// cannot see completions (a basket that leaves the feed waits until it
+// comes back, and ordered_since cannot be checked) nor look baskets up.
+type HTTPSource struct {
+	// BaseURL is the server's base URL, e.g. http://127.0.0.1:8080.
+	BaseURL string
+	// Token is the bearer token (scope checkout).
+	Token string
+	// Client is the HTTP client. Default: one with a 30 s timeout.
+	Client *http.Client
+	// Retries is how many times a failed request (5xx, 429, transport) is
+	// tried again, with exponential backoff from 250 ms. Default 3.
+	Retries int
+}
+
+// Feed reads a page of the server's feed.
+func (s *HTTPSource) Feed(ctx context.Context, after uint64, limit int) (basket.FeedPage, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if after > 0 {
+		q.Set("after", strconv.FormatUint(after, 10))
+	}
+	body, err := s.get(ctx, "/api/checkout/abandoned/feed", q)
+	if err != nil {
+		return basket.FeedPage{}, err
+	}
+	var page struct {
+		Items []feedItem `json:"items"`
+		Next  string     `json:"next"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return basket.FeedPage{}, fmt.Errorf("campaign: the server's feed page: %v", err)
+	}
+	next, err := strconv.ParseUint(page.Next, 10, 64)
+	if err != nil {
+		return basket.FeedPage{}, fmt.Errorf("campaign: the server's feed page: next %q is not a position", truncate(page.Next))
+	}
+	p := basket.FeedPage{Next: next, Items: make([]basket.Basket, len(page.Items))}
+	for i := range page.Items {
+		p.Items[i] = page.Items[i].basket()
+	}
+	return p, nil
+}
+
+// Customer returns the customer's abandoned baskets (not complete).
+func (s *HTTPSource) Customer(ctx context.Context, email string) ([]basket.Basket, bool, error) {
+	q := url.Values{"email": {email}, "limit": {"1000"}}
+	var out []basket.Basket
+	for pages := 0; pages < 100; pages++ {
+		body, err := s.get(ctx, "/api/checkout/abandoned", q)
+		if err != nil {
+			return nil, false, err
+		}
+		var page struct {
+			Items     []feedItem `json:"items"`
+			QueryMore *struct {
+				From string `json:"from"`
+			} `json:"queryMore"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return nil, false, fmt.Errorf("campaign: the server's page: %v", err)
+		}
+		for i := range page.Items {
+			out = append(out, page.Items[i].basket())
+		}
+		if page.QueryMore == nil || page.QueryMore.From == "" {
+			return out, false, nil
+		}
+		q = url.Values{"queryMore": {page.QueryMore.From}, "limit": {"1000"}, "email": {email}}
+	}
+	return out, false, nil
+}
+
+// Basket is not supported over HTTP.
+func (s *HTTPSource) Basket(context.Context, string) (basket.Basket, bool, error) {
+	return basket.Basket{}, false, ErrUnsupported
+}
+
+// feedItem is a basket as the API shows it.
+type feedItem struct {
+	basket.Basket
+	AbandonedAt time.Time `json:"abandonedAt"`
+}
+
+func (it *feedItem) basket() basket.Basket {
+	b := it.Basket
+	b.State, b.Abandoned = basket.StateContactable, true
+	if !it.AbandonedAt.IsZero() {
+		b.AbandonedAt = it.AbandonedAt.UTC()
+	} else {
+		b.AbandonedAt = b.Created
+	}
+	return b
+}
+
+// get fetches a page, retrying what may succeed on another try. Neither
+// the URL (it may hold an email) nor the token appears in its errors.
+func (s *HTTPSource) get(ctx context.Context, path string, q url.Values) ([]byte, error) {
+	base, err := url.Parse(strings.TrimRight(s.BaseURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("%w: source URL: want an http(s) URL", ErrConfig)
+	}
+	base.Path += path
+	base.RawQuery = q.Encode()
+	client := s.Client
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	retries := s.Retries
+	if retries == 0 {
+		retries = 3
+	}
+	var last error
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String(), nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		req.Header.Set("Accept", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			last = fmt.Errorf("campaign: GET %s: request failed", path)
+		} else {
+			body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+			resp.Body.Close()
+			switch {
+			case rerr != nil:
+				last = fmt.Errorf("campaign: GET %s: reading the answer: %v", path, rerr)
+			case resp.StatusCode == http.StatusOK:
+				return body, nil
+			case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+				last = fmt.Errorf("campaign: GET %s: server answered %d", path, resp.StatusCode)
+			default:
+				return nil, fmt.Errorf("campaign: GET %s: server answered %d%s", path, resp.StatusCode, message(body))
+			}
+		}
+		if attempt >= retries {
+			return nil, last
+		}
+		d := 250 * time.Millisecond << attempt
+		d = d/2 + rand.N(d/2+1)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func message(body []byte) string {
+	var v struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &v) == nil && v.Message != "" {
+		return ": " + truncate(v.Message)
+	}
+	return ""
+}
+
+var _ = errors.New

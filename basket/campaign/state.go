@@ -1,0 +1,338 @@
+package campaign
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The state of a campaign is a fold of records: every change is a record,
+// applied in memory and, for a durable runner, appended to the log first.
+// Replaying the log over the newest snapshot gives the state back.
+
+// Record kinds.
+const (
+	kActivate   = 1  // At: activation (ms), Pos: watermark, Text: name
+	kCheckpoint = 2  // Pos
+	kTrack      = 3  // ID, Email, At: abandoned at, T2: created
+	kIntent     = 4  // ID, Step, At
+	kCommit     = 5  // ID, Step: the point of no return was passed
+	kSent       = 6  // ID, Step, At
+	kFail       = 7  // ID, Step, At, T2: retry at (0: never), Flag: permanent, Text
+	kDoubt      = 8  // ID, Step, At: delivery in doubt
+	kSkip       = 9  // ID, Step, At, Text: reason, Flag: final (else deferred), T2: until
+	kSuppress   = 10 // Email: hash, Text: why
+	kUnsuppress = 11 // Email: hash
+	kOutcome    = 12 // ID, At: completed at, T2: recovered at; the basket is forgotten
+	kEmail      = 13 // ID, Email: the basket's address changed
+	kOpened     = 14 // ID, Step
+	kRetry      = 15 // ID, Step: an intent found undelivered; try again
+)
+
+// rec is one record of the log.
+type rec struct {
+	Kind  uint8  `msgpack:"k"`
+	ID    string `msgpack:"i,omitempty"`
+	Email string `msgpack:"e,omitempty"`
+	At    int64  `msgpack:"a,omitempty"`
+	T2    int64  `msgpack:"b,omitempty"`
+	Pos   uint64 `msgpack:"p,omitempty"`
+	Step  int    `msgpack:"s,omitempty"`
+	Text  string `msgpack:"t,omitempty"`
+	Flag  bool   `msgpack:"f,omitempty"`
+	End   bool   `msgpack:"z,omitempty"` // kSkip: the sequence ends
+}
+
+// track is what the campaign knows of a basket it took in.
+type track struct {
+	ID          string  `msgpack:"i"`
+	Email       string  `msgpack:"e"` // normalised
+	Created     int64   `msgpack:"c"` // ms
+	AbandonedAt int64   `msgpack:"a"` // ms, the latest abandonment
+	Next        int     `msgpack:"n"` // the next step to send, from 0
+	Done        bool    `msgpack:"d"` // the sequence is over
+	Until       int64   `msgpack:"u"` // deferred until (ms)
+	DeferMask   uint32  `msgpack:"m"` // deferral reasons counted for step Next
+	RetryAt     int64   `msgpack:"r"` // a failed send is tried again from
+	Sent        []int64 `msgpack:"s"` // ms, per step; 0 if not sent
+	Opened      uint32  `msgpack:"o"` // bit per step
+	Intent      int     `msgpack:"p"` // step+1 of an intent without outcome; 0 if none
+	IntentAt    int64   `msgpack:"y"` // ms
+	Committed   bool    `msgpack:"x"` // the intent passed its point of no return
+	Doubt       uint32  `msgpack:"q"` // bit per step delivered in doubt
+
+	// Not persisted: observations of the source.
+	held          bool  // not abandoned at the last look; waits for the feed
+	seenCompleted int64 // ms
+	seenRecovered int64 // ms
+	checkedAt     int64 // ms
+}
+
+// lastSent returns the time of the latest message; 0 if none.
+func (t *track) lastSent() int64 {
+	var m int64
+	for _, s := range t.Sent {
+		m = max(m, s)
+	}
+	return m
+}
+
+// stepCounts are a step's counters.
+type stepCounts struct {
+	Sent      int64 `msgpack:"s"`
+	Failed    int64 `msgpack:"f"`
+	InDoubt   int64 `msgpack:"d"`
+	Opened    int64 `msgpack:"o"`
+	Clicked   int64 `msgpack:"c"`
+	Recovered int64 `msgpack:"r"`
+}
+
+// state is the campaign's state.
+type state struct {
+	Name        string            `msgpack:"n"`
+	Activated   bool              `msgpack:"v"`
+	ActivatedAt int64             `msgpack:"a"`
+	Watermark   uint64            `msgpack:"w"`
+	Checkpoint  uint64            `msgpack:"c"`
+	Tracks      map[string]*track `msgpack:"t"`
+	LastSent    map[string]int64  `msgpack:"l"` // by email hash
+	Suppressed  map[string]string `msgpack:"x"` // email hash -> why
+	Steps       []stepCounts      `msgpack:"s"`
+	Skipped     map[string]int64  `msgpack:"k"`
+	Deferred    map[string]int64  `msgpack:"d"`
+	TookIn      int64             `msgpack:"i"` // abandonments taken in
+	Messaged    int64             `msgpack:"m"` // baskets forgotten that had a message
+	Completed   int64             `msgpack:"o"` // of those, completed by any path
+
+	attrWindow int64 // ms; the runner's attribution window
+}
+
+func newState() *state {
+	return &state{Tracks: map[string]*track{}, LastSent: map[string]int64{}, Suppressed: map[string]string{},
+		Skipped: map[string]int64{}, Deferred: map[string]int64{}}
+}
+
+// hashEmail is the key of a normalised email in the campaign's maps: the
+// suppression list and the window keep no address in the clear.
+func hashEmail(norm string) string {
+	h := sha256.Sum256([]byte("campaign-email\x00" + norm))
+	return hex.EncodeToString(h[:16])
+}
+
+func (s *state) step(i int) *stepCounts {
+	for len(s.Steps) <= i {
+		s.Steps = append(s.Steps, stepCounts{})
+	}
+	return &s.Steps[i]
+}
+
+func reasonBit(r Reason) uint32 { return 1 << uint32(slices.Index(Reasons, r)) }
+
+// apply folds a record into the state. It returns an error only for a
+// record that contradicts the state (a corrupt or foreign log).
+func (s *state) apply(r *rec) error {
+	t := s.Tracks[r.ID]
+	needTrack := func() error {
+		if t == nil {
+			return fmt.Errorf("record %d for a basket the campaign does not know", r.Kind)
+		}
+		if r.Step < 0 || r.Step >= 64 {
+			return fmt.Errorf("record %d: step %d out of range", r.Kind, r.Step)
+		}
+		for len(t.Sent) <= r.Step {
+			t.Sent = append(t.Sent, 0)
+		}
+		return nil
+	}
+	switch r.Kind {
+	case kActivate:
+		s.Activated, s.ActivatedAt, s.Watermark, s.Name = true, r.At, r.Pos, r.Text
+		s.Checkpoint = max(s.Checkpoint, r.Pos)
+	case kCheckpoint:
+		s.Checkpoint = max(s.Checkpoint, r.Pos)
+	case kTrack:
+		if t == nil {
+			t = &track{ID: r.ID}
+			s.Tracks[r.ID] = t
+			s.TookIn++
+		}
+		t.Email, t.AbandonedAt, t.Created = r.Email, r.At, r.T2
+		t.Until, t.held = 0, false
+	case kEmail:
+		if t == nil {
+			return fmt.Errorf("record %d for a basket the campaign does not know", r.Kind)
+		}
+		t.Email, t.held = r.Email, false
+	case kIntent:
+		if err := needTrack(); err != nil {
+			return err
+		}
+		t.Intent, t.IntentAt, t.Committed = r.Step+1, r.At, false
+	case kRetry:
+		if err := needTrack(); err != nil {
+			return err
+		}
+		t.Intent, t.Committed, t.RetryAt = 0, false, r.At
+	case kCommit:
+		if err := needTrack(); err != nil {
+			return err
+		}
+		t.Committed = true
+	case kSent, kDoubt:
+		if err := needTrack(); err != nil {
+			return err
+		}
+		t.Sent[r.Step] = r.At
+		t.Intent, t.Committed, t.RetryAt = 0, false, 0
+		s.LastSent[hashEmail(t.Email)] = r.At
+		if r.Kind == kSent {
+			s.step(r.Step).Sent++
+		} else {
+			s.step(r.Step).InDoubt++
+			t.Doubt |= 1 << uint(r.Step)
+		}
+		s.advance(t, r.Step)
+	case kFail:
+		if err := needTrack(); err != nil {
+			return err
+		}
+		t.Intent, t.Committed = 0, false
+		s.step(r.Step).Failed++
+		if r.Flag {
+			t.RetryAt = 0
+			s.advance(t, r.Step)
+		} else {
+			t.RetryAt = r.T2
+		}
+	case kSkip:
+		if err := needTrack(); err != nil {
+			return err
+		}
+		reason := Reason(r.Text)
+		if r.Flag {
+			s.Skipped[r.Text]++
+			if r.End {
+				t.Done = true
+			} else {
+				s.advance(t, r.Step)
+			}
+		} else {
+			if t.DeferMask&reasonBit(reason) == 0 {
+				s.Deferred[r.Text]++
+				t.DeferMask |= reasonBit(reason)
+			}
+			t.Until = r.T2
+		}
+	case kSuppress:
+		s.Suppressed[r.Email] = r.Text
+	case kUnsuppress:
+		delete(s.Suppressed, r.Email)
+	case kOpened:
+		if err := needTrack(); err != nil {
+			return err
+		}
+		if t.Opened&(1<<uint(r.Step)) == 0 && t.Sent[r.Step] != 0 {
+			t.Opened |= 1 << uint(r.Step)
+			s.step(r.Step).Opened++
+		}
+	case kOutcome:
+		if t == nil {
+			return fmt.Errorf("record %d for a basket the campaign does not know", r.Kind)
+		}
+		s.settle(t, r.At, r.T2)
+		delete(s.Tracks, r.ID)
+	default:
+		return fmt.Errorf("unknown record kind %d", r.Kind)
+	}
+	return nil
+}
+
+// advance moves t past step i.
+func (s *state) advance(t *track, i int) {
+	if t.Next <= i {
+		t.Next = i + 1
+	}
+	t.Until, t.DeferMask = 0, 0
+}
+
+// attribution says what a basket's messages led to: the step whose
+// message the click followed (-1 if none) and whether the completion
+// counts as recovered.
+func attribution(t *track, completedAt, recoveredAt, window int64) (clickStep int, recovered bool) {
+	clickStep = -1
+	if recoveredAt == 0 {
+		return -1, false
+	}
+	for i, at := range t.Sent {
+		if at != 0 && at <= recoveredAt && (clickStep < 0 || at >= t.Sent[clickStep]) {
+			clickStep = i
+		}
+	}
+	if clickStep < 0 {
+		return -1, false
+	}
+	recovered = completedAt != 0 && completedAt >= recoveredAt && completedAt-recoveredAt <= window
+	return clickStep, recovered
+}
+
+// settle counts a basket's final outcome with the runner's attribution
+// window.
+func (s *state) settle(t *track, completedAt, recoveredAt int64) {
+	if t.lastSent() == 0 {
+		return
+	}
+	s.Messaged++
+	if completedAt != 0 {
+		s.Completed++
+	}
+	step, rec := attribution(t, completedAt, recoveredAt, s.window())
+	if step >= 0 {
+		s.step(step).Clicked++
+		if rec {
+			s.step(step).Recovered++
+		}
+	}
+}
+
+func (s *state) window() int64 { return s.attrWindow }
+
+// snapshot returns the state's encoding.
+func (s *state) encode(w io.Writer) error {
+	enc := msgpack.NewEncoder(w)
+	enc.SetSortMapKeys(true)
+	return enc.Encode(s)
+}
+
+func decodeState(r io.Reader) (*state, error) {
+	s := newState()
+	if err := msgpack.NewDecoder(r).Decode(s); err != nil {
+		return nil, err
+	}
+	for _, m := range []*map[string]int64{&s.LastSent, &s.Skipped, &s.Deferred} {
+		if *m == nil {
+			*m = map[string]int64{}
+		}
+	}
+	if s.Tracks == nil {
+		s.Tracks = map[string]*track{}
+	}
+	if s.Suppressed == nil {
+		s.Suppressed = map[string]string{}
+	}
+	for id, t := range s.Tracks {
+		if t == nil || t.ID != id {
+			return nil, fmt.Errorf("snapshot: track %q damaged", truncate(id))
+		}
+	}
+	return s, nil
+}
+
+// clone returns a deep copy of the state's counters and maps, for reports.
+func (s *state) counters() (steps []stepCounts, skipped, deferred map[string]int64) {
+	return slices.Clone(s.Steps), maps.Clone(s.Skipped), maps.Clone(s.Deferred)
+}
