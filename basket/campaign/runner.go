@@ -659,6 +659,19 @@ func (r *Runner) check(ctx context.Context, now time.Time, ts *TickStats) error 
 	return nil
 }
 
+// Settle looks at every basket taken in now, as a turn does every
+// CheckEvery, and records the outcome of those completed or gone, so that
+// a report made next is up to date.
+func (r *Runner) Settle(ctx context.Context, now time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	var ts TickStats
+	return r.check(ctx, now, &ts)
+}
+
 func (r *Runner) settle(t *track, completedAt, recoveredAt, now int64, ts *TickStats) error {
 	ts.Settled++
 	return r.commit(&rec{Kind: kOutcome, ID: t.ID, At: completedAt, T2: recoveredAt}, false)
