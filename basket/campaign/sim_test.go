@@ -60,7 +60,9 @@ func (s *simSender) Send(ctx context.Context, m *Message, commit func() error) e
 	return nil
 }
 
-func (s *simSender) Resolve(context.Context, *Message, bool) (Resolution, error) { return SendAgain, nil }
+func (s *simSender) Resolve(context.Context, *Message, bool) (Resolution, error) {
+	return SendAgain, nil
+}
 
 // history is a sink that keeps what the checks need from the event stream.
 type history struct {
