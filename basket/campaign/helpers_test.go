@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"net/url"
 	"sync"
 	"testing"
@@ -155,3 +156,14 @@ func recoveryParams(t *testing.T, m *Message) (id, token string) {
 }
 
 var errTemporary = errors.New("temporary failure")
+
+// mimeDecoder decodes encoded header words.
+type mimeDecoder struct{ mime.WordDecoder }
+
+func (d *mimeDecoder) header(s string) string {
+	out, err := d.DecodeHeader(s)
+	if err != nil {
+		return s
+	}
+	return out
+}
