@@ -56,6 +56,15 @@ type SearchResult struct {
 // passed and the lowest that failed, for at most Steps runs of
 // o.Run.Duration each.
 func Search(ctx context.Context, t Target, w *Workload, o SearchOptions) (*SearchResult, error) {
+	return search(o, func(rate float64) (*Result, error) {
+		ro := o.Run
+		ro.Pacer = Constant{PerSecond: rate}
+		return Run(ctx, t, w, ro)
+	})
+}
+
+// search runs the search with run making each step's run.
+func search(o SearchOptions, run func(rate float64) (*Result, error)) (*SearchResult, error) {
 	if o.P99 <= 0 {
 		return nil, errors.New("loadtest: search: the p99 target must be positive")
 	}
@@ -80,15 +89,13 @@ func Search(ctx context.Context, t Target, w *Workload, o SearchOptions) (*Searc
 	lo, hi := 0.0, math.Inf(1) // highest passed, lowest failed
 	rate := o.Start
 	for range o.Steps {
-		ro := o.Run
-		ro.Pacer = Constant{PerSecond: rate}
-		r, err := Run(ctx, t, w, ro)
+		r, err := run(rate)
 		if err != nil {
 			return res, err
 		}
 		if r.Interrupted {
 			res.Interrupted = true
-			return res, nil
+			break
 		}
 		step := SearchStep{Rate: rate, Result: r}
 		step.Pass, step.Reason = sustained(r, o.Kind, o.P99)

@@ -138,7 +138,8 @@ type WorkloadOptions struct {
 	// ingest operations. Once every batch was sent, the batches are sent
 	// again with their baskets renamed (a prefix "c<cycle>-" to each basket
 	// id), so that every ingest creates new baskets; the report counts those
-	// events apart. Default 100,000.
+	// events apart. Default 0 means 100,000; negative means none (for a
+	// mix without ingest).
 	IngestEvents int
 	// BatchSize is the number of events of an ingest operation. Default
 	// 1000.
@@ -163,7 +164,7 @@ func (o *WorkloadOptions) defaults() {
 	if o.Days <= 0 {
 		o.Days = 14
 	}
-	if o.IngestEvents <= 0 {
+	if o.IngestEvents == 0 {
 		o.IngestEvents = 100_000
 	}
 	if o.BatchSize <= 0 {
@@ -257,6 +258,9 @@ func (s *collectSink) Flush(context.Context) error { return nil }
 
 // generate simulates the ingest batches and packs them.
 func (w *Workload) generate(ctx context.Context) error {
+	if w.opts.IngestEvents < 0 {
+		return nil
+	}
 	sc := w.scenario
 	sc.Start = w.to
 	sc.Days = 2
