@@ -114,7 +114,7 @@ func (t *txn) step(i int, ev *Event) error {
 		return &TransitionError{Index: i, BasketID: ev.BasketID, State: st, Event: ev.Type, Err: err}
 	}
 	if ev.Type == EventErased {
-		t.erase(NormalizeEmail(ev.Email))
+		t.erase(NormalizeEmail(ev.Email), at)
 		return nil
 	}
 	c, err := t.get(ev.BasketID)
@@ -140,6 +140,7 @@ func (t *txn) step(i int, ev *Event) error {
 			items:        in.orderItems(ev.OrderItems),
 			tracking:     in.trackingMap(ev.Tracking),
 			customFields: maps.Clone(ev.CustomFields),
+			createHash:   creationHash(ev),
 		}
 		t.work[c.id] = c
 		t.order = append(t.order, c.id)
@@ -289,15 +290,17 @@ func mergeDetails(c *record, d *CustomerDetails, onlyEmpty bool) bool {
 	return changed
 }
 
-// erase marks every basket of an email, committed or in this batch, erased.
-func (t *txn) erase(key string) {
+// erase marks every basket of an email created at or before at, committed
+// or in this batch, erased. Baskets created later are the customer's new
+// ones, which a re-sent erasure must leave alone.
+func (t *txn) erase(key string, at int64) {
 	for _, id := range t.e.byEmail[key] {
 		if _, ok := t.work[id]; !ok {
 			t.get(id) //nolint:errcheck // a committed id always has a record
 		}
 	}
 	for _, id := range t.order {
-		if c := t.work[id]; c != nil && c.emailKey == key {
+		if c := t.work[id]; c != nil && c.emailKey == key && c.created <= at {
 			t.work[id] = nil
 			t.changed++
 		}

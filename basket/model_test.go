@@ -26,20 +26,21 @@ import (
 
 // obasket is the oracle's basket.
 type obasket struct {
-	id          string
-	created     int64 // ms
-	lastAt      int64
-	recoveredAt int64
-	completedAt int64
-	completed   bool
-	details     basket.CustomerDetails
-	identities  []basket.Identity
-	items       []basket.OrderItem
-	tracking    map[string]string
-	entry       string
-	abandonedAt int64
-	pos         uint64
-	deadline    int64
+	id           string
+	created      int64 // ms
+	lastAt       int64
+	recoveredAt  int64
+	completedAt  int64
+	completed    bool
+	details      basket.CustomerDetails
+	identities   []basket.Identity
+	items        []basket.OrderItem
+	createdItems []basket.OrderItem // as the created event set them
+	tracking     map[string]string
+	entry        string
+	abandonedAt  int64
+	pos          uint64
+	deadline     int64
 }
 
 func (b *obasket) contactable() bool { return b.details.Email != "" || len(b.identities) > 0 }
@@ -148,7 +149,7 @@ func (o *oracle) apply(now int64, evs []basket.Event, invalid []bool) (int, erro
 		if ev.Type == basket.EventErased {
 			key := basket.NormalizeEmail(ev.Email)
 			for id, b := range work.baskets {
-				if basket.NormalizeEmail(b.details.Email) == key {
+				if basket.NormalizeEmail(b.details.Email) == key && b.created <= at {
 					delete(work.baskets, id)
 					work.erased[id] = true
 					delete(dirty, id)
@@ -169,7 +170,7 @@ func (o *oracle) apply(now int64, evs []basket.Event, invalid []bool) (int, erro
 		touch(id)
 		if ev.Type == basket.EventCreated {
 			if b != nil {
-				if b.created == at && b.entry == ev.Entry && reflect.DeepEqual(b.items, nilIfEmpty(ev.OrderItems)) &&
+				if b.created == at && b.entry == ev.Entry && reflect.DeepEqual(b.createdItems, nilIfEmpty(ev.OrderItems)) &&
 					reflect.DeepEqual(b.tracking, nilIfEmptyMap(ev.Tracking)) {
 					continue
 				}
@@ -179,7 +180,7 @@ func (o *oracle) apply(now int64, evs []basket.Event, invalid []bool) (int, erro
 				return i, basket.ErrExpired
 			}
 			work.baskets[id] = &obasket{id: id, created: at, lastAt: at, entry: ev.Entry,
-				items: nilIfEmpty(ev.OrderItems), tracking: nilIfEmptyMap(ev.Tracking)}
+				items: nilIfEmpty(ev.OrderItems), createdItems: nilIfEmpty(ev.OrderItems), tracking: nilIfEmptyMap(ev.Tracking)}
 			dirty[id] = true
 			continue
 		}

@@ -258,7 +258,7 @@ func (v *frozen) write(w io.Writer) error {
 	return err
 }
 
-const recordFields = 21
+const recordFields = 22
 
 func encodeRecord(enc *msgpack.Encoder, r *record) error {
 	var err error
@@ -278,6 +278,7 @@ func encodeRecord(enc *msgpack.Encoder, r *record) error {
 	do(enc.EncodeInt(r.revokedUntil))
 	do(enc.EncodeInt(r.recoveredAt))
 	do(enc.EncodeInt(r.completedAt))
+	do(enc.EncodeUint(r.createHash))
 	do(enc.EncodeUint(uint64(r.state)))
 	do(enc.EncodeString(r.details.Email))
 	do(enc.EncodeString(r.details.FirstName))
@@ -475,7 +476,7 @@ func (d *decoder) record(in *interner) *record {
 	d.arrayLen(recordFields)
 	r := &record{
 		id: d.str(), created: d.int(), lastAt: d.int(), abandonedAt: d.int(), deadline: d.int(),
-		feedPos: d.uint(), linkExp: d.int(), revokedUntil: d.int(), recoveredAt: d.int(), completedAt: d.int(),
+		feedPos: d.uint(), linkExp: d.int(), revokedUntil: d.int(), recoveredAt: d.int(), completedAt: d.int(), createHash: d.uint(),
 		state: State(d.uint()),
 	}
 	r.details = CustomerDetails{Email: d.str(), FirstName: d.str(), LastName: d.str(), CompanyName: d.str()}

@@ -2,7 +2,9 @@ package basket
 
 import (
 	"encoding/json"
-	"reflect"
+	"fmt"
+	"hash/fnv"
+	"maps"
 	"slices"
 	"time"
 )
@@ -17,10 +19,11 @@ type record struct {
 	abandonedAt  int64 // unix ms; 0 while not abandoned
 	deadline     int64 // unix ms when it becomes abandoned; 0 if not pending
 	feedPos      uint64
-	linkExp      int64 // unix seconds; the cached link's token expiry
-	revokedUntil int64 // unix seconds; tokens expiring at or before are revoked
-	recoveredAt  int64 // unix ms of the newest recovery click; 0 if none
-	completedAt  int64 // unix ms of the completion; 0 if not completed
+	linkExp      int64  // unix seconds; the cached link's token expiry
+	revokedUntil int64  // unix seconds; tokens expiring at or before are revoked
+	recoveredAt  int64  // unix ms of the newest recovery click; 0 if none
+	completedAt  int64  // unix ms of the completion; 0 if not completed
+	createHash   uint64 // creationHash of the created event
 	state        State
 	details      CustomerDetails
 	emailKey     string // NormalizeEmail(details.Email)
@@ -59,41 +62,50 @@ func msTime(ms int64) time.Time {
 
 func toMS(t time.Time) int64 { return t.UnixMilli() }
 
-// sameCreation reports whether a created event matches the basket's creation.
+// sameCreation reports whether a created event matches the basket's
+// creation, not its present content: a created event re-sent after the
+// items changed is still the same event.
 func (r *record) sameCreation(ev *Event) bool {
-	return r.created == toMS(ev.At) && r.entry == ev.Entry &&
-		itemsEqual(r.items, ev.OrderItems) && mapsEqualStr(r.tracking, ev.Tracking) &&
-		customFieldsEqual(r.customFields, ev.CustomFields)
+	return r.created == toMS(ev.At) && r.createHash == creationHash(ev)
+}
+
+// creationHash is a 64-bit FNV-1a hash of what a created event sets. Custom
+// fields are hashed by their JSON form, so that a number decoded as float64
+// hashes as the same number decoded as an integer (as after a replay).
+func creationHash(ev *Event) uint64 {
+	h := fnv.New64a()
+	w := func(s string) {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	w(ev.Entry)
+	for _, it := range ev.OrderItems {
+		w(it.Name)
+		w(it.Path)
+		for _, p := range it.Products {
+			w(p.Path)
+			w(p.ProductCode)
+		}
+		h.Write([]byte{1})
+	}
+	h.Write([]byte{2})
+	for _, k := range slices.Sorted(maps.Keys(ev.Tracking)) {
+		w(k)
+		w(ev.Tracking[k])
+	}
+	h.Write([]byte{3})
+	if len(ev.CustomFields) > 0 {
+		j, err := json.Marshal(ev.CustomFields)
+		if err != nil {
+			j = []byte(fmt.Sprint(ev.CustomFields))
+		}
+		h.Write(j)
+	}
+	return h.Sum64()
 }
 
 func itemsEqual(a, b []OrderItem) bool {
 	return slices.EqualFunc(a, b, func(x, y OrderItem) bool {
 		return x.Name == y.Name && x.Path == y.Path && slices.Equal(x.Products, y.Products)
 	})
-}
-
-func mapsEqualStr(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
-// customFieldsEqual compares custom fields by their JSON form, so that a
-// number decoded as float64 equals the same number decoded as an integer.
-func customFieldsEqual(a, b map[string]any) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	if len(a) == 0 || reflect.DeepEqual(a, b) {
-		return true
-	}
-	ja, errA := json.Marshal(a)
-	jb, errB := json.Marshal(b)
-	return errA == nil && errB == nil && string(ja) == string(jb)
 }
