@@ -803,3 +803,31 @@ func (r *Runner) Opened(ctx context.Context, basketID string, step int) error {
 	}
 	return r.commit(&rec{Kind: kOpened, ID: basketID, Step: step - 1}, false)
 }
+
+// ReadReport returns the report of the campaign whose durable state is in
+// dir, without running it. The directory must not be in use by a running
+// campaign (store.ErrLocked). Options matter for the steps and the
+// attribution window; their Name is taken from the state.
+func ReadReport(dir string, opts *Options) (Report, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.ShopURL == "" {
+		o.ShopURL = "report.invalid"
+	}
+	cfg, err := o.resolve()
+	if err != nil {
+		return Report{}, err
+	}
+	st, log, err := load(dir, cfg)
+	if err != nil {
+		return Report{}, err
+	}
+	defer log.Close()
+	if st.Name != "" {
+		cfg.Name = st.Name
+	}
+	r := &Runner{cfg: cfg, st: st, log: log, locs: map[string]*time.Location{}}
+	return r.Report(), nil
+}

@@ -1,0 +1,469 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/campaign"
+	"github.com/basketlab/abandoned/basket/store"
+)
+
+func init() {
+	register(&command{
+		name:    "campaign",
+		summary: "send reminder campaigns over the abandonment feed (run), and report on them (report)",
+		run:     runCampaign,
+	})
+}
+
+const campaignUsage = `Usage: abandoned campaign <run|report> [flags]
+
+  run     read the abandonment feed and send reminders, exactly once
+  report  print a campaign's report from its state directory
+
+Run "abandoned campaign run -h" or "abandoned campaign report -h" for flags.
+`
+
+const campaignRunUsage = `Usage: abandoned campaign run [flags]
+
+Reads the abandonment feed from a durable checkpoint and sends each
+abandoned basket's customer the campaign's reminders (default +1h, +24h,
++72h), by the rules of SPEC section 5: no message after an order, one per
+customer per window, suppression list, consent, quiet hours. A campaign
+started for the first time begins at the feed's newest position: it never
+mails the backlog unless -since says so. The first Ctrl-C stops cleanly and
+prints the report.
+
+The baskets come from a data directory (-data-dir, opened with the engine;
+the server must not be running on it) or from a server (-url and -token,
+through GET /api/checkout/abandoned/feed). The campaign's state lives in
+<data-dir>/campaign, or in -state-dir.
+
+Messages go through SMTP (-smtp-addr), a webhook (-webhook-url), a JSONL
+outbox file (-outbox), or nowhere with -dry-run, which keeps no state and
+prints one line per message with its key, basket and step only; add
+-show-content to print whole messages, addresses and links included.
+
+Secrets (-token, -smtp-password, -webhook-token) can also be given as
+environment variables ABANDONED_<NAME>, e.g. ABANDONED_SMTP_PASSWORD; they
+are never printed.
+
+Examples:
+
+  abandoned campaign run -data-dir /var/lib/abandoned -shop https://shop.example.com \
+    -smtp-addr mail.example.com:587 -smtp-user news -smtp-from 'Shop <news@shop.example.com>'
+
+  ABANDONED_TOKEN=s3cr3t abandoned campaign run -url http://127.0.0.1:8080 \
+    -state-dir /var/lib/campaign -config winback.json -outbox /var/spool/outbox.jsonl
+
+  abandoned campaign run -data-dir ./data -shop shop.example.com -dry-run -since 72h -once
+
+Flags:
+`
+
+const campaignReportUsage = `Usage: abandoned campaign report [flags]
+
+Prints the report of a campaign from its state directory: messages sent,
+failed and in doubt by step, clicks and recoveries with their rates, skips
+and deferrals by reason. The campaign must not be running on the directory
+(its report is printed when it stops).
+
+Examples:
+
+  abandoned campaign report -data-dir /var/lib/abandoned
+  abandoned campaign report -state-dir /var/lib/campaign -format json
+
+Flags:
+`
+
+func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, campaignUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	switch args[0] {
+	case "run":
+		return campaignRun(ctx, args[1:], stdout, stderr)
+	case "report":
+		return campaignReport(ctx, args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "abandoned campaign: unknown subcommand %q\n\n%s", args[0], campaignUsage)
+	return errUsage
+}
+
+// campaignConfig is what the flags of campaign run say.
+type campaignConfig struct {
+	dataDir, stateDir string
+	url               string
+	token             secretFlag
+	config            string
+	name, shop        string
+	since             string
+	quietHours        string
+	consentedOnly     bool
+	promo             string
+	suppress          string
+	ttl, abandonAfter time.Duration
+
+	dryRun, showContent, once bool
+	every                     time.Duration
+	format                    string
+
+	smtpAddr, smtpUser, smtpFrom, smtpTLS string
+	smtpPassword                          secretFlag
+	webhookURL                            string
+	webhookToken                          secretFlag
+	outbox                                string
+}
+
+func (c *campaignConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.dataDir, "data-dir", "", "the engine's data `directory` (the campaign's state goes in its campaign/ folder)")
+	fs.StringVar(&c.stateDir, "state-dir", "", "the campaign's state `directory` (required with -url)")
+	fs.StringVar(&c.url, "url", "", "base `URL` of a server whose feed to read, instead of -data-dir")
+	fs.Var(&c.token, "token", "bearer `token` for -url (scope checkout)")
+	fs.StringVar(&c.config, "config", "", "campaign configuration `file` (JSON; see the campaign package's Config)")
+	fs.StringVar(&c.name, "name", "", "campaign `name` (utm_campaign); overrides the configuration file")
+	fs.StringVar(&c.shop, "shop", "", "shop base `URL` or domain for absolute links; overrides the configuration file")
+	fs.StringVar(&c.since, "since", "", "first run only: also mail baskets abandoned this `long` ago (72h) or since this RFC 3339 time")
+	fs.StringVar(&c.quietHours, "quiet-hours", "", "quiet hours in the recipient's time zone, e.g. 21:00-08:00")
+	fs.BoolVar(&c.consentedOnly, "consented-only", false, "write only to baskets with marketing consent")
+	fs.StringVar(&c.promo, "promo", "", "promo `code` for the purchase link of later steps")
+	fs.StringVar(&c.suppress, "suppress", "", "suppression list `file` to add before running (one address per line, optional ,reason)")
+	fs.DurationVar(&c.ttl, "ttl", 336*time.Hour, "with -data-dir: the engine's basket time to live, as the server's -ttl (0 keeps baskets forever)")
+	fs.DurationVar(&c.abandonAfter, "abandon-after", 0, "with -data-dir: the engine's idle time before abandonment, as the server's")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "send nothing and keep no state: print what would be sent")
+	fs.BoolVar(&c.showContent, "show-content", false, "with -dry-run: print whole messages, addresses and links included")
+	fs.BoolVar(&c.once, "once", false, "one turn, then the report")
+	fs.DurationVar(&c.every, "every", time.Minute, "time between turns")
+	fs.StringVar(&c.format, "format", "text", "report format: text or json")
+	fs.StringVar(&c.smtpAddr, "smtp-addr", "", "SMTP server `host:port`")
+	fs.StringVar(&c.smtpUser, "smtp-user", "", "SMTP user name (AUTH PLAIN, over TLS only)")
+	fs.Var(&c.smtpPassword, "smtp-password", "SMTP `password`")
+	fs.StringVar(&c.smtpFrom, "smtp-from", "", "From `address`, e.g. 'Shop <news@shop.example.com>'")
+	fs.StringVar(&c.smtpTLS, "smtp-tls", "starttls", "SMTP TLS: starttls, tls (port 465) or none (a local relay only)")
+	fs.StringVar(&c.webhookURL, "webhook-url", "", "POST each message as JSON to this `URL`")
+	fs.Var(&c.webhookToken, "webhook-token", "bearer `token` for -webhook-url")
+	fs.StringVar(&c.outbox, "outbox", "", "append each message as a JSON line to this `file`")
+}
+
+func campaignRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("abandoned campaign run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg campaignConfig
+	cfg.flags(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), campaignRunUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "abandoned campaign run: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	if err := applyEnv(fs); err != nil {
+		return fmt.Errorf("campaign run: %w", err)
+	}
+	return cfg.run(ctx, stdout, stderr)
+}
+
+// options reads the configuration file and the flags over it.
+func (c *campaignConfig) options(now time.Time) (campaign.Options, error) {
+	var o campaign.Options
+	if c.config != "" {
+		data, err := os.ReadFile(c.config)
+		if err != nil {
+			return o, fmt.Errorf("-config: %w", err)
+		}
+		if o, err = campaign.ParseConfig(data); err != nil && c.shop == "" {
+			return o, fmt.Errorf("-config %s: %w", c.config, err)
+		} else if err != nil {
+			// The file may lack only the shop the flag gives.
+			var e error
+			if o, e = campaign.ParseConfig(withShop(data, c.shop)); e != nil {
+				return o, fmt.Errorf("-config %s: %w", c.config, e)
+			}
+		}
+	}
+	if c.name != "" {
+		o.Name = c.name
+	}
+	if c.shop != "" {
+		o.ShopURL = c.shop
+	}
+	if c.quietHours != "" {
+		q, err := campaign.ParseQuietHours(c.quietHours)
+		if err != nil {
+			return o, fmt.Errorf("-quiet-hours: %w", err)
+		}
+		o.QuietHours = q
+	}
+	if c.consentedOnly {
+		o.ConsentedOnly = true
+	}
+	if c.promo != "" {
+		o.PromoCode = c.promo
+	}
+	if c.since != "" {
+		if d, err := time.ParseDuration(c.since); err == nil && d > 0 {
+			o.Since = now.Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, c.since); err == nil {
+			o.Since = t
+		} else {
+			return o, errors.New("-since: want a duration such as 72h or an RFC 3339 time")
+		}
+	}
+	return o, nil
+}
+
+// withShop adds a "shop" member to a JSON object that lacks one.
+func withShop(data []byte, shop string) []byte {
+	s := strings.TrimSpace(string(data))
+	if !strings.HasPrefix(s, "{") {
+		return data
+	}
+	q := fmt.Sprintf("%q", shop)
+	if strings.TrimSpace(s[1:]) == "}" {
+		return []byte(`{"shop":` + q + `}`)
+	}
+	return []byte(`{"shop":` + q + `,` + s[1:])
+}
+
+func (c *campaignConfig) run(ctx context.Context, stdout, stderr io.Writer) error {
+	switch {
+	case c.format != "text" && c.format != "json":
+		return errors.New("campaign run: -format: want text or json")
+	case c.dataDir == "" && c.url == "":
+		return errors.New("campaign run: give -data-dir or -url")
+	case c.dataDir != "" && c.url != "":
+		return errors.New("campaign run: give -data-dir or -url, not both")
+	case c.url != "" && c.token.v == "":
+		return errors.New("campaign run: -url needs -token")
+	case c.url != "" && c.stateDir == "" && !c.dryRun:
+		return errors.New("campaign run: -url needs -state-dir (or -dry-run)")
+	case c.every <= 0:
+		return errors.New("campaign run: -every: must be positive")
+	case c.showContent && !c.dryRun:
+		return errors.New("campaign run: -show-content goes with -dry-run")
+	}
+	opts, err := c.options(time.Now())
+	if err != nil {
+		return fmt.Errorf("campaign run: %w", err)
+	}
+	var suppressions []campaign.Suppression
+	if c.suppress != "" {
+		f, err := os.Open(c.suppress)
+		if err != nil {
+			return fmt.Errorf("campaign run: -suppress: %w", err)
+		}
+		suppressions, err = campaign.ParseSuppressions(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("campaign run: -suppress %s: %w", c.suppress, err)
+		}
+	}
+	snd, closeSender, err := c.sender(stdout)
+	if err != nil {
+		return fmt.Errorf("campaign run: %w", err)
+	}
+	defer closeSender()
+
+	var src campaign.Source
+	stateDir := c.stateDir
+	if c.dataDir != "" {
+		ttl := c.ttl
+		if ttl == 0 {
+			ttl = basket.NoExpiry
+		}
+		eng, err := basket.Open(c.dataDir, &basket.Options{TTL: ttl, AbandonAfter: c.abandonAfter})
+		if err != nil {
+			if errors.Is(err, store.ErrLocked) {
+				return fmt.Errorf("campaign run: %s is in use (is the server running on it? use -url): %w", c.dataDir, err)
+			}
+			return fmt.Errorf("campaign run: %w", err)
+		}
+		defer eng.Close()
+		src = campaign.EngineSource{Engine: eng}
+		if stateDir == "" {
+			stateDir = filepath.Join(c.dataDir, "campaign")
+		}
+	} else {
+		src = &campaign.HTTPSource{BaseURL: c.url, Token: c.token.v}
+		if opts.Tokens, err = tokenEngine(stateDir, c.dryRun); err != nil {
+			return fmt.Errorf("campaign run: %w", err)
+		}
+	}
+	if c.dryRun {
+		stateDir = "" // a dry run keeps no state
+	}
+	r, err := campaign.Open(stateDir, src, snd, &opts)
+	if err != nil {
+		return fmt.Errorf("campaign run: %w", err)
+	}
+	defer r.Close()
+	for _, s := range suppressions {
+		if err := r.Suppress(ctx, s.Email, s.Reason); err != nil {
+			return fmt.Errorf("campaign run: -suppress: %w", err)
+		}
+	}
+	if c.once {
+		_, err = r.Tick(ctx, time.Now())
+	} else {
+		err = r.Run(ctx, c.every)
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("campaign run: %w", err)
+	}
+	rep := r.Report()
+	if c.dryRun {
+		// Dry-run lines are on stdout: the report goes to stderr.
+		return writeCampaignReport(stderr, &rep, c.format)
+	}
+	return writeCampaignReport(stdout, &rep, c.format)
+}
+
+// tokenEngine is an engine used only to sign unsubscribe tokens when the
+// baskets come from a server: its secret is kept in the state directory.
+func tokenEngine(dir string, dryRun bool) (*basket.Engine, error) {
+	var secret []byte
+	if dir != "" && !dryRun {
+		path := filepath.Join(dir, "unsubscribe.secret")
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			if secret, err = hex.DecodeString(strings.TrimSpace(string(b))); err != nil || len(secret) < basket.MinSecretLen {
+				return nil, fmt.Errorf("%s: not a secret written by this command", path)
+			}
+		case errors.Is(err, os.ErrNotExist):
+			secret = make([]byte, 32)
+			rand.Read(secret)
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(path, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, err
+		}
+	}
+	var secrets [][]byte
+	if secret != nil {
+		secrets = [][]byte{secret}
+	}
+	return basket.New(&basket.Options{RecoverySecrets: secrets})
+}
+
+// sender builds the sender the flags name.
+func (c *campaignConfig) sender(stdout io.Writer) (campaign.Sender, func(), error) {
+	n := 0
+	for _, s := range []string{c.smtpAddr, c.webhookURL, c.outbox} {
+		if s != "" {
+			n++
+		}
+	}
+	switch {
+	case c.dryRun:
+		return &campaign.DryRun{W: stdout, ShowContent: c.showContent}, func() {}, nil
+	case n == 0:
+		return nil, nil, errors.New("give a sender: -smtp-addr, -webhook-url or -outbox (or -dry-run)")
+	case n > 1:
+		return nil, nil, errors.New("give one sender: -smtp-addr, -webhook-url or -outbox")
+	case c.outbox != "":
+		ob, err := campaign.OpenOutbox(c.outbox)
+		if err != nil {
+			return nil, nil, err
+		}
+		return ob, func() { ob.Close() }, nil
+	case c.webhookURL != "":
+		if !strings.HasPrefix(c.webhookURL, "http://") && !strings.HasPrefix(c.webhookURL, "https://") {
+			return nil, nil, errors.New("-webhook-url: want an http(s) URL")
+		}
+		return &campaign.Webhook{URL: c.webhookURL, Token: c.webhookToken.v}, func() {}, nil
+	}
+	mode := map[string]campaign.TLSMode{"starttls": campaign.StartTLS, "tls": campaign.ImplicitTLS, "none": campaign.NoTLS}
+	tm, ok := mode[c.smtpTLS]
+	switch {
+	case !ok:
+		return nil, nil, errors.New("-smtp-tls: want starttls, tls or none")
+	case c.smtpFrom == "":
+		return nil, nil, errors.New("-smtp-addr needs -smtp-from")
+	case c.smtpUser != "" && tm == campaign.NoTLS:
+		return nil, nil, errors.New("-smtp-user needs TLS: -smtp-tls starttls or tls")
+	}
+	return &campaign.SMTP{Addr: c.smtpAddr, TLS: tm, Username: c.smtpUser, Password: c.smtpPassword.v, From: c.smtpFrom}, func() {}, nil
+}
+
+func writeCampaignReport(w io.Writer, rep *campaign.Report, format string) error {
+	if format == "json" {
+		return rep.WriteJSON(w)
+	}
+	return rep.WriteText(w)
+}
+
+func campaignReport(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("abandoned campaign report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var dataDir, stateDir, config, format string
+	fs.StringVar(&dataDir, "data-dir", "", "the engine's data `directory` (the state is in its campaign/ folder)")
+	fs.StringVar(&stateDir, "state-dir", "", "the campaign's state `directory`")
+	fs.StringVar(&config, "config", "", "the campaign's configuration `file`, for its steps and attribution window")
+	fs.StringVar(&format, "format", "text", "text or json")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), campaignReportUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "abandoned campaign report: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	if err := applyEnv(fs); err != nil {
+		return fmt.Errorf("campaign report: %w", err)
+	}
+	switch {
+	case format != "text" && format != "json":
+		return errors.New("campaign report: -format: want text or json")
+	case stateDir == "" && dataDir == "":
+		return errors.New("campaign report: give -data-dir or -state-dir")
+	case stateDir == "":
+		stateDir = filepath.Join(dataDir, "campaign")
+	}
+	if _, err := os.Stat(stateDir); err != nil {
+		return fmt.Errorf("campaign report: no campaign state in %s", stateDir)
+	}
+	var opts campaign.Options
+	if config != "" {
+		data, err := os.ReadFile(config)
+		if err != nil {
+			return fmt.Errorf("campaign report: -config: %w", err)
+		}
+		if opts, err = campaign.ParseConfig(withShop(data, "report.invalid")); err != nil {
+			return fmt.Errorf("campaign report: -config %s: %w", config, err)
+		}
+	}
+	rep, err := campaign.ReadReport(stateDir, &opts)
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("campaign report: the campaign is running on %s; it prints its report when it stops", stateDir)
+		}
+		return fmt.Errorf("campaign report: %w", err)
+	}
+	return writeCampaignReport(stdout, &rep, format)
+}

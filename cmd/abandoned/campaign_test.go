@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/basketlab/abandoned/basket"
+)
+
+// seedDataDir writes two abandoned baskets, abandoned two hours ago, into
+// a data directory.
+func seedDataDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	eng, err := basket.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-2 * time.Hour)
+	items := []basket.OrderItem{{Name: "Digital", Path: "/offers/digital"}}
+	for i, email := range []string{"ann@example.com", "bob@example.com"} {
+		id := []string{"b-1", "b-2"}[i]
+		if _, err := eng.Apply(context.Background(),
+			basket.Event{Type: basket.EventCreated, BasketID: id, At: at, Entry: "/checkout", OrderItems: items},
+			basket.Event{Type: basket.EventEmailCaptured, BasketID: id, At: at, Email: email}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func campaignCmd(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), append([]string{"campaign"}, args...), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestCampaignRunOutboxAndReport(t *testing.T) {
+	dir := seedDataDir(t)
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	args := []string{"run", "-data-dir", dir, "-shop", "shop.example.com", "-outbox", outbox, "-since", "3h", "-once"}
+	out, _, err := campaignCmd(t, args...)
+	if err != nil {
+		t.Fatalf("campaign run: %v", err)
+	}
+	if !strings.Contains(out, "campaign abandoned-basket") {
+		t.Errorf("run printed no report:\n%s", out)
+	}
+	// A second run sends nothing again.
+	if _, _, err := campaignCmd(t, args...); err != nil {
+		t.Fatalf("campaign run again: %v", err)
+	}
+	data, err := os.ReadFile(outbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("outbox holds %d lines; want 2 (one per basket, once):\n%s", len(lines), data)
+	}
+	for _, l := range lines {
+		var m struct {
+			To, RecoveryURL string
+			Step            int
+		}
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m.Step != 1 ||
+			!strings.HasPrefix(m.RecoveryURL, "https://shop.example.com/api/checkout/recover?") {
+			t.Errorf("outbox line %s: %v", l, err)
+		}
+	}
+	out, _, err = campaignCmd(t, "report", "-data-dir", dir, "-format", "json")
+	if err != nil {
+		t.Fatalf("campaign report: %v", err)
+	}
+	var rep struct {
+		Total  struct{ Sent int }
+		TookIn int
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Total.Sent != 2 || rep.TookIn != 2 {
+		t.Errorf("report %s: %v; want 2 sent, 2 taken in", out, err)
+	}
+}
+
+func TestCampaignRunWithoutSinceMailsNoBacklog(t *testing.T) {
+	dir := seedDataDir(t)
+	outbox := filepath.Join(t.TempDir(), "outbox.jsonl")
+	if _, _, err := campaignCmd(t, "run", "-data-dir", dir, "-shop", "shop.example.com", "-outbox", outbox, "-once"); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(outbox); len(data) != 0 {
+		t.Errorf("the backlog was mailed:\n%s", data)
+	}
+}
+
+func TestCampaignDryRun(t *testing.T) {
+	dir := seedDataDir(t)
+	out, errOut, err := campaignCmd(t, "run", "-data-dir", dir, "-shop", "shop.example.com", "-dry-run", "-since", "3h", "-once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out, `"key"`); n != 2 || strings.Contains(out, "@example.com") || strings.Contains(out, "recover=") {
+		t.Errorf("dry run printed %q; want two lines with keys, no address or token", out)
+	}
+	if !strings.Contains(errOut, "campaign abandoned-basket") {
+		t.Errorf("dry run's report not on stderr: %q", errOut)
+	}
+	// A dry run keeps no state: a real run afterwards still sends both.
+	if _, err := os.Stat(filepath.Join(dir, "campaign")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dry run left state behind: %v", err)
+	}
+}
+
+func TestCampaignErrors(t *testing.T) {
+	dir := seedDataDir(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "usage"},
+		{[]string{"fly"}, "usage"},
+		{[]string{"run", "-nope"}, "flag provided but not defined"},
+		{[]string{"run", "-shop", "x", "-dry-run"}, "-data-dir or -url"},
+		{[]string{"run", "-data-dir", dir, "-shop", "x"}, "give a sender"},
+		{[]string{"run", "-data-dir", dir, "-shop", "x", "-outbox", "o", "-webhook-url", "http://x"}, "one sender"},
+		{[]string{"run", "-data-dir", dir, "-dry-run"}, "shop URL"},
+		{[]string{"run", "-data-dir", dir, "-shop", "x", "-dry-run", "-format", "xml"}, "-format"},
+		{[]string{"run", "-data-dir", dir, "-shop", "x", "-dry-run", "-since", "soon"}, "-since"},
+		{[]string{"run", "-data-dir", dir, "-shop", "x", "-dry-run", "-quiet-hours", "late"}, "quiet hours"},
+		{[]string{"run", "-url", "http://127.0.0.1:1", "-shop", "x", "-dry-run"}, "-token"},
+		{[]string{"run", "-data-dir", dir, "-shop", "x", "-smtp-addr", "127.0.0.1:1"}, "-smtp-from"},
+		{[]string{"run", "-data-dir", dir, "-shop", "x", "-dry-run", "-suppress", filepath.Join(dir, "none")}, "-suppress"},
+		{[]string{"report"}, "-data-dir or -state-dir"},
+		{[]string{"report", "-state-dir", filepath.Join(dir, "none")}, "no campaign state"},
+	}
+	for _, tc := range tests {
+		_, errOut, err := campaignCmd(t, tc.args...)
+		if err == nil {
+			t.Errorf("campaign %v = nil; want an error", tc.args)
+			continue
+		}
+		if msg := err.Error() + errOut; !strings.Contains(msg, tc.want) {
+			t.Errorf("campaign %v = %v (stderr %q); want it to mention %q", tc.args, err, errOut, tc.want)
+		}
+	}
+}
+
+func TestCampaignRunStopsOnCancel(t *testing.T) {
+	dir := seedDataDir(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"campaign", "run", "-data-dir", dir, "-shop", "x", "-outbox", filepath.Join(t.TempDir(), "o"), "-every", "10ms"}, &out, &errOut)
+	}()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run after cancel = %v; want nil", err)
+	}
+	if !strings.Contains(out.String(), "campaign abandoned-basket") {
+		t.Errorf("no report after cancel: %q", out.String())
+	}
+}
