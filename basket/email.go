@@ -21,6 +21,14 @@ const (
 // domain with at least one dot. Surrounding white space is ignored.
 func ValidateEmail(s string) error {
 	s = strings.TrimSpace(s)
+	if simpleEmail(s) {
+		return nil
+	}
+	return validateEmail(s)
+}
+
+// validateEmail is the full check of a trimmed address.
+func validateEmail(s string) error {
 	switch {
 	case s == "":
 		return errors.New("empty email")
@@ -51,6 +59,39 @@ func ValidateEmail(s string) error {
 		return errors.New("email is not an RFC 5322 address")
 	}
 	return nil
+}
+
+// simpleEmail reports whether s is a plain ASCII address of the usual form:
+// a dot-atom local part and a domain of letters, digits and hyphens with at
+// least one dot, within the length bounds. Every such address passes the
+// full check; anything else is left to it.
+func simpleEmail(s string) bool {
+	if len(s) > maxEmailLen {
+		return false
+	}
+	at := -1
+	prev := byte('.') // no leading dot
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '@':
+			if at >= 0 || prev == '.' || i > maxEmailLocal {
+				return false
+			}
+			at, prev = i, '.' // a domain starts like a local part: no leading dot
+			continue
+		case c == '.':
+			if prev == '.' {
+				return false
+			}
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-':
+		case at < 0 && strings.IndexByte("!#$%&'*+/=?^_`{|}~", c) >= 0:
+		default:
+			return false
+		}
+		prev = c
+	}
+	return at > 0 && prev != '.' && strings.IndexByte(s[at+1:], '.') > 0
 }
 
 // NormalizeEmail returns the form in which emails are compared: trimmed and

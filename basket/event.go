@@ -163,6 +163,9 @@ func checkID(id string) error {
 	if len(id) > MaxIDLen {
 		return fmt.Errorf("longer than %d bytes", MaxIDLen)
 	}
+	if plainASCII(id, true) {
+		return nil
+	}
 	if !utf8.ValidString(id) {
 		return fmt.Errorf("not valid UTF-8")
 	}
@@ -178,6 +181,9 @@ func checkString(s string) error {
 	if len(s) > MaxFieldLen {
 		return fmt.Errorf("longer than %d bytes", MaxFieldLen)
 	}
+	if plainASCII(s, false) {
+		return nil
+	}
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("not valid UTF-8")
 	}
@@ -187,6 +193,17 @@ func checkString(s string) error {
 		}
 	}
 	return nil
+}
+
+// plainASCII reports whether s is printable ASCII (and, with noSpace,
+// without spaces): the usual case, which needs no rune-by-rune check.
+func plainASCII(s string, noSpace bool) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || (noSpace && c == ' ') {
+			return false
+		}
+	}
+	return true
 }
 
 func checkStringMap(m map[string]string) error {

@@ -1,7 +1,6 @@
 package basket
 
 import (
-	"maps"
 	"slices"
 	"strings"
 )
@@ -88,7 +87,8 @@ func (in *interner) trackingMap(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return nil
 	}
-	keys := slices.Sorted(maps.Keys(m))
+	var ks [8]string
+	keys := sortedKeys(m, ks[:0])
 	k := in.key[:0]
 	for _, key := range keys {
 		k = append(k, key...)
@@ -108,6 +108,15 @@ func (in *interner) trackingMap(m map[string]string) map[string]string {
 		in.tracking[string(k)] = out
 	}
 	return out
+}
+
+// sortedKeys appends the keys of m to buf, sorted.
+func sortedKeys(m map[string]string, buf []string) []string {
+	for k := range m {
+		buf = append(buf, k)
+	}
+	slices.Sort(buf)
+	return buf
 }
 
 func (in *interner) identity(id Identity) Identity {

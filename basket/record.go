@@ -3,8 +3,6 @@ package basket
 import (
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
-	"maps"
 	"slices"
 	"time"
 )
@@ -73,10 +71,10 @@ func (r *record) sameCreation(ev *Event) bool {
 // fields are hashed by their JSON form, so that a number decoded as float64
 // hashes as the same number decoded as an integer (as after a replay).
 func creationHash(ev *Event) uint64 {
-	h := fnv.New64a()
+	h := fnv64(14695981039346656037)
 	w := func(s string) {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+		h.str(s)
+		h.byte(0)
 	}
 	w(ev.Entry)
 	for _, it := range ev.OrderItems {
@@ -86,22 +84,34 @@ func creationHash(ev *Event) uint64 {
 			w(p.Path)
 			w(p.ProductCode)
 		}
-		h.Write([]byte{1})
+		h.byte(1)
 	}
-	h.Write([]byte{2})
-	for _, k := range slices.Sorted(maps.Keys(ev.Tracking)) {
+	h.byte(2)
+	var ks [8]string
+	for _, k := range sortedKeys(ev.Tracking, ks[:0]) {
 		w(k)
 		w(ev.Tracking[k])
 	}
-	h.Write([]byte{3})
+	h.byte(3)
 	if len(ev.CustomFields) > 0 {
 		j, err := json.Marshal(ev.CustomFields)
 		if err != nil {
 			j = []byte(fmt.Sprint(ev.CustomFields))
 		}
-		h.Write(j)
+		h.str(string(j))
 	}
-	return h.Sum64()
+	return uint64(h)
+}
+
+// fnv64 is FNV-1a, 64 bits, without hash/fnv's allocation.
+type fnv64 uint64
+
+func (h *fnv64) byte(c byte) { *h = (*h ^ fnv64(c)) * 1099511628211 }
+
+func (h *fnv64) str(s string) {
+	for i := 0; i < len(s); i++ {
+		h.byte(s[i])
+	}
 }
 
 func itemsEqual(a, b []OrderItem) bool {
