@@ -55,7 +55,7 @@ func (e *Engine) applyLocked(now int64, events []Event, log bool) (Result, uint6
 	if now >= e.nextDue.Load() {
 		e.runDue(now)
 	}
-	t := txn{e: e, work: make(map[string]*record, len(events)), dirty: make(map[string]bool, len(events)), now: now}
+	t := txn{e: e, now: now}
 	for i := range events {
 		if err := t.step(i, &events[i]); err != nil {
 			return Result{}, 0, err
@@ -76,21 +76,67 @@ func (e *Engine) applyLocked(now int64, events []Event, log bool) (Result, uint6
 // swaps them in. Nothing is visible before commit.
 type txn struct {
 	e       *Engine
-	work    map[string]*record // copies; nil for a basket erased by the batch
-	order   []string           // ids in work, in first-touch order
-	dirty   map[string]bool    // ids whose copy differs from the record
-	now     int64              // the engine's clock, unix ms
+	ents    []went         // the touched baskets, in first-touch order
+	index   map[string]int // id -> position in ents, for large batches only
+	now     int64          // the engine's clock, unix ms
 	changed int
+}
+
+// went is a touched basket: its working copy (nil once erased by the batch)
+// and whether the copy differs from the record.
+type went struct {
+	id    string
+	rec   *record
+	dirty bool
+}
+
+// smallTxn is the batch size up to which touched baskets are found by a
+// linear search rather than a map.
+const smallTxn = 16
+
+// find returns the position of id in t.ents, or -1.
+func (t *txn) find(id string) int {
+	if t.index != nil {
+		if i, ok := t.index[id]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range t.ents {
+		if t.ents[i].id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// add appends a touched basket.
+func (t *txn) add(id string, c *record, dirty bool) {
+	t.ents = append(t.ents, went{id: id, rec: c, dirty: dirty})
+	switch {
+	case t.index != nil:
+		t.index[id] = len(t.ents) - 1
+	case len(t.ents) > smallTxn:
+		t.index = make(map[string]int, 2*len(t.ents))
+		for i := range t.ents {
+			t.index[t.ents[i].id] = i
+		}
+	}
+}
+
+// markDirty notes that the working copy of c differs from its record.
+func (t *txn) markDirty(c *record) {
+	t.ents[t.find(c.id)].dirty = true
 }
 
 // get returns the working copy of a basket, or nil with the reason it has
 // none.
 func (t *txn) get(id string) (*record, error) {
-	if c, ok := t.work[id]; ok {
-		if c == nil {
+	if i := t.find(id); i >= 0 {
+		if t.ents[i].rec == nil {
 			return nil, ErrUnknownBasket
 		}
-		return c, nil
+		return t.ents[i].rec, nil
 	}
 	if _, ok := t.e.erased.Get(id); ok {
 		return nil, ErrUnknownBasket
@@ -103,8 +149,7 @@ func (t *txn) get(id string) (*record, error) {
 		return nil, ErrUnknownBasket
 	}
 	c := *r
-	t.work[id] = &c
-	t.order = append(t.order, id)
+	t.add(id, &c, false)
 	return &c, nil
 }
 
@@ -142,9 +187,7 @@ func (t *txn) step(i int, ev *Event) error {
 			customFields: maps.Clone(ev.CustomFields),
 			createHash:   creationHash(ev),
 		}
-		t.work[c.id] = c
-		t.order = append(t.order, c.id)
-		t.dirty[c.id] = true
+		t.add(c.id, c, true)
 		t.changed++
 		return nil
 	}
@@ -175,14 +218,14 @@ func (t *txn) step(i int, ev *Event) error {
 			c.state = StateOpen
 		}
 	}
-	t.dirty[c.id] = true
+	t.markDirty(c)
 	t.changed++
 	return nil
 }
 
 // isErased reports whether id was erased before or by this batch.
 func (e *Engine) isErased(id string, t *txn) bool {
-	if c, ok := t.work[id]; ok && c == nil {
+	if i := t.find(id); i >= 0 && t.ents[i].rec == nil {
 		return true
 	}
 	_, ok := e.erased.Get(id)
@@ -294,14 +337,18 @@ func mergeDetails(c *record, d *CustomerDetails, onlyEmpty bool) bool {
 // or in this batch, erased. Baskets created later are the customer's new
 // ones, which a re-sent erasure must leave alone.
 func (t *txn) erase(key string, at int64) {
+	// Committed baskets the batch has not touched: taken as they are. Those
+	// it spares stay untouched, so that they keep their place in the order
+	// of the batch.
 	for _, id := range t.e.byEmail[key] {
-		if _, ok := t.work[id]; !ok {
-			t.get(id) //nolint:errcheck // a committed id always has a record
+		if t.find(id) < 0 && t.e.recs[id].created <= at {
+			t.add(id, nil, true)
+			t.changed++
 		}
 	}
-	for _, id := range t.order {
-		if c := t.work[id]; c != nil && c.emailKey == key && c.created <= at {
-			t.work[id] = nil
+	for i := range t.ents {
+		if c := t.ents[i].rec; c != nil && c.emailKey == key && c.created <= at {
+			t.ents[i].rec, t.ents[i].dirty = nil, true
 			t.changed++
 		}
 	}
@@ -310,8 +357,8 @@ func (t *txn) erase(key string, at int64) {
 // commit swaps the working copies in. e.mu must be held for writing.
 func (t *txn) commit(now int64) {
 	e := t.e
-	for _, id := range t.order {
-		c := t.work[id]
+	for _, w := range t.ents {
+		id, c := w.id, w.rec
 		old := e.recs[id]
 		if c == nil {
 			if old != nil {
@@ -320,7 +367,7 @@ func (t *txn) commit(now int64) {
 			e.erased.Set(id, struct{}{})
 			continue
 		}
-		if !t.dirty[id] {
+		if !w.dirty {
 			continue // touched but unchanged
 		}
 		e.schedule(c, now)
