@@ -278,7 +278,10 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage // the flag package printed the error and the usage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "abandoned loadtest: unexpected argument %q\n", fs.Arg(0))

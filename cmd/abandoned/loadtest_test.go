@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/httpapi"
+	"github.com/basketlab/abandoned/loadtest"
+)
+
+// quick are the flags of a short, small run.
+var quick = []string{"-duration", "1s", "-warmup", "200ms", "-population", "2000", "-days", "2",
+	"-ingest-events", "2000", "-batch", "100", "-rate", "200"}
+
+func loadtestArgs(extra ...string) []string {
+	return append(append([]string{"loadtest"}, quick...), extra...)
+}
+
+// noSignalReset keeps the tests' signal handling as it is.
+func noSignalReset(t *testing.T) *int {
+	t.Helper()
+	calls := 0
+	old := resetSignals
+	resetSignals = func() { calls++ }
+	t.Cleanup(func() { resetSignals = old })
+	return &calls
+}
+
+func TestLoadtestFlags(t *testing.T) {
+	noSignalReset(t)
+	for _, args := range [][]string{
+		{"-duration", "0"},
+		{"-duration", "-1s"},
+		{"-duration", "25h"},
+		{"-duration", "10s", "-warmup", "10s"},
+		{"-rate", "fast"},
+		{"-rate", "sine:1:2:1s"},
+		{"-mix", "search=1"},
+		{"-threshold", "p99=2ms"},
+		{"-format", "xml"},
+		{"-target", "grpc"},
+		{"-target", "engine", "-url", "http://127.0.0.1:1"},
+		{"-search", "-1ms"},
+		{"-search-then", "0.5"},
+		{"-search", "2ms", "-search-then", "2"},
+		{"-search", "2ms", "-closed"},
+		{"-search", "2ms", "-search-kind", "nope"},
+		{"-search", "2ms", "-search-steps", "0"},
+		{"-workers", "-1"},
+		{"-limit", "0"},
+		{"-walk-limit", "1001"},
+		{"-walk-span", "0"},
+		{"-population", "-1"},
+		{"-batch", "0"},
+		{"-timeout", "0"},
+		{"-no-such-flag"},
+		{"extra-argument"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), append([]string{"loadtest"}, args...), &stdout, &stderr)
+			if !errors.Is(err, errUsage) {
+				t.Errorf("loadtest %v = %v; want a usage error", args, err)
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("loadtest %v wrote %q on stdout", args, stdout.String())
+			}
+		})
+	}
+	var stderr bytes.Buffer
+	if err := run(t.Context(), []string{"loadtest", "-h"}, &stderr, &stderr); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("loadtest -h = %v; want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"Examples:", "Exit codes:", "-threshold", "diurnal"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("usage lacks %q", want)
+		}
+	}
+}
+
+// report is the part of the JSON report the tests read.
+type report struct {
+	Population loadtest.Population
+	Search     *struct {
+		Best  float64
+		Steps []struct{ Pass bool }
+	}
+	Result *struct {
+		Target, Model string
+		Interrupted   bool
+		Kinds         []struct {
+			Kind   string
+			Ops    int64
+			Errors int64
+		}
+		All struct {
+			Ops, Errors int64
+			LatencyMs   struct{ P50, P99, Max float64 }
+		}
+	}
+	Thresholds []struct {
+		Threshold string
+		Pass      bool
+	}
+}
+
+func runReport(t *testing.T, ctx context.Context, args ...string) (report, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, args, &stdout, &stderr)
+	var rep report
+	if jerr := json.Unmarshal(stdout.Bytes(), &rep); jerr != nil {
+		t.Fatalf("loadtest %v: stdout is not a JSON report (%v): %q; stderr %q", args, jerr, stdout.String(), stderr.String())
+	}
+	return rep, err
+}
+
+// TestLoadtestTargets runs the command briefly against the engine in
+// process and a server it starts itself.
+func TestLoadtestTargets(t *testing.T) {
+	noSignalReset(t)
+	for _, target := range []string{"engine", "http"} {
+		t.Run(target, func(t *testing.T) {
+			rep, err := runReport(t, t.Context(), loadtestArgs("-target", target, "-format", "json", "-threshold", "errors<1",
+				"-mix", "ingest=1,query=4,walk=1,feed=2")...)
+			if err != nil {
+				t.Fatalf("loadtest: %v", err)
+			}
+			r := rep.Result
+			if r == nil || r.Target != target || r.Model != "open" || r.Interrupted || r.All.Ops == 0 || r.All.Errors != 0 {
+				t.Fatalf("result %+v; want a clean open-model run against %s", r, target)
+			}
+			if len(r.Kinds) != 4 {
+				t.Errorf("kinds %+v; want four", r.Kinds)
+			}
+			if l := r.All.LatencyMs; !(0 < l.P50 && l.P50 <= l.P99 && l.P99 <= l.Max) {
+				t.Errorf("latency %+v; want 0 < p50 <= p99 <= max", l)
+			}
+			if rep.Population.Baskets < 1000 || rep.Population.Abandoned == 0 {
+				t.Errorf("population %+v; want about 2000 baskets", rep.Population)
+			}
+			if len(rep.Thresholds) != 1 || !rep.Thresholds[0].Pass {
+				t.Errorf("thresholds %+v; want errors<1 passed", rep.Thresholds)
+			}
+		})
+	}
+}
+
+func TestLoadtestExitCodes(t *testing.T) {
+	resets := noSignalReset(t)
+	code := func(err error) int {
+		var ec exitCoder
+		if errors.As(err, &ec) {
+			return ec.ExitCode()
+		}
+		if err != nil {
+			return loadtest.ExitError
+		}
+		return loadtest.ExitOK
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		timeout time.Duration
+		want    int
+	}{
+		{"threshold met", []string{"-threshold", "p99<1h", "-threshold", "unstarted<1"}, 0, loadtest.ExitOK},
+		{"threshold failed", []string{"-threshold", "p99<1ns"}, 0, loadtest.ExitThreshold},
+		{"threshold on a kind that did not run", []string{"-mix", "query=1", "-threshold", "walk:p99<1h"}, 0, loadtest.ExitThreshold},
+		{"no rate sustained", []string{"-search", "1ns", "-search-steps", "1", "-duration", "300ms", "-warmup", "0s"}, 0, loadtest.ExitNoRate},
+		{"interrupted", []string{"-duration", "1h", "-population", "300"}, 3 * time.Second, loadtest.ExitInterrupted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			if tt.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
+				defer cancel()
+			}
+			args := loadtestArgs(append([]string{"-target", "engine", "-format", "json"}, tt.args...)...)
+			_, err := runReport(t, ctx, args...)
+			if got := code(err); got != tt.want {
+				t.Errorf("loadtest %v: exit code %d (%v); want %d", tt.args, got, err, tt.want)
+			}
+		})
+	}
+	if *resets != 1 {
+		t.Errorf("signals reset %d times; want once, for the interrupted run", *resets)
+	}
+}
+
+func TestLoadtestSearch(t *testing.T) {
+	noSignalReset(t)
+	rep, err := runReport(t, t.Context(), loadtestArgs("-target", "engine", "-format", "json", "-duration", "400ms",
+		"-warmup", "100ms", "-search", "1h", "-search-start", "50", "-search-steps", "2", "-search-then", "0.5")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Search == nil || len(rep.Search.Steps) != 2 || rep.Search.Best != 100 {
+		t.Fatalf("search %+v; want two steps passing, at 50 and 100/s", rep.Search)
+	}
+	if rep.Result == nil || rep.Result.All.Ops == 0 {
+		t.Errorf("result %+v; want the run at half of 100/s", rep.Result)
+	}
+}
+
+// TestLoadtestExternalURL loads a server started apart, preloading it over
+// HTTP, and writes the HTML report.
+func TestLoadtestExternalURL(t *testing.T) {
+	noSignalReset(t)
+	eng, err := basket.New(&basket.Options{TTL: basket.NoExpiry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	const token = "loadtest-test-token"
+	srv, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	var stdout, stderr bytes.Buffer
+	err = run(t.Context(), loadtestArgs("-url", "http://"+ln.Addr().String(), "-token", token, "-format", "html"), &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("loadtest -url: %v; stderr %q", err, stderr.String())
+	}
+	if s := stdout.String(); !strings.Contains(s, "<svg") || !strings.Contains(s, "target http") {
+		t.Errorf("HTML report lacks the plot or the header: %q", s)
+	}
+	if strings.Contains(stdout.String()+stderr.String(), token) {
+		t.Error("the token was printed")
+	}
+	if st := eng.Stats(); st.Abandoned == 0 {
+		t.Errorf("server stats %+v after a preload over HTTP; want abandoned baskets", st)
+	}
+	if err := eng.Check(); err != nil {
+		t.Error(err)
+	}
+}
