@@ -32,9 +32,9 @@ type Report struct {
 
 // Population describes the preloaded baskets.
 type Population struct {
-	Baskets   int64 // created by the preload
-	Events    int64 // events of the preload
-	Abandoned int   // abandoned baskets in the engine at the start
+	Baskets   int64 `json:"baskets"`   // created by the preload
+	Events    int64 `json:"events"`    // events of the preload
+	Abandoned int   `json:"abandoned"` // abandoned baskets in the engine at the start; 0 if unknown
 }
 
 // fmtDur writes a latency with three significant figures: 950ns, 12.3µs,
@@ -301,7 +301,8 @@ type jsonReport struct {
 }
 
 // WriteJSON writes the report as one JSON object: latencies in
-// milliseconds, rates per second.
+// milliseconds (a threshold's actual value too, for a latency), rates per
+// second.
 func (rep *Report) WriteJSON(w io.Writer) error {
 	j := jsonReport{Machine: rep.Machine, Population: rep.Population, Thresholds: []jsonOutcome{}}
 	if s := rep.Search; s != nil {
