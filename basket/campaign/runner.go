@@ -85,6 +85,7 @@ func Open(dir string, src Source, snd Sender, opts *Options) (*Runner, error) {
 		r.st, r.log = st, log
 	}
 	r.st.attrWindow = cfg.AttributionWindow.Milliseconds()
+	r.st.reindex(len(cfg.Steps))
 	if r.st.Activated && r.st.Name != cfg.Name {
 		r.Close()
 		return nil, fmt.Errorf("%w: the state in %s is campaign %q's, not %q's", ErrConfig, dir, truncate(r.st.Name), cfg.Name)
@@ -361,7 +362,7 @@ func (r *Runner) sendDue(ctx context.Context, now time.Time, ts *TickStats) erro
 		due int64
 	}
 	var cands []cand
-	for _, t := range r.st.Tracks {
+	for _, t := range r.st.active {
 		if d, ok := r.due(t); ok && d <= nowMS {
 			cands = append(cands, cand{t, d})
 		}
@@ -399,7 +400,7 @@ func (r *Runner) sendDue(ctx context.Context, now time.Time, ts *TickStats) erro
 	}
 	// The next time anything is due, so that idle turns cost nothing.
 	next := int64(math.MaxInt64)
-	for _, t := range r.st.Tracks {
+	for _, t := range r.st.active {
 		if d, ok := r.due(t); ok {
 			next = min(next, d)
 		}
@@ -828,6 +829,7 @@ func ReadReport(dir string, opts *Options) (Report, error) {
 	if st.Name != "" {
 		cfg.Name = st.Name
 	}
+	st.reindex(len(cfg.Steps))
 	r := &Runner{cfg: cfg, st: st, log: log, locs: map[string]*time.Location{}}
 	return r.Report(), nil
 }

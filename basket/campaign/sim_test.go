@@ -103,17 +103,20 @@ func (h *history) Flush(context.Context) error { return nil }
 // against CALIBRATION.md and the promises of SPEC section 5.
 //
 // The month runs at 40 baskets in an average hour (1/25 of the default
-// rate, to stay quick under -race): about 29,000 baskets and 11,000
-// abandoned contactable ones, 30% of their customers in the control group.
-// With those counts the standard error of the measured uplift is about
-// 0.6 percentage point; the test allows 3 points around the prediction
-// (five standard errors), so that it fails only when the campaign's effect
-// is really off.
+// rate; 25 under -race, to stay quick): about 29,000 baskets and 11,000
+// abandoned contactable ones (7,000 under -race), 30% of their customers
+// in the control group. With those counts the standard error of the
+// measured uplift is about 0.6 percentage point (0.75 under -race); the
+// test allows 3 points around the prediction (four to five standard
+// errors), so that it fails only when the campaign's effect is really off.
 func TestSimulatedMonth(t *testing.T) {
 	ctx := context.Background()
 	sc := simulator.DefaultScenario()
 	sc.Days = 30
 	sc.Rate = 40
+	if raceEnabled {
+		sc.Rate = 25
+	}
 	sc.ControlShare = 0.3
 	clock := simulator.NewClock(sc.Start)
 	eng, err := basket.New(&basket.Options{Now: clock.Now, RecoverySecrets: [][]byte{[]byte("campaign-sim-secret-0123456789ab")}})
@@ -195,9 +198,12 @@ func TestSimulatedMonth(t *testing.T) {
 		t.Errorf("uplift %.4f; want %.4f ± 0.03 (CALIBRATION.md's per-step conversions)", c.Uplift, predictedUplift)
 	}
 	// The campaign's own report agrees with the simulator's count of
-	// orders placed after a reminder's click.
-	if d := math.Abs(float64(cr.Total.Recovered - c.Purchased)); d > 0.05*float64(c.Purchased)+5 {
-		t.Errorf("report: recovered %d; the simulator counts %d orders after a click", cr.Total.Recovered, c.Purchased)
+	// orders placed right after a reminder's click. The report may count
+	// a few more: by the attribution rule, a customer who clicked, left,
+	// and came back on their own within five days is recovered too, which
+	// the simulator files as a self-return.
+	if got, p := float64(cr.Total.Recovered), float64(c.Purchased); got < 0.95*p-5 || got > 1.15*p+5 {
+		t.Errorf("report: recovered %d; the simulator counts %d orders after a click (want -5%% to +15%%)", cr.Total.Recovered, c.Purchased)
 	}
 	if got := cr.Total.Sent; got != int64(len(snd.log)) {
 		t.Errorf("report: sent %d; the sender delivered %d", got, len(snd.log))

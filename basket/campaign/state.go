@@ -109,7 +109,9 @@ type state struct {
 	Messaged    int64             `msgpack:"m"` // baskets forgotten that had a message
 	Completed   int64             `msgpack:"o"` // of those, completed by any path
 
-	attrWindow int64 // ms; the runner's attribution window
+	attrWindow int64             // ms; the runner's attribution window
+	nSteps     int               // the runner's number of steps
+	active     map[string]*track // tracks whose sequence is not over
 }
 
 func newState() *state {
@@ -136,6 +138,38 @@ func reasonBit(r Reason) uint32 { return 1 << uint32(slices.Index(Reasons, r)) }
 // apply folds a record into the state. It returns an error only for a
 // record that contradicts the state (a corrupt or foreign log).
 func (s *state) apply(r *rec) error {
+	if err := s.apply1(r); err != nil {
+		return err
+	}
+	if r.ID != "" {
+		s.touch(r.ID)
+	}
+	return nil
+}
+
+// touch keeps the active set up to date for a track.
+func (s *state) touch(id string) {
+	if s.active == nil {
+		s.active = map[string]*track{}
+	}
+	t := s.Tracks[id]
+	if t == nil || t.Done || (s.nSteps > 0 && t.Next >= s.nSteps && t.Intent == 0) {
+		delete(s.active, id)
+		return
+	}
+	s.active[id] = t
+}
+
+// reindex rebuilds the active set (after loading, or a change of steps).
+func (s *state) reindex(nSteps int) {
+	s.nSteps = nSteps
+	s.active = map[string]*track{}
+	for id := range s.Tracks {
+		s.touch(id)
+	}
+}
+
+func (s *state) apply1(r *rec) error {
 	t := s.Tracks[r.ID]
 	needTrack := func() error {
 		if t == nil {
