@@ -3,7 +3,6 @@ package campaign
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -84,9 +83,15 @@ type HTTPSource struct {
 	Retries int
 }
 
+// maxAPIPosition is the largest feed position the API accepts.
+const maxAPIPosition = 9_999_999_999_999_999_999
+
 // Feed reads a page of the server's feed.
 func (s *HTTPSource) Feed(ctx context.Context, after uint64, limit int) (basket.FeedPage, error) {
 	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	// The API takes positions of up to 19 digits; the newest position is
+	// asked for with the largest.
+	after = min(after, maxAPIPosition)
 	if after > 0 {
 		q.Set("after", strconv.FormatUint(after, 10))
 	}
@@ -232,5 +237,3 @@ func message(body []byte) string {
 	}
 	return ""
 }
-
-var _ = errors.New
