@@ -43,9 +43,10 @@
 //
 // # Caveats
 //
-//   - Operations start from the pacer's goroutine with Go timers, which may
-//     wake tens of microseconds late on a busy machine; latency from the
-//     intended start includes that lateness.
+//   - The pacer sleeps on a Go timer until 1.5 ms before each start, then
+//     (on Linux) on the kernel's high-resolution timers, which wake some
+//     50-100 µs late; latency from the intended start includes that
+//     lateness. Elsewhere Go timers may add up to a millisecond.
 //   - Ingest batches are generated and, for HTTP, encoded as NDJSON before
 //     the run: the client's cost of an ingest is sending, not encoding.
 //     Batches hold whole baskets, so they may be sent in any order. Once

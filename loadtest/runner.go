@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,11 +39,6 @@ type Options struct {
 	// LateAfter is how far past its intended start an operation may start
 	// before it counts as late. Default 1 ms.
 	LateAfter time.Duration
-	// NoSpin makes the pacer sleep until each operation is due. By default
-	// it sleeps until 1.5 ms before, then yields in a loop, because Go
-	// timers may wake a millisecond late and that lateness would count as
-	// latency; the loop costs CPU when the process is otherwise idle.
-	NoSpin bool
 	// Seed chooses each operation's kind and parameters. Default 0.
 	Seed uint64
 	// Progress, if set, is called about once a second from a goroutine of
@@ -368,40 +362,31 @@ func (r *runner) open(all []*stats) (unstarted int64, stoppedAt time.Duration) {
 	}
 }
 
-// spinFor is how long before an operation is due the pacer stops sleeping
-// and yields in a loop instead: Go timers may wake a millisecond late,
-// which would count as latency.
-const spinFor = 1500 * time.Microsecond
+// coarse is how long before an operation is due the pacer stops sleeping
+// on a Go timer, which may wake a millisecond late, and sleeps the rest
+// with preciseSleep.
+const coarse = 1500 * time.Microsecond
 
-// waitUntil waits until at: it sleeps on timer until spinFor before, then
-// yields to other goroutines until at (unless Options.NoSpin). It returns
-// false if the run's context or end came first.
+// waitUntil waits until at: on timer until coarse before, then with
+// preciseSleep. It returns false if the run's context or end came first.
 func (r *runner) waitUntil(at time.Time, timer *time.Timer, end *time.Timer) bool {
 	for {
 		d := time.Until(at)
 		if d <= 0 {
 			return true
 		}
-		if r.o.NoSpin || d > spinFor {
-			if !r.o.NoSpin {
-				d -= spinFor
-			}
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-				continue
-			case <-r.ctx.Done():
-				return false
-			case <-end.C:
-				return false
-			}
+		if d <= coarse {
+			preciseSleep(d)
+			return r.ctx.Err() == nil
 		}
+		timer.Reset(d - coarse)
 		select {
+		case <-timer.C:
 		case <-r.ctx.Done():
 			return false
-		default:
+		case <-end.C:
+			return false
 		}
-		runtime.Gosched()
 	}
 }
 

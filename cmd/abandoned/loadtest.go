@@ -119,7 +119,6 @@ type loadtestConfig struct {
 	searchSteps  int
 	searchThen   float64
 	cpuProfile   string
-	noSpin       bool
 
 	// Parsed from the above by check.
 	pacer loadtest.Pacer
@@ -155,7 +154,6 @@ func (c *loadtestConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.searchSteps, "search-steps", 8, "most runs of the search")
 	fs.Float64Var(&c.searchThen, "search-then", 0, "after the search, run at this `fraction` of the rate found (e.g. 0.5) and report that run")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the runs (not the preload) to `file`")
-	fs.BoolVar(&c.noSpin, "no-spin", false, "let the pacer sleep to each start instead of yielding for the last 1.5 ms (less CPU, timers may wake ~1 ms late)")
 }
 
 // maxDuration bounds -duration: a run always stops by itself.
@@ -395,7 +393,7 @@ func loadtestRun(ctx context.Context, cfg *loadtestConfig, stdout, stderr io.Wri
 
 	opts := loadtest.Options{
 		Duration: cfg.duration, Warmup: cfg.warmup, Pacer: cfg.pacer, Workers: cfg.workers,
-		Mix: cfg.mixV, Timeout: cfg.timeout, Seed: cfg.seed, NoSpin: cfg.noSpin,
+		Mix: cfg.mixV, Timeout: cfg.timeout, Seed: cfg.seed,
 	}
 	if cfg.closed {
 		opts.Pacer = nil
