@@ -80,10 +80,11 @@
 //
 //   - The engine keeps only a basket's newest recovery click, so a basket
 //     clicked twice counts once, at the later click's step.
-//   - An HTTPSource sees abandoned baskets only: a basket that completes
-//     simply leaves the feed, ordered_since cannot be checked, and
-//     recoveries cannot be attributed; baskets are forgotten Options.Watch
-//     after their abandonment. Use an engine source for those.
+//   - An HTTPSource cannot look a basket up by id: a basket that left its
+//     customer's list (purged, erased, or moved to another address) is
+//     skipped as expired, and outcomes are settled from what the customer's
+//     baskets showed, Options.Watch after the abandonment. An engine
+//     source sees every basket at every moment.
 //   - The durable state holds the addresses of baskets under way (not those
 //     of the suppression list, which keeps keyed hashes only) until the
 //     basket is completed or gone; an erased customer's address leaves the

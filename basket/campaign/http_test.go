@@ -11,7 +11,7 @@ import (
 )
 
 // TestHTTPSource runs a campaign against a server's API (the feed and the
-// query by email) instead of an engine in process.
+// customer's baskets) instead of an engine in process.
 func TestHTTPSource(t *testing.T) {
 	f := newFixture(t, &Options{Steps: []time.Duration{time.Hour, 48 * time.Hour}}, nil)
 	api, err := httpapi.New(f.eng, &httpapi.Options{APITokens: []string{"campaign-test-token"}})
@@ -36,14 +36,14 @@ func TestHTTPSource(t *testing.T) {
 	f.basket("b-2", "bob@example.com", nil)
 	f.basket("b-3", "cy@example.com", func(ev *basket.Event) { ev.Tracking = map[string]string{"tag": "web"} })
 	f.run(30*time.Minute, 5*time.Minute)
-	f.complete("b-2") // leaves the feed: the HTTP source holds it back
+	f.complete("b-2") // seen through the customer's baskets: skipped as completed
 	f.run(50*time.Hour, 10*time.Minute)
 	want := []string{"b-1/1", "b-3/1", "b-1/2", "b-3/2"}
 	if got := summary(snd.messages()); !slices.Equal(got, want) {
 		t.Errorf("messages = %v; want %v", got, want)
 	}
-	if rep := r.Report(); rep.TookIn != 3 || rep.Total.Sent != 4 {
-		t.Errorf("report took in %d, sent %d; want 3 and 4", rep.TookIn, rep.Total.Sent)
+	if rep := r.Report(); rep.TookIn != 3 || rep.Total.Sent != 4 || rep.Skipped[ReasonCompleted] != 1 {
+		t.Errorf("report took in %d, sent %d, skipped as completed %d; want 3, 4 and 1", rep.TookIn, rep.Total.Sent, rep.Skipped[ReasonCompleted])
 	}
 	bad := &HTTPSource{BaseURL: srv.URL, Token: "wrong", Retries: -1}
 	if _, err := bad.Feed(t.Context(), 0, 10); err == nil {

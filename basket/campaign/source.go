@@ -67,10 +67,12 @@ func (s EngineSource) VerifyToken(p basket.TokenPurpose, subject, token string) 
 
 // HTTPSource reads a server's API: the feed (GET
 // /api/checkout/abandoned/feed) and, to check a customer again before
-// sending, the query by email (GET /api/checkout/abandoned?email=). The
-// API shows abandoned baskets only, so this source is not complete: it
-// cannot see completions (a basket that leaves the feed waits until it
-// comes back, and ordered_since cannot be checked) nor look baskets up.
+// sending, every basket of the customer in any state (GET
+// /api/checkout/customer?email=), so completed and ordered_since are
+// checked as with an engine. It cannot look a basket up by id: a basket
+// that left the customer's list (purged, erased, or moved to another
+// address) is skipped as expired, and outcomes are settled from what the
+// customer's baskets showed once Options.Watch has passed.
 type HTTPSource struct {
 	// BaseURL is the server's base URL, e.g. http://127.0.0.1:8080.
 	BaseURL string
@@ -117,33 +119,52 @@ func (s *HTTPSource) Feed(ctx context.Context, after uint64, limit int) (basket.
 	return p, nil
 }
 
-// Customer returns the customer's abandoned baskets (not complete).
+// Customer returns every live basket of the customer, whatever its state,
+// from GET /api/checkout/customer.
 func (s *HTTPSource) Customer(ctx context.Context, email string) ([]basket.Basket, bool, error) {
-	q := url.Values{"email": {email}, "limit": {"1000"}}
-	var out []basket.Basket
-	for pages := 0; pages < 100; pages++ {
-		body, err := s.get(ctx, "/api/checkout/abandoned", q)
-		if err != nil {
+	body, err := s.get(ctx, "/api/checkout/customer", url.Values{"email": {email}})
+	if err != nil {
+		return nil, false, err
+	}
+	var page struct {
+		Items []customerItem `json:"items"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, false, fmt.Errorf("campaign: the server's customer answer: %v", err)
+	}
+	out := make([]basket.Basket, len(page.Items))
+	for i := range page.Items {
+		if out[i], err = page.Items[i].basket(); err != nil {
 			return nil, false, err
 		}
-		var page struct {
-			Items     []feedItem `json:"items"`
-			QueryMore *struct {
-				From string `json:"from"`
-			} `json:"queryMore"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			return nil, false, fmt.Errorf("campaign: the server's page: %v", err)
-		}
-		for i := range page.Items {
-			out = append(out, page.Items[i].basket())
-		}
-		if page.QueryMore == nil || page.QueryMore.From == "" {
-			return out, false, nil
-		}
-		q = url.Values{"queryMore": {page.QueryMore.From}, "limit": {"1000"}, "email": {email}}
 	}
-	return out, false, nil
+	return out, true, nil
+}
+
+// customerItem is a basket as GET /api/checkout/customer shows it.
+type customerItem struct {
+	basket.Basket
+	StateName   string    `json:"state"`
+	AbandonedAt time.Time `json:"abandonedAt"`
+	RecoveredAt time.Time `json:"recoveredAt"`
+	CompletedAt time.Time `json:"completedAt"`
+}
+
+func (it *customerItem) basket() (basket.Basket, error) {
+	b := it.Basket
+	switch it.StateName {
+	case "open":
+		b.State = basket.StateOpen
+	case "contactable":
+		b.State = basket.StateContactable
+	case "completed":
+		b.State = basket.StateCompleted
+	default:
+		return b, fmt.Errorf("campaign: the server's customer answer: unknown state %q", truncate(it.StateName))
+	}
+	b.AbandonedAt, b.RecoveredAt, b.CompletedAt = it.AbandonedAt.UTC(), it.RecoveredAt.UTC(), it.CompletedAt.UTC()
+	b.Abandoned = !b.AbandonedAt.IsZero()
+	return b, nil
 }
 
 // Basket is not supported over HTTP.

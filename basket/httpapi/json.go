@@ -378,6 +378,36 @@ func appendFeedEnd(dst []byte, p *basket.FeedPage) []byte {
 	return append(dst, "\"}\n"...)
 }
 
+// appendCustomer appends the answer of GET /api/checkout/customer: the
+// item shape of a page plus "state", and "abandonedAt", "recoveredAt" and
+// "completedAt" where they are set.
+func appendCustomer(dst []byte, bs []basket.Basket) []byte {
+	dst = append(dst, `{"items":[`...)
+	for i := range bs {
+		b := &bs[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendBasket(dst, b, false)
+		dst = dst[:len(dst)-1] // reopen the object
+		dst = append(dst, `,"state":`...)
+		dst = appendString(dst, b.State.String())
+		for _, f := range [...]struct {
+			name string
+			t    time.Time
+		}{{"abandonedAt", b.AbandonedAt}, {"recoveredAt", b.RecoveredAt}, {"completedAt", b.CompletedAt}} {
+			if !f.t.IsZero() {
+				dst = append(dst, `,"`...)
+				dst = append(dst, f.name...)
+				dst = append(dst, `":`...)
+				dst = appendTime(dst, f.t)
+			}
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}\n"...)
+}
+
 // appendMessage appends an error answer {"message":…}, with "index" when
 // index >= 0.
 func appendMessage(dst []byte, msg string, index int) []byte {

@@ -192,6 +192,7 @@ func (s *Server) routes() {
 	for _, rt := range []route{
 		{http.MethodGet, "/api/checkout/abandoned", ScopeCheckout, s.handleAbandoned},
 		{http.MethodGet, "/api/checkout/abandoned/feed", ScopeCheckout, s.handleFeed},
+		{http.MethodGet, "/api/checkout/customer", ScopeCheckout, s.handleCustomer},
 		{http.MethodGet, "/api/checkout/recover", 0, s.handleRecover},
 		{http.MethodPost, "/api/baskets/events", ScopeIngest, s.handleIngest},
 		{http.MethodPost, "/oauth2/token", 0, s.handleToken},
@@ -418,6 +419,31 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 	s.metrics.feedPages.Inc()
 	s.metrics.feedItems.Add(float64(n))
 	*bp = appendFeedEnd(buf, &p)
+	writeJSON(w, http.StatusOK, *bp)
+}
+
+// handleCustomer answers GET /api/checkout/customer?email=: every live
+// basket of one customer, whatever its state, so that a campaign can check
+// at the moment of sending whether the customer has bought since.
+func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		s.writeError(w, http.StatusBadRequest, "malformed query string")
+		return
+	}
+	email := q.Get("email")
+	if err := basket.ValidateEmail(email); err != nil {
+		s.writeError(w, http.StatusBadRequest, "email: "+err.Error())
+		return
+	}
+	bs, err := s.eng.Customer(r.Context(), email)
+	if err != nil {
+		s.engineError(w, r, err)
+		return
+	}
+	bp := getBuf()
+	defer putBuf(bp)
+	*bp = appendCustomer((*bp)[:0], bs)
 	writeJSON(w, http.StatusOK, *bp)
 }
 
