@@ -185,6 +185,9 @@ func (rep *Report) writeHeader(w io.Writer) {
 	}
 	fmt.Fprintf(w, "duration %v, warm-up %v excluded, measured %v · late %s · unstarted %s%s\n",
 		r.Duration, r.Warmup, r.Measured.Round(time.Millisecond), fmtNum(float64(r.Late)), fmtNum(float64(r.Unstarted)), status)
+	if r.CPU > 0 && r.Duration > 0 {
+		fmt.Fprintf(w, "process CPU %v over the run: %.2f cores on average\n", r.CPU.Round(10*time.Millisecond), r.CPU.Seconds()/r.Duration.Seconds())
+	}
 	fmt.Fprintln(w, "latency from each operation's intended start (coordinated omission corrected):")
 }
 
@@ -263,6 +266,7 @@ type jsonResult struct {
 	WarmupSec   float64          `json:"warmupSec"`
 	MeasuredSec float64          `json:"measuredSec"`
 	Interrupted bool             `json:"interrupted"`
+	CPUSec      float64          `json:"cpuSec"`
 	Late        int64            `json:"late"`
 	Unstarted   int64            `json:"unstarted"`
 	Canceled    int64            `json:"canceled"`
@@ -315,7 +319,7 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 	if r := rep.Result; r != nil {
 		jr := &jsonResult{Target: r.Target, Model: r.Model, Rate: r.Rate, Mix: r.Mix, Workers: r.Workers,
 			DurationSec: r.Duration.Seconds(), WarmupSec: r.Warmup.Seconds(), MeasuredSec: r.Measured.Seconds(),
-			Interrupted: r.Interrupted, Late: r.Late, Unstarted: r.Unstarted, Canceled: r.Canceled,
+			Interrupted: r.Interrupted, CPUSec: r.CPU.Seconds(), Late: r.Late, Unstarted: r.Unstarted, Canceled: r.Canceled,
 			Kinds: []jsonKind{}, All: toJSONKind(r.All), Errors: r.Errors}
 		if jr.Errors == nil {
 			jr.Errors = map[string]int64{}

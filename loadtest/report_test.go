@@ -49,7 +49,7 @@ func fixedResult() *Result {
 	return &Result{
 		Target: "http", Model: "open", Rate: "115", Mix: "ingest=10,query=100,feed=5", Workers: 32,
 		Duration: 12 * time.Second, Warmup: 2 * time.Second, Measured: 10 * time.Second,
-		Late: 3, Unstarted: 0, Canceled: 0,
+		Late: 3, Unstarted: 0, Canceled: 0, CPU: 15 * time.Second,
 		Kinds: []KindResult{
 			{Kind: "ingest", Ops: 100, Errors: 2, Throughput: 10, Events: 100000, Recycled: 20000, EventsPerSec: 10000,
 				Latency: summaryOf(ingest...), Service: summaryOf(halve(ingest)...)},

@@ -68,6 +68,11 @@ type Result struct {
 	// of the warm-up to the end of the run (or its interruption).
 	Measured    time.Duration
 	Interrupted bool // stopped by its context before the end
+	// CPU is the CPU time (user and system) the whole process used during
+	// the run, warm-up included: the load tester, and the engine or
+	// server when they run in the same process. Beside Duration it shows
+	// how much of the machine the run had; 0 where unknown.
+	CPU time.Duration
 
 	// Late counts operations that started more than LateAfter past their
 	// intended start because every worker was busy or the pacer's timer
@@ -186,6 +191,7 @@ func Run(ctx context.Context, t Target, w *Workload, o Options) (*Result, error)
 	}
 
 	stopProgress := r.progress()
+	cpu0 := processCPU()
 	r.start = time.Now()
 	var unstarted int64
 	var stoppedAt time.Duration
@@ -195,8 +201,10 @@ func Run(ctx context.Context, t Target, w *Workload, o Options) (*Result, error)
 		stoppedAt = r.closed(all)
 	}
 	stopProgress()
+	cpu := processCPU() - cpu0
 
 	res := &Result{
+		CPU:         cpu,
 		Target:      t.Name(),
 		Model:       "closed",
 		Mix:         o.Mix.String(),
