@@ -260,17 +260,31 @@ func (t *HTTPTarget) Feed(ctx context.Context, after uint64, limit int) (int, ui
 }
 
 var (
-	itemKey   = []byte(`"recoveryLink":`)
+	// itemKey ends the key of every listed basket's recoveryLink; it
+	// starts with a byte rarer than a quote, which keeps the count fast.
+	itemKey   = []byte(`yLink":`)
 	cursorKey = []byte(`"queryMore":{"from":"`)
 	nextKey   = []byte(`"next":"`)
 )
+
+// tailIndex returns the last index of key in b, looking first in b's last
+// kilobyte, where the answers put their cursor and position.
+func tailIndex(b, key []byte) int {
+	const tail = 1024
+	if len(b) > tail {
+		if i := bytes.LastIndex(b[len(b)-tail:], key); i >= 0 {
+			return len(b) - tail + i
+		}
+	}
+	return bytes.LastIndex(b, key)
+}
 
 // scanPage returns the number of baskets of a page (each listed basket
 // carries a recoveryLink; keys of customer data are escaped strings and
 // cannot match) and its cursor.
 func scanPage(b []byte) (int, string) {
 	n := bytes.Count(b, itemKey)
-	i := bytes.LastIndex(b, cursorKey)
+	i := tailIndex(b, cursorKey)
 	if i < 0 {
 		return n, ""
 	}
@@ -286,7 +300,7 @@ func scanPage(b []byte) (int, string) {
 // position.
 func scanFeed(b []byte) (int, uint64, bool) {
 	n := bytes.Count(b, itemKey)
-	i := bytes.LastIndex(b, nextKey)
+	i := tailIndex(b, nextKey)
 	if i < 0 {
 		return n, 0, false
 	}

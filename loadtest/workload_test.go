@@ -266,6 +266,10 @@ func TestScan(t *testing.T) {
 	if n, next, ok := scanFeed([]byte(`{"items":[{"recoveryLink":"/r"}],"next":"42"}`)); n != 1 || next != 42 || !ok {
 		t.Errorf("scanFeed = %d, %d, %v; want 1, 42, true", n, next, ok)
 	}
+	long := append(bytes.Repeat([]byte(`{"recoveryLink":"/r"},`), 200), `{"recoveryLink":"/r"}],"queryMore":{"from":"c1","alias":""}}`...)
+	if n, c := scanPage(append([]byte(`{"items":[`), long...)); n != 201 || c != "c1" {
+		t.Errorf("scanPage(long) = %d, %q; want 201, c1", n, c)
+	}
 	if _, _, ok := scanFeed([]byte(`{"items":[]}`)); ok {
 		t.Error("scanFeed without next: ok")
 	}
