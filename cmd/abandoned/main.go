@@ -24,12 +24,6 @@ type command struct {
 }
 
 // commands holds the subcommands; each file registers its own in init.
-//
-// TEAM NOTE (temporary, while several engineers work in this tree at once):
-// commit only the paths you own (git add <paths> && git commit -- <paths>),
-// never git add -A / commit -a / stash / reset; do not run go mod tidy or edit
-// go.mod (it already requires every planned dependency); keep each package's
-// tests under a minute with -race; no timing assertions in tests.
 var commands = map[string]*command{}
 
 func register(c *command) {
