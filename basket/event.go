@@ -19,7 +19,7 @@ const (
 	EventCustomerDetailsChanged EventType = "customerDetailsChanged"
 	EventCompleted              EventType = "completed"
 	EventRecovered              EventType = "recovered"
-	EventErased                 EventType = "erased"
+	EventErased                 EventType = "erased" // every basket of Email created at or before At
 )
 
 // Limits on event fields.
