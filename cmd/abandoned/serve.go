@@ -270,7 +270,7 @@ func simulateLive(ctx context.Context, eng *basket.Engine, sc *simulator.Scenari
 	sim, err := simulator.New(&simulator.Options{
 		Scenario:     sc,
 		Seed:         uint64(sc.Start.UnixNano()),
-		Sink:         liveSink{eng: eng},
+		Sink:         simulator.Paced(simulator.EngineSink{Engine: eng}),
 		BatchSize:    100,
 		MaxBatchSpan: time.Second,
 	})
@@ -287,30 +287,6 @@ func simulateLive(ctx context.Context, eng *basket.Engine, sc *simulator.Scenari
 	}
 	return nil
 }
-
-// liveSink applies simulated events once the wall clock reaches their time,
-// so that the simulation runs in real time against an engine on the wall
-// clock.
-type liveSink struct{ eng *basket.Engine }
-
-func (s liveSink) Write(ctx context.Context, events []basket.Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	if d := time.Until(events[len(events)-1].At); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	_, err := s.eng.Apply(ctx, events...)
-	return err
-}
-
-func (s liveSink) Flush(ctx context.Context) error { return ctx.Err() }
 
 // listFlag is a repeatable string flag. From the environment it takes a
 // comma-separated list.
