@@ -299,21 +299,27 @@ func TestServeGracefulShutdown(t *testing.T) {
 	}
 	defer conn.Close()
 	body := `{"type":"created","basketId":"late","at":"2024-03-26T15:44:54Z"}`
-	fmt.Fprintf(conn, "POST /api/baskets/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-123456\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
-	// Make sure the server is reading the body: a request on a second
-	// connection has been answered after this one's headers were sent.
-	if code, _, _ := r.do(t, http.MethodGet, "/healthz", "", ""); code != 200 {
-		t.Fatalf("healthz = %d", code)
+	// With Expect: 100-continue the server answers "100 Continue" once the
+	// handler reads the body: then the request is surely in flight.
+	fmt.Fprintf(conn, "POST /api/baskets/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-123456\r\n"+
+		"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body))
+	br := bufio.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("before the body: %q, %v; want 100 Continue", line, err)
+	}
+	if line, err := br.ReadString('\n'); err != nil || line != "\r\n" {
+		t.Fatalf("after 100 Continue: %q, %v", line, err)
 	}
 	r.cancel()
 	r.cancel = nil
 	time.Sleep(50 * time.Millisecond) // let the shutdown begin; the outcome does not depend on it
-	if _, err := io.WriteString(conn, body[10:]); err != nil {
+	if _, err := io.WriteString(conn, body); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		t.Fatalf("the request in flight got no answer: %v", err)
+		t.Fatalf("the request in flight got no answer: %v; logs:\n%s", err, r.logs.String())
 	}
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(b) != "{\"applied\":1}\n" {
