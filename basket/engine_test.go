@@ -474,3 +474,26 @@ func TestCustomer(t *testing.T) {
 	require.Equal(t, "a2", got[1].ID)
 	require.True(t, got[1].Abandoned)
 }
+
+// TestRecoveryLinkFresh: a reader is never handed a link with less than
+// half its validity left.
+func TestRecoveryLinkFresh(t *testing.T) {
+	clock := btest.NewClock(t0)
+	eng := btest.MustNewEngine(t, &basket.Options{Now: clock.Now, TTL: basket.NoExpiry})
+	mustApply(t, eng, created("b", t0), email("b", t0, "ann@example.com"))
+	first, _ := eng.Get("b")
+	clock.Add(basket.DefaultRecoveryValidity / 3)
+	if b, _ := eng.Get("b"); b.RecoveryLink != first.RecoveryLink {
+		t.Fatalf("link changed at a third of its validity")
+	}
+	clock.Add(basket.DefaultRecoveryValidity / 3)
+	late, _ := eng.Get("b")
+	if late.RecoveryLink == first.RecoveryLink {
+		t.Fatal("a link with a third of its validity left was handed out")
+	}
+	clock.Add(basket.DefaultRecoveryValidity / 2)
+	u, _ := url.Parse(late.RecoveryLink)
+	if _, err := eng.Recover(context.Background(), "b", u.Query().Get("recover")); err != nil {
+		t.Fatalf("the fresh link expired early: %v", err)
+	}
+}

@@ -223,10 +223,11 @@ func (e *Engine) revokeLocked(now int64, basketID string) error {
 }
 
 // recoveryLink returns the recovery path for an abandoned record: the link
-// cached when it became abandoned while its token is fresh, a new one
+// cached when it became abandoned while more than half its validity is
+// left, so that no reader is handed a link about to expire; a new one
 // otherwise.
 func (e *Engine) recoveryLink(r *record, nowSec int64) string {
-	if r.link != "" && r.linkExp > nowSec {
+	if r.link != "" && r.linkExp-nowSec > int64(e.recoveryValidity/time.Second)/2 {
 		return r.link
 	}
 	return e.newRecoveryLink(r.id, nowSec+int64(e.recoveryValidity/time.Second))

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -233,6 +234,11 @@ func TestFeed(t *testing.T) {
 	p = h.page("/api/checkout/abandoned/feed?limit=4")
 	if got := ids(p.Items); !slices.Equal(got, []string{"b-00", "b-01", "b-02", "b-03"}) || p.Next != "4" {
 		t.Fatalf("feed page 1 = %v next %q", got, p.Next)
+	}
+	for i, it := range p.Items {
+		if want := strconv.Itoa(i + 1); it["position"] != want {
+			t.Errorf("feed item %d position = %v; want %q", i, it["position"], want)
+		}
 	}
 	// An old basket that becomes abandoned again re-enters at the end.
 	h.ingest(`{"type":"itemsChanged","basketId":"b-00","at":"2024-03-26T16:00:00Z","orderItems":[]}`)

@@ -255,6 +255,9 @@ func appendBasket(dst []byte, b *basket.Basket, feed bool) []byte {
 	if feed {
 		dst = append(dst, `,"abandonedAt":`...)
 		dst = appendTime(dst, b.AbandonedAt)
+		dst = append(dst, `,"position":"`...)
+		dst = strconv.AppendUint(dst, b.FeedPosition, 10)
+		dst = append(dst, '"')
 	}
 	cd := &b.CustomerDetails
 	dst = append(dst, `,"customerDetails":{"email":`...)

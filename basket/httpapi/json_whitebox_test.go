@@ -87,7 +87,7 @@ func TestAppendBasketRoundTrip(t *testing.T) {
 	// Optional fields go when empty; the required ones stay, as {} and [].
 	empty := basket.Basket{ID: "x", Created: b.Created}
 	out = appendBasket(nil, &empty, true)
-	want := `{"id":"x","created":"2024-03-26T15:44:54.975Z","abandonedAt":"0001-01-01T00:00:00.000Z","customerDetails":{"email":""},"orderItems":[],"tracking":{},"identities":[],"entry":"","completed":false,"recoveryLink":""}`
+	want := `{"id":"x","created":"2024-03-26T15:44:54.975Z","abandonedAt":"0001-01-01T00:00:00.000Z","position":"0","customerDetails":{"email":""},"orderItems":[],"tracking":{},"identities":[],"entry":"","completed":false,"recoveryLink":""}`
 	if string(out) != want {
 		t.Errorf("empty basket = %s; want %s", out, want)
 	}
