@@ -381,6 +381,18 @@ func TestOAuthTokenEndpoint(t *testing.T) {
 	if r := post(url.Values{"grant_type": {"client_credentials"}}, "client-1", "secret-1-abcdefgh"); r.status != http.StatusOK {
 		t.Errorf("Basic auth = %d %s", r.status, r.body)
 	}
+	// A form sent without a Content-Type is read as a form.
+	if resp, err := h.client.Post(h.url+"/oauth2/token", "", strings.NewReader(good.Encode())); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("form without Content-Type = %v, %v; want 200", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	// Another content type is refused.
+	if resp, err := h.client.Post(h.url+"/oauth2/token", "application/json", strings.NewReader(`{"grant_type":"client_credentials"}`)); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("JSON body = %v, %v; want 400", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	tests := []struct {
 		name   string
 		form   url.Values

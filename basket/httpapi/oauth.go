@@ -32,6 +32,10 @@ func (s *Server) oauthError(w http.ResponseWriter, status int, code, msg string)
 // secret in the query string is refused.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenForm)
+	if r.Header.Get("Content-Type") == "" {
+		// Some clients send the form without saying so: read it as one.
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
 	if err := r.ParseForm(); err != nil {
 		s.oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be an application/x-www-form-urlencoded form")
 		return
