@@ -414,10 +414,40 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	return nil
 }
 
-// decoder reads a snapshot, keeping the first error.
+// decoder reads a snapshot, keeping the first error. Its scratch space is
+// reused from record to record: catalogue strings, items and tracking maps
+// repeat, and the interner keeps one copy of each.
 type decoder struct {
-	dec *msgpack.Decoder
-	err error
+	dec      *msgpack.Decoder
+	err      error
+	buf      []byte
+	items    []OrderItem
+	products []Product
+	tracking map[string]string
+}
+
+// strIn reads a string that the interner shares, allocating only for one
+// it has not seen.
+func (d *decoder) strIn(in *interner) string {
+	if d.err != nil {
+		return ""
+	}
+	n, err := d.dec.DecodeBytesLen()
+	if err != nil || n <= 0 {
+		d.err = err
+		return ""
+	}
+	if cap(d.buf) < n {
+		d.buf = make([]byte, n)
+	}
+	b := d.buf[:n]
+	if d.err = d.dec.ReadFull(b); d.err != nil {
+		return ""
+	}
+	if s, ok := in.strs[string(b)]; ok {
+		return s
+	}
+	return in.str(string(b))
 }
 
 func (d *decoder) arrayLen(want int) int {
@@ -481,39 +511,49 @@ func (d *decoder) record(in *interner) *record {
 	}
 	r.details = CustomerDetails{Email: d.str(), FirstName: d.str(), LastName: d.str(), CompanyName: d.str()}
 	r.emailKey = NormalizeEmail(r.details.Email)
-	items := make([]OrderItem, d.arrayLen(-1))
-	for i := range items {
+	// Items and tracking are read into scratch space: the interner returns
+	// its shared copy, or copies them.
+	items := d.items[:0]
+	products := d.products[:0]
+	for range d.arrayLen(-1) {
 		d.arrayLen(3)
-		items[i].Name, items[i].Path = d.str(), d.str()
-		if n := d.arrayLen(-1); n > 0 {
-			items[i].Products = make([]Product, n)
-			for j := range items[i].Products {
-				d.arrayLen(2)
-				items[i].Products[j] = Product{Path: d.str(), ProductCode: d.str()}
-			}
+		it := OrderItem{Name: d.strIn(in), Path: d.strIn(in)}
+		start := len(products)
+		for range d.arrayLen(-1) {
+			d.arrayLen(2)
+			products = append(products, Product{Path: d.strIn(in), ProductCode: d.strIn(in)})
 		}
+		if len(products) > start {
+			it.Products = products[start:len(products):len(products)]
+		}
+		items = append(items, it)
 	}
 	r.items = in.orderItems(items)
+	clear(items)
+	d.items, d.products = items[:0], products[:0]
 	if d.err == nil {
 		n, err := d.dec.DecodeMapLen()
 		d.err = err
 		if n > 0 {
-			tr := make(map[string]string, n)
-			for range n {
-				k := d.str()
-				tr[k] = d.str()
+			if d.tracking == nil {
+				d.tracking = make(map[string]string, n)
 			}
-			r.tracking = in.trackingMap(tr)
+			clear(d.tracking)
+			for range n {
+				k := d.strIn(in)
+				d.tracking[k] = d.strIn(in)
+			}
+			r.tracking = in.trackingMap(d.tracking)
 		}
 	}
 	if n := d.arrayLen(-1); n > 0 {
 		r.identities = make([]Identity, n)
 		for i := range r.identities {
 			d.arrayLen(4)
-			r.identities[i] = in.identity(Identity{Sub: d.str(), Iss: d.str(), Service: d.str(), Type: d.str()})
+			r.identities[i] = Identity{Sub: d.str(), Iss: d.strIn(in), Service: d.strIn(in), Type: d.strIn(in)}
 		}
 	}
-	r.entry = in.str(d.str())
+	r.entry = d.strIn(in)
 	if d.err == nil {
 		var cf map[string]any
 		d.err = d.dec.Decode(&cf)
