@@ -27,6 +27,7 @@ import (
 type smtpServer struct {
 	addr  string
 	roots *x509.CertPool
+	ca    []byte // the certificate, DER, for another process to trust
 
 	mu       sync.Mutex
 	byID     map[string]int // Message-ID -> deliveries
@@ -44,7 +45,7 @@ const smtpUser, smtpPass = "mailer", "s3cret-password"
 func newSMTPServer(t *testing.T) *smtpServer {
 	t.Helper()
 	cert, roots := selfSigned(t)
-	s := &smtpServer{roots: roots, byID: map[string]int{}, rcptFail: map[string]bool{}}
+	s := &smtpServer{roots: roots, ca: cert.Leaf.Raw, byID: map[string]int{}, rcptFail: map[string]bool{}}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &smtpSession{s: s, c: c}, nil
 	}))
