@@ -312,7 +312,11 @@ func (e *Engine) abandon(c *record, at, now int64) {
 	e.lastPos++
 	c.feedPos = e.lastPos
 	c.abandonedAt = at
-	exp := now/1000 + int64(e.recoveryValidity/time.Second)
+	validity := int64(e.recoveryValidity / time.Second)
+	if c.link != "" && c.linkExp-now/1000 > validity/2 {
+		return // the link of its last abandonment is still fresh
+	}
+	exp := now/1000 + validity
 	c.link = e.newRecoveryLink(c.id, exp)
 	c.linkExp = exp
 }
@@ -321,8 +325,8 @@ func (e *Engine) abandon(c *record, at, now int64) {
 // activity at c.lastAt. e.mu must be held for writing.
 func (e *Engine) schedule(c *record, now int64) {
 	c.abandonedAt, c.deadline, c.feedPos = 0, 0, 0
-	c.link, c.linkExp = "", 0
 	if c.state != StateContactable {
+		c.link, c.linkExp = "", 0
 		return
 	}
 	if e.abandonAfter == 0 {
