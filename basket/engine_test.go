@@ -431,8 +431,7 @@ func equalIDs(a, b []string) bool {
 func TestClose(t *testing.T) {
 	eng, err := basket.New(&basket.Options{SweepInterval: time.Millisecond})
 	require.NoError(t, err)
-	time.Sleep(5 * time.Millisecond)
-	require.True(t, backgroundRunning(), "no sweeper runs")
+	require.True(t, eventually(backgroundRunning), "no sweeper runs")
 	require.NoError(t, eng.Close())
 	require.NoError(t, eng.Close(), "Close is idempotent")
 	_, err = eng.Apply(context.Background(), created("b", t0))
@@ -441,7 +440,19 @@ func TestClose(t *testing.T) {
 	require.ErrorIs(t, err, basket.ErrClosed)
 	_, err = eng.Feed(context.Background(), 0, 0)
 	require.ErrorIs(t, err, basket.ErrClosed)
-	require.False(t, backgroundRunning(), "the sweeper outlived Close")
+	// Close waited for it; the goroutine's last instructions may still be
+	// on its way out.
+	require.True(t, eventually(func() bool { return !backgroundRunning() }), "the sweeper outlived Close")
+}
+
+// eventually reports whether cond holds within five seconds.
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
 }
 
 // backgroundRunning reports whether any engine's background goroutine runs.
