@@ -307,10 +307,6 @@ func setEmail(c *record, email string) bool {
 		return false
 	}
 	c.details.Email = strings.Clone(email)
-	c.emailKey = NormalizeEmail(c.details.Email)
-	if c.emailKey == c.details.Email {
-		c.emailKey = c.details.Email // share the bytes
-	}
 	return true
 }
 
@@ -347,7 +343,7 @@ func (t *txn) erase(key string, at int64) {
 		}
 	}
 	for i := range t.ents {
-		if c := t.ents[i].rec; c != nil && c.emailKey == key && c.created <= at {
+		if c := t.ents[i].rec; c != nil && c.created <= at && c.emailKey() == key {
 			t.ents[i].rec, t.ents[i].dirty = nil, true
 			t.changed++
 		}

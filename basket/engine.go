@@ -313,12 +313,12 @@ func (e *Engine) abandon(c *record, at, now int64) {
 	c.feedPos = e.lastPos
 	c.abandonedAt = at
 	validity := int64(e.recoveryValidity / time.Second)
-	if c.link != "" && c.linkExp-now/1000 > validity/2 {
+	if c.link != "" && int64(c.linkExp)-now/1000 > validity/2 {
 		return // the link of its last abandonment is still fresh
 	}
 	exp := now/1000 + validity
 	c.link = e.newRecoveryLink(c.id, exp)
-	c.linkExp = exp
+	c.linkExp = uint32(exp)
 }
 
 // schedule sets the abandonment fields of c, a changed record, after
@@ -347,8 +347,8 @@ func (e *Engine) insert(r *record) {
 	e.created.Set(aentry{ckey{r.created, r.id}, r})
 	e.counts[r.state]++
 	e.indexAbandonment(r)
-	if r.emailKey != "" {
-		e.byEmail[r.emailKey] = append(e.byEmail[r.emailKey], r.id)
+	if k := r.emailKey(); k != "" {
+		e.byEmail[k] = append(e.byEmail[k], r.id)
 	}
 }
 
@@ -358,8 +358,8 @@ func (e *Engine) remove(r *record) {
 	e.created.Delete(aentry{ckey: ckey{r.created, r.id}})
 	e.counts[r.state]--
 	e.unindexAbandonment(r)
-	if r.emailKey != "" {
-		e.unlinkEmail(r.emailKey, r.id)
+	if k := r.emailKey(); k != "" {
+		e.unlinkEmail(k, r.id)
 	}
 }
 
@@ -371,12 +371,14 @@ func (e *Engine) replace(old, c *record) {
 	e.counts[c.state]++
 	e.unindexAbandonment(old)
 	e.indexAbandonment(c)
-	if old.emailKey != c.emailKey {
-		if old.emailKey != "" {
-			e.unlinkEmail(old.emailKey, old.id)
-		}
-		if c.emailKey != "" {
-			e.byEmail[c.emailKey] = append(e.byEmail[c.emailKey], c.id)
+	if old.details.Email != c.details.Email {
+		if ok, nk := old.emailKey(), c.emailKey(); ok != nk {
+			if ok != "" {
+				e.unlinkEmail(ok, old.id)
+			}
+			if nk != "" {
+				e.byEmail[nk] = append(e.byEmail[nk], c.id)
+			}
 		}
 	}
 }
@@ -546,12 +548,9 @@ func (e *Engine) Check() error {
 				fail("basket %q both pending and abandoned", id)
 			}
 		}
-		if r.emailKey != NormalizeEmail(r.details.Email) {
-			fail("basket %q email key out of date", id)
-		}
-		if r.emailKey != "" {
+		if k := r.emailKey(); k != "" {
 			emailCounts++
-			if !slices.Contains(e.byEmail[r.emailKey], id) {
+			if !slices.Contains(e.byEmail[k], id) {
 				fail("basket %q missing from the email index", id)
 			}
 		}

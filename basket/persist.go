@@ -274,8 +274,8 @@ func encodeRecord(enc *msgpack.Encoder, r *record) error {
 	do(enc.EncodeInt(r.abandonedAt))
 	do(enc.EncodeInt(r.deadline))
 	do(enc.EncodeUint(r.feedPos))
-	do(enc.EncodeInt(r.linkExp))
-	do(enc.EncodeInt(r.revokedUntil))
+	do(enc.EncodeInt(int64(r.linkExp)))
+	do(enc.EncodeInt(int64(r.revokedUntil)))
 	do(enc.EncodeInt(r.recoveredAt))
 	do(enc.EncodeInt(r.completedAt))
 	do(enc.EncodeUint(r.createHash))
@@ -353,8 +353,8 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 		e.recs[r.id] = r
 		e.created.Load(aentry{k, r})
 		e.counts[r.state]++
-		if r.emailKey != "" {
-			e.byEmail[r.emailKey] = append(e.byEmail[r.emailKey], r.id)
+		if k := r.emailKey(); k != "" {
+			e.byEmail[k] = append(e.byEmail[k], r.id)
 		}
 		if r.abandoned() {
 			e.abandoned.Load(aentry{k, r})
@@ -506,11 +506,10 @@ func (d *decoder) record(in *interner) *record {
 	d.arrayLen(recordFields)
 	r := &record{
 		id: d.str(), created: d.int(), lastAt: d.int(), abandonedAt: d.int(), deadline: d.int(),
-		feedPos: d.uint(), linkExp: d.int(), revokedUntil: d.int(), recoveredAt: d.int(), completedAt: d.int(), createHash: d.uint(),
+		feedPos: d.uint(), linkExp: uint32(d.int()), revokedUntil: uint32(d.int()), recoveredAt: d.int(), completedAt: d.int(), createHash: d.uint(),
 		state: State(d.uint()),
 	}
 	r.details = CustomerDetails{Email: d.str(), FirstName: d.str(), LastName: d.str(), CompanyName: d.str()}
-	r.emailKey = NormalizeEmail(r.details.Email)
 	// Items and tracking are read into scratch space: the interner returns
 	// its shared copy, or copies them.
 	items := d.items[:0]

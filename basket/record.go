@@ -17,14 +17,13 @@ type record struct {
 	abandonedAt  int64 // unix ms; 0 while not abandoned
 	deadline     int64 // unix ms when it becomes abandoned; 0 if not pending
 	feedPos      uint64
-	linkExp      int64  // unix seconds; the cached link's token expiry
-	revokedUntil int64  // unix seconds; tokens expiring at or before are revoked
 	recoveredAt  int64  // unix ms of the newest recovery click; 0 if none
 	completedAt  int64  // unix ms of the completion; 0 if not completed
 	createHash   uint64 // creationHash of the created event
+	linkExp      uint32 // unix seconds; the cached link's token expiry
+	revokedUntil uint32 // unix seconds; tokens expiring at or before are revoked
 	state        State
 	details      CustomerDetails
-	emailKey     string // NormalizeEmail(details.Email)
 	items        []OrderItem
 	tracking     map[string]string
 	identities   []Identity
@@ -34,6 +33,10 @@ type record struct {
 }
 
 func (r *record) tag() string { return r.tracking["tag"] }
+
+// emailKey is the email as compared and indexed. It allocates only for an
+// address not already in normalised form.
+func (r *record) emailKey() string { return NormalizeEmail(r.details.Email) }
 
 func (r *record) abandoned() bool { return r.abandonedAt != 0 }
 

@@ -149,7 +149,7 @@ func (e *Engine) Recover(ctx context.Context, basketID, token string) (Recovery,
 	switch {
 	case r == nil && !tombed:
 		return Recovery{}, ErrTokenInvalid
-	case r != nil && exp <= r.revokedUntil:
+	case r != nil && exp <= int64(r.revokedUntil):
 		return Recovery{}, ErrTokenInvalid
 	case err != nil:
 		return Recovery{}, err
@@ -216,7 +216,7 @@ func (e *Engine) revokeLocked(now int64, basketID string) error {
 		return &TransitionError{Index: 0, BasketID: basketID, Event: "revoke", Err: ErrUnknownBasket}
 	}
 	c := *r
-	c.revokedUntil = now/1000 + int64(e.recoveryValidity/time.Second) + 1
+	c.revokedUntil = uint32(now/1000 + int64(e.recoveryValidity/time.Second) + 1)
 	c.link, c.linkExp = "", 0
 	e.replace(r, &c)
 	return nil
@@ -227,7 +227,7 @@ func (e *Engine) revokeLocked(now int64, basketID string) error {
 // left, so that no reader is handed a link about to expire; a new one
 // otherwise.
 func (e *Engine) recoveryLink(r *record, nowSec int64) string {
-	if r.link != "" && r.linkExp-nowSec > int64(e.recoveryValidity/time.Second)/2 {
+	if r.link != "" && int64(r.linkExp)-nowSec > int64(e.recoveryValidity/time.Second)/2 {
 		return r.link
 	}
 	return e.newRecoveryLink(r.id, nowSec+int64(e.recoveryValidity/time.Second))
