@@ -344,7 +344,7 @@ func (e *Engine) schedule(c *record, now int64) {
 // insert adds a new record to the engine. e.mu must be held for writing.
 func (e *Engine) insert(r *record) {
 	e.recs[r.id] = r
-	e.created.Set(aentry{ckey{r.created, r.id}, r})
+	e.created.Set(aentry{r.created, r})
 	e.counts[r.state]++
 	e.indexAbandonment(r)
 	if k := r.emailKey(); k != "" {
@@ -355,7 +355,7 @@ func (e *Engine) insert(r *record) {
 // remove takes a record out of the engine. e.mu must be held for writing.
 func (e *Engine) remove(r *record) {
 	delete(e.recs, r.id)
-	e.created.Delete(aentry{ckey: ckey{r.created, r.id}})
+	e.created.Delete(aentry{r.created, r})
 	e.counts[r.state]--
 	e.unindexAbandonment(r)
 	if k := r.emailKey(); k != "" {
@@ -366,7 +366,7 @@ func (e *Engine) remove(r *record) {
 // replace swaps old for its changed copy c. e.mu must be held for writing.
 func (e *Engine) replace(old, c *record) {
 	e.recs[c.id] = c
-	e.created.Set(aentry{ckey{c.created, c.id}, c})
+	e.created.Set(aentry{c.created, c})
 	e.counts[old.state]--
 	e.counts[c.state]++
 	e.unindexAbandonment(old)
@@ -397,7 +397,7 @@ func (e *Engine) unlinkEmail(key, id string) {
 
 func (e *Engine) indexAbandonment(r *record) {
 	if r.abandoned() {
-		ent := aentry{ckey{r.created, r.id}, r}
+		ent := aentry{r.created, r}
 		e.abandoned.Set(ent)
 		if tag := r.tag(); tag != "" {
 			tr := e.byTag[tag]
@@ -416,7 +416,7 @@ func (e *Engine) indexAbandonment(r *record) {
 
 func (e *Engine) unindexAbandonment(r *record) {
 	if r.abandoned() {
-		k := aentry{ckey: ckey{r.created, r.id}}
+		k := aentry{r.created, r}
 		e.abandoned.Delete(k)
 		if tag := r.tag(); tag != "" {
 			if tr := e.byTag[tag]; tr != nil {
@@ -518,7 +518,7 @@ func (e *Engine) Check() error {
 			fail("record %q filed under %q", r.id, id)
 		}
 		counts[r.state]++
-		if a, ok := e.created.Get(aentry{ckey: ckey{r.created, r.id}}); !ok || a.rec != r {
+		if a, ok := e.created.Get(aentry{r.created, r}); !ok || a.rec != r {
 			fail("basket %q missing from the created index", id)
 		}
 		if r.state == StateOpen && r.contactable() || r.state == StateContactable && !r.contactable() {
@@ -529,7 +529,7 @@ func (e *Engine) Check() error {
 			if r.state != StateContactable {
 				fail("basket %q abandoned in state %s", id, r.state)
 			}
-			if a, ok := e.abandoned.Get(aentry{ckey: ckey{r.created, r.id}}); !ok || a.rec != r {
+			if a, ok := e.abandoned.Get(aentry{r.created, r}); !ok || a.rec != r {
 				fail("basket %q missing from the abandoned index", id)
 			}
 			if f, ok := e.feed.Get(fentry{pos: r.feedPos}); !ok || f.rec != r {

@@ -17,14 +17,37 @@ func ckeyLess(a, b ckey) bool {
 	return a.id < b.id
 }
 
-// aentry is an entry of the abandoned index: its key by value, so that
-// comparisons chase no pointer, and the record.
+// aentry is an entry of the created, abandoned and tag indexes: the
+// created time by value, so that comparisons chase no pointer but on a tie,
+// and the record, whose id breaks ties. 16 bytes.
 type aentry struct {
-	ckey
-	rec *record
+	created int64
+	rec     *record // nil only in a pivot with the empty id
 }
 
-func aentryLess(a, b aentry) bool { return ckeyLess(a.ckey, b.ckey) }
+func (a aentry) id() string {
+	if a.rec == nil {
+		return ""
+	}
+	return a.rec.id
+}
+
+func (a aentry) key() ckey { return ckey{a.created, a.id()} }
+
+func aentryLess(a, b aentry) bool {
+	if a.created != b.created {
+		return a.created < b.created
+	}
+	return a.id() < b.id()
+}
+
+// pivot returns an entry that sorts as k.
+func pivot(k ckey) aentry {
+	if k.id == "" {
+		return aentry{created: k.created}
+	}
+	return aentry{created: k.created, rec: &record{id: k.id}}
+}
 
 // fentry is an entry of the feed, ordered by position.
 type fentry struct {
@@ -62,7 +85,7 @@ func rank(tr *btree.BTreeG[aentry], k ckey) int {
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		e, _ := tr.GetAt(mid)
-		if ckeyLess(e.ckey, k) {
+		if ckeyLess(e.key(), k) {
 			lo = mid + 1
 		} else {
 			hi = mid

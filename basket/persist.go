@@ -351,20 +351,20 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 		}
 		// Records come in (created, id) order: the B-trees are bulk loaded.
 		e.recs[r.id] = r
-		e.created.Load(aentry{k, r})
+		e.created.Load(aentry{r.created, r})
 		e.counts[r.state]++
 		if k := r.emailKey(); k != "" {
 			e.byEmail[k] = append(e.byEmail[k], r.id)
 		}
 		if r.abandoned() {
-			e.abandoned.Load(aentry{k, r})
+			e.abandoned.Load(aentry{r.created, r})
 			if tag := r.tag(); tag != "" {
 				tr := e.byTag[tag]
 				if tr == nil {
 					tr = newAbandonedTree()
 					e.byTag[tag] = tr
 				}
-				tr.Load(aentry{k, r})
+				tr.Load(aentry{r.created, r})
 			}
 			feed = append(feed, fentry{r.feedPos, r})
 		}

@@ -247,18 +247,18 @@ func (e *Engine) scan(s *spec, n int) []*record {
 			return nil
 		}
 	}
-	var pivot aentry
+	var from aentry
 	switch {
 	case s.last != nil:
-		pivot.ckey = *s.last
+		from = pivot(*s.last)
 	case s.after != noBound:
-		pivot.ckey = ckey{created: s.after + 1}
+		from = aentry{created: s.after + 1}
 	default:
-		pivot.ckey = ckey{created: noBound}
+		from = aentry{created: noBound}
 	}
 	out := make([]*record, 0, min(n, 128))
-	tr.Ascend(pivot, func(a aentry) bool {
-		if s.last != nil && a.ckey == *s.last {
+	tr.Ascend(from, func(a aentry) bool {
+		if s.last != nil && a.created == s.last.created && a.rec.id == s.last.id {
 			return true
 		}
 		if s.before != noBound && a.created >= s.before {
