@@ -56,7 +56,7 @@
 //     synthetic IV, under the cursor's MAC), never in clear.
 //   - A query sees a batch as soon as it is applied in memory; with Open and
 //     fsync always, Apply returns only once the batch is on disk.
-//   - Memory: about 850 bytes per typical abandoned basket (see the
+//   - Memory: about 770 bytes per typical abandoned basket (see the
 //     benchmarks); the recovery link is cached per abandoned basket.
 //   - Exact counts of a created range cost O(log² n): a binary search over the
 //     B-tree's positional lookups.
