@@ -37,7 +37,6 @@ type smtpServer struct {
 	rcptFail map[string]bool       // addresses refused with 550
 	onData   func(id string) error // if set, decides DATA's answer after reading it
 	block    chan struct{}         // if set, DATA waits on it (a server that stalls)
-	seenAuth bool
 }
 
 const smtpUser, smtpPass = "mailer", "s3cret-password"

@@ -26,7 +26,7 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
-	for _, f := range []float64{0, -0.0, 1, -1.5, 1e20, 1e21, 1e-6, 1e-7, 123456789.125, math.MaxFloat64, math.SmallestNonzeroFloat64, 3.0000000000000004} {
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1.5, 1e20, 1e21, 1e-6, 1e-7, 123456789.125, math.MaxFloat64, math.SmallestNonzeroFloat64, 3.0000000000000004} {
 		want, _ := json.Marshal(f)
 		if got := appendFloat(nil, f); string(got) != string(want) {
 			t.Errorf("appendFloat(%v) = %s; want %s", f, got, want)
