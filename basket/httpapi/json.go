@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"slices"
@@ -15,24 +16,26 @@ import (
 // The JSON of pages is written by hand, without reflection: a page of 50
 // baskets through encoding/json costs several times as much and an
 // allocation per value. Every function here appends to a []byte and matches
-// encoding/json's output for the same values byte for byte (strings escaped
-// the same way, HTML-safe; map keys sorted); the tests check that.
+// the output of an encoding/json Encoder with SetEscapeHTML(false) for the
+// same values byte for byte (map keys sorted); the tests check that. '<',
+// '>' and '&' are written as they are, as the hosted API and JavaScript's
+// JSON.stringify write them: a recoveryLink reads "…&recover=…". Answers go
+// out as application/json with nosniff, never into HTML.
 
 const hex = "0123456789abcdef"
 
 // safe[b] is true for the ASCII bytes that appear in a JSON string as they
-// are: printable, not '"' or '\\', and not '<', '>' or '&' (escaped, as
-// encoding/json does, so that a page is safe to embed in HTML).
+// are: printable, not '"' or '\\'.
 var safe = func() (t [utf8.RuneSelf]bool) {
 	for b := 0x20; b < utf8.RuneSelf; b++ {
-		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+		t[b] = b != '"' && b != '\\'
 	}
 	return t
 }()
 
 // appendString appends s as a JSON string, escaped as encoding/json escapes
-// it: control characters, '"', '\\', '<', '>', '&', U+2028 and U+2029, and
-// invalid UTF-8 as U+FFFD.
+// it without HTML escaping: control characters, '"', '\\', U+2028 and
+// U+2029, and invalid UTF-8 as U+FFFD.
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
@@ -105,9 +108,9 @@ func load64(s string, i int) uint64 {
 		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
 }
 
-// special8 reports whether any of the eight bytes in x is not safe[]: a
-// byte of a multi-byte character, a control character, '"', '&', '<', '>'
-// or '\\'. Each pair of '"' and '&', '<' and '>' differs in one bit only,
+// special8 reports whether any of the eight bytes in x may not be safe[]:
+// a byte of a multi-byte character, a control character, '"' or '\\'
+// (and '&', '<', '>', which the byte-wise check then lets through). Each pair of '"' and '&', '<' and '>' differs in one bit only,
 // so one test finds either. The usual zero-byte test may flag a byte next
 // to a real match, never a word without one.
 func special8(x uint64) bool {
@@ -197,11 +200,13 @@ func appendAny(dst []byte, v any) []byte {
 	case map[string]any:
 		return appendAnyMap(dst, v)
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return append(dst, "null"...)
 	}
-	return append(dst, b...)
+	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 // appendAnyMap appends m as a JSON object with its keys sorted.
