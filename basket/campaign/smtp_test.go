@@ -73,6 +73,9 @@ func newSMTPServer(t *testing.T) *smtpServer {
 		}
 		s.mu.Unlock()
 		srv.Close()
+		// Close closes only the listeners Serve has registered: a Serve that
+		// had not started yet would accept forever.
+		ln.Close()
 		<-done
 	})
 	return s
