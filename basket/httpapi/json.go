@@ -210,28 +210,17 @@ func appendAny(dst []byte, v any) []byte {
 }
 
 // appendAnyMap appends m as a JSON object with its keys sorted.
-func appendAnyMap(dst []byte, m map[string]any) []byte {
-	var arr [16]string
-	keys := arr[:0]
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	dst = append(dst, '{')
-	for i, k := range keys {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, k)
-		dst = append(dst, ':')
-		dst = appendAny(dst, m[k])
-	}
-	return append(dst, '}')
-}
+func appendAnyMap(dst []byte, m map[string]any) []byte { return appendMap(dst, m, appendAny) }
 
 // appendStringMap appends m as a JSON object with its keys sorted; an empty
 // or nil map is {}.
 func appendStringMap(dst []byte, m map[string]string) []byte {
+	return appendMap(dst, m, appendString)
+}
+
+// appendMap appends m as a JSON object with its keys sorted, each value
+// written by appendValue.
+func appendMap[V any](dst []byte, m map[string]V, appendValue func([]byte, V) []byte) []byte {
 	var arr [16]string
 	keys := arr[:0]
 	for k := range m {
@@ -245,7 +234,7 @@ func appendStringMap(dst []byte, m map[string]string) []byte {
 		}
 		dst = appendString(dst, k)
 		dst = append(dst, ':')
-		dst = appendString(dst, m[k])
+		dst = appendValue(dst, m[k])
 	}
 	return append(dst, '}')
 }

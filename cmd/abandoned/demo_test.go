@@ -11,28 +11,9 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// demoBuffer is a bytes.Buffer safe for the demo's goroutine and the test.
-type demoBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (d *demoBuffer) Write(p []byte) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.b.Write(p)
-}
-
-func (d *demoBuffer) String() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.b.String()
-}
 
 // demoItem is an item of the abandoned API as SPEC section 2 shows it.
 type demoItem struct {
@@ -114,7 +95,7 @@ func TestDemoNoServe(t *testing.T) {
 func TestDemoServes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out demoBuffer
+	var out lockedBuffer // safe for the demo's goroutine and the test
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"demo", "-days", "1", "-rate", "60", "-addr", "127.0.0.1:0", "-token", "demo-token"}, &out, io.Discard)
