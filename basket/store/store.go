@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -103,18 +104,25 @@ type Store struct {
 	staleTmp int      // interrupted snapshots removed at open
 	replayed bool
 
+	// Lock order: syncMu, then mu. A segment file is closed only by the
+	// holder of syncMu (syncTo, closeRetired, Close), so no fsync of it can
+	// be running: Rotate hands the segment it replaces over in retired
+	// instead of closing it.
+	syncMu sync.Mutex // serialises fsyncs and closes of segments; guards synced
+	synced uint64
+
 	mu        sync.Mutex // guards the fields below
 	seg       File
 	segSeq    uint64
 	segSize   int64
 	written   uint64 // bytes appended since open, across segments
 	sinceSnap int64  // bytes appended to segments since the snapshot
-	failed    error
+	retired   []File // segments Rotate replaced; closed by the holder of syncMu
+	failed    error  // the first failure; also in failure, for Err
 	closed    bool
 	buf       []byte
 
-	syncMu sync.Mutex // serialises fsyncs; guards synced
-	synced uint64
+	failure atomic.Pointer[error]
 
 	stop chan struct{}
 	done chan struct{}
@@ -489,12 +497,10 @@ func (s *Store) Append(rec []byte) (uint64, error) {
 		if n > 0 {
 			// Take the partial frame back, so the log stays well formed.
 			if terr := s.seg.Truncate(s.segSize); terr != nil {
-				s.failed = fmt.Errorf("%w: %v; then cutting it back: %v", ErrFailed, err, terr)
-				return 0, s.failed
+				return 0, s.setFailed(fmt.Errorf("%w: %v; then cutting it back: %v", ErrFailed, err, terr))
 			}
 			if _, serr := s.seg.Seek(s.segSize, io.SeekStart); serr != nil {
-				s.failed = fmt.Errorf("%w: %v", ErrFailed, serr)
-				return 0, s.failed
+				return 0, s.setFailed(fmt.Errorf("%w: %v", ErrFailed, serr))
 			}
 		}
 		return 0, fmt.Errorf("store: writing the log: %w", err)
@@ -534,21 +540,70 @@ func (s *Store) syncTo(ticket uint64) error {
 		s.mu.Unlock()
 		return s.failed
 	}
-	target, seg := s.written, s.seg
+	target, seg, retired := s.written, s.seg, s.retired
+	s.retired = nil
 	s.mu.Unlock()
+	// Segments Rotate replaced were fsynced by it; they are closed here,
+	// where no fsync of them can be running.
+	var err error
+	for _, f := range retired {
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		return s.fail("closing a replaced log segment", err)
+	}
 	if seg == nil {
 		return ErrClosed
 	}
 	if err := seg.Sync(); err != nil {
-		s.mu.Lock()
-		if s.failed == nil {
-			s.failed = fmt.Errorf("%w: fsync of the log: %v", ErrFailed, err)
-		}
-		err = s.failed
-		s.mu.Unlock()
-		return err
+		return s.fail("fsync of the log", err)
 	}
 	s.synced = target
+	return nil
+}
+
+// fail records the store's first failure and returns it.
+func (s *Store) fail(what string, err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.setFailed(fmt.Errorf("%w: %s: %v", ErrFailed, what, err))
+}
+
+// setFailed records err as the store's failure unless it has one already,
+// and returns the failure. s.mu must be held.
+func (s *Store) setFailed(err error) error {
+	if s.failed == nil {
+		s.failed = err
+		s.failure.Store(&err)
+	}
+	return s.failed
+}
+
+// Err returns the failure that makes the store refuse writes (it wraps
+// ErrFailed), or nil. It takes no lock, so a health probe may call it as
+// often as it likes.
+func (s *Store) Err() error {
+	if p := s.failure.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// closeRetired closes the segments Rotate replaced.
+func (s *Store) closeRetired() error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.mu.Lock()
+	retired := s.retired
+	s.retired = nil
+	s.mu.Unlock()
+	var err error
+	for _, f := range retired {
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("store: closing a replaced log segment: %w", err)
+	}
 	return nil
 }
 
@@ -578,7 +633,9 @@ func (s *Store) SinceSnapshot() int64 {
 
 // Rotate starts a new segment and returns its sequence: a snapshot of the
 // state as of now covers every segment before it. The caller must hold
-// whatever keeps Append from running, so the switch is exact.
+// whatever keeps Append from running, so the switch is exact. The old
+// segment is fsynced here and closed later by the holder of syncMu, since a
+// Wait may be fsyncing it right now.
 func (s *Store) Rotate() (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -589,15 +646,14 @@ func (s *Store) Rotate() (uint64, error) {
 		return 0, s.failed
 	}
 	if err := s.seg.Sync(); err != nil {
-		s.failed = fmt.Errorf("%w: fsync of the log: %v", ErrFailed, err)
-		return 0, s.failed
+		return 0, s.setFailed(fmt.Errorf("%w: fsync of the log: %v", ErrFailed, err))
 	}
 	old := s.seg
 	next := s.segSeq + 1
 	if err := s.newSegment(next); err != nil {
 		return 0, err
 	}
-	old.Close()
+	s.retired = append(s.retired, old)
 	s.sinceSnap = int64(walHeader)
 	return next, nil
 }
@@ -608,6 +664,9 @@ func (s *Store) Rotate() (uint64, error) {
 // supersedes are removed. On error nothing is lost: the log still holds
 // everything.
 func (s *Store) WriteSnapshot(seq uint64, fn func(w io.Writer) error) (err error) {
+	if err := s.closeRetired(); err != nil {
+		return err
+	}
 	tmp := s.path(snapName(seq) + ".tmp")
 	f, err := s.fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -702,15 +761,19 @@ func (s *Store) Close() error {
 	}
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
+	s.mu.Lock()
+	seg, retired, failed := s.seg, s.retired, s.failed
+	s.seg, s.retired = nil, nil
+	s.mu.Unlock()
 	var err error
-	if s.seg != nil {
-		if s.failed == nil {
-			err = s.seg.Sync()
+	for _, f := range retired {
+		err = errors.Join(err, f.Close())
+	}
+	if seg != nil {
+		if failed == nil {
+			err = errors.Join(err, seg.Sync())
 		}
-		err = errors.Join(err, s.seg.Close())
-		s.mu.Lock()
-		s.seg = nil
-		s.mu.Unlock()
+		err = errors.Join(err, seg.Close())
 	}
 	return errors.Join(err, s.unlock())
 }
