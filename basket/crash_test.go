@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/internal/btest"
 	"github.com/basketlab/abandoned/basket/store"
 )
 
@@ -156,7 +157,7 @@ func checkCrash(t *testing.T, dir string, run int, acked map[string]bool) store.
 		t.Fatalf("run %d: invariants: %v", run, err)
 	}
 	for id := range acked {
-		b, ok := eng.Get(id)
+		b, ok := btest.Lookup(t, eng, id)
 		if !ok {
 			t.Fatalf("run %d: acknowledged batch %s lost (%+v)", run, id, eng.StorageReport())
 		}
@@ -171,15 +172,15 @@ func checkCrash(t *testing.T, dir string, run int, acked map[string]bool) store.
 	}
 	var want []string
 	for _, id := range ids {
-		b, _ := eng.Get(id)
+		b, _ := btest.Lookup(t, eng, id)
 		if b.CustomerDetails.Email == "" || len(b.OrderItems) != 1 {
 			t.Fatalf("run %d: basket %s half applied: %+v", run, id, b)
 		}
 		want = append(want, id)
 	}
 	slices.SortFunc(want, func(a, b string) int {
-		ba, _ := eng.Get(a)
-		bb, _ := eng.Get(b)
+		ba, _ := btest.Lookup(t, eng, a)
+		bb, _ := btest.Lookup(t, eng, b)
 		if c := ba.Created.Compare(bb.Created); c != 0 {
 			return c
 		}

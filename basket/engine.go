@@ -103,6 +103,8 @@ type Engine struct {
 	// promotion, an expiry, a tomb's end); math.MaxInt64 if none.
 	nextDue atomic.Int64
 
+	isClosed atomic.Bool // closed, for Health, which takes no lock
+
 	mu        sync.RWMutex // guards the fields below
 	closed    bool
 	recs      map[string]*record
@@ -199,6 +201,7 @@ func (e *Engine) Close() error {
 		}
 		e.mu.Lock()
 		e.closed = true
+		e.isClosed.Store(true)
 		e.mu.Unlock()
 		if e.log != nil {
 			e.snapMu.Lock() // let a snapshot under way finish
@@ -209,14 +212,39 @@ func (e *Engine) Close() error {
 	return err
 }
 
+// Health reports whether the engine serves: nil, ErrClosed after Close, or
+// an error that is ErrStorage once a durable engine's log has failed. It
+// takes no lock and changes nothing, so a public probe may call it freely.
+func (e *Engine) Health(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if e.isClosed.Load() {
+		return ErrClosed
+	}
+	if e.log != nil {
+		if err := e.log.Err(); err != nil {
+			return fmt.Errorf("%w: %w", ErrStorage, err)
+		}
+	}
+	return nil
+}
+
 // Sweep promotes baskets that have been idle long enough and purges expired
 // ones, as of the engine's clock. Queries do this themselves when it is due;
-// Sweep is for callers that want it done at a time of their choosing.
+// Sweep is for callers that want it done at a time of their choosing. It
+// returns at once, taking no lock, when nothing is due.
 func (e *Engine) Sweep(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if e.isClosed.Load() {
+		return ErrClosed
+	}
 	now := toMS(e.now())
+	if now < e.nextDue.Load() {
+		return nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -433,17 +461,24 @@ func (e *Engine) unindexAbandonment(r *record) {
 	}
 }
 
-// Get returns a basket by id. Reading is never customer activity.
-func (e *Engine) Get(id string) (Basket, bool) {
+// Get returns a basket by id, or an error that is ErrNotFound if there is
+// none and ErrClosed after Close. Reading is never customer activity.
+func (e *Engine) Get(ctx context.Context, id string) (Basket, error) {
+	if err := ctx.Err(); err != nil {
+		return Basket{}, err
+	}
 	now := toMS(e.now())
 	e.maintain(now)
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	r := e.recs[id]
-	if r == nil || e.closed {
-		return Basket{}, false
+	if e.closed {
+		return Basket{}, ErrClosed
 	}
-	return e.materialise(r, now/1000), true
+	r := e.recs[id]
+	if r == nil {
+		return Basket{}, fmt.Errorf("basket %q: %w", id, ErrNotFound)
+	}
+	return e.materialise(r, now/1000), nil
 }
 
 // materialise returns the public view of r. e.mu must be held.

@@ -156,12 +156,12 @@ func TestIdempotentResend(t *testing.T) {
 	eng := btest.MustNewEngine(t, &basket.Options{Now: func() time.Time { return t0 }})
 	batch := []basket.Event{created("b", t0), email("b", t0, "ann@example.com")}
 	mustApply(t, eng, batch...)
-	first, _ := eng.Get("b")
+	first, _ := btest.Lookup(t, eng, "b")
 	res, err := eng.Apply(context.Background(), batch...)
 	if err != nil || res.Applied != 2 || res.Changed != 0 {
 		t.Fatalf("re-send = %+v, %v; want 2 applied, 0 changed", res, err)
 	}
-	again, _ := eng.Get("b")
+	again, _ := btest.Lookup(t, eng, "b")
 	if again.FeedPosition != first.FeedPosition || again.LastActivity != first.LastActivity {
 		t.Errorf("re-send moved the basket: %+v -> %+v", first, again)
 	}
@@ -178,13 +178,13 @@ func TestAbandonAfter(t *testing.T) {
 	if ids := abandonedIDs(t, eng, basket.Query{}); len(ids) != 1 {
 		t.Fatalf("not abandoned after idle: %v", ids)
 	}
-	b, _ := eng.Get("b")
+	b, _ := btest.Lookup(t, eng, "b")
 	if !b.AbandonedAt.Equal(t0.Add(30*time.Minute)) || b.FeedPosition != 1 {
 		t.Fatalf("AbandonedAt, FeedPosition = %v, %d; want %v, 1", b.AbandonedAt, b.FeedPosition, t0.Add(30*time.Minute))
 	}
 	// Reading is not activity.
 	for range 3 {
-		eng.Get("b")
+		btest.Lookup(t, eng, "b")
 		eng.Feed(context.Background(), 0, 10)
 	}
 	// Activity makes it active again, then abandoned again with a new position.
@@ -197,7 +197,7 @@ func TestAbandonAfter(t *testing.T) {
 	if err := eng.Sweep(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	b, _ = eng.Get("b")
+	b, _ = btest.Lookup(t, eng, "b")
 	if !b.Abandoned || b.FeedPosition != 2 || len(b.OrderItems) != 0 {
 		t.Fatalf("after idle again: %+v; want abandoned at position 2 with no items", b)
 	}
@@ -207,9 +207,9 @@ func TestExpiry(t *testing.T) {
 	clock := btest.NewClock(t0)
 	eng := btest.MustNewEngine(t, &basket.Options{Now: clock.Now, TTL: 24 * time.Hour})
 	mustApply(t, eng, created("b", t0), email("b", t0, "ann@example.com"))
-	b, _ := eng.Get("b")
+	b, _ := btest.Lookup(t, eng, "b")
 	clock.Add(24 * time.Hour)
-	if _, ok := eng.Get("b"); ok {
+	if _, ok := btest.Lookup(t, eng, "b"); ok {
 		t.Fatal("basket still there after its TTL")
 	}
 	if st := eng.Stats(); st.Expired != 1 || st.Abandoned != 0 || st.Contactable != 0 {
@@ -230,7 +230,7 @@ func TestErasure(t *testing.T) {
 		created("a2", t0), basket.Event{Type: basket.EventIdentified, BasketID: "a2", At: t0,
 			Identity: &basket.Identity{Sub: "s"}, CustomerDetails: &basket.CustomerDetails{Email: "ann@example.com"}},
 		created("b1", t0), email("b1", t0, "bob@example.com"))
-	a1, _ := eng.Get("a1")
+	a1, _ := btest.Lookup(t, eng, "a1")
 	mustApply(t, eng, basket.Event{Type: basket.EventErased, Email: " ANN@example.com", At: t0})
 	require.Equal(t, []string{"b1"}, abandonedIDs(t, eng, basket.Query{}))
 	require.Empty(t, abandonedIDs(t, eng, basket.Query{Email: "ann@example.com"}))
@@ -246,7 +246,7 @@ func TestRecover(t *testing.T) {
 	eng := btest.MustNewEngine(t, &basket.Options{Now: clock.Now, TTL: basket.NoExpiry, AbandonAfter: time.Minute})
 	mustApply(t, eng, created("b", t0), email("b", t0, "ann@example.com"), created("c", t0), email("c", t0, "cy@example.com"))
 	clock.Add(time.Minute)
-	b, _ := eng.Get("b")
+	b, _ := btest.Lookup(t, eng, "b")
 	require.True(t, b.Abandoned)
 	u, err := url.Parse(b.RecoveryLink)
 	require.NoError(t, err)
@@ -274,7 +274,7 @@ func TestRecover(t *testing.T) {
 	rec, err := eng.Recover(ctx, "b", tok)
 	require.NoError(t, err)
 	require.Equal(t, basket.RecoverCheckout, rec.Outcome)
-	b, _ = eng.Get("b")
+	b, _ = btest.Lookup(t, eng, "b")
 	require.False(t, b.Abandoned, "a recovery click is activity")
 	require.Equal(t, clock.Now(), b.LastActivity)
 
@@ -282,13 +282,13 @@ func TestRecover(t *testing.T) {
 	require.NoError(t, eng.Revoke(ctx, "b"))
 	_, err = eng.Recover(ctx, "b", tok)
 	require.ErrorIs(t, err, basket.ErrTokenInvalid)
-	c, _ := eng.Get("c")
+	c, _ := btest.Lookup(t, eng, "c")
 	cu, _ := url.Parse(c.RecoveryLink)
 	clock.Add(basket.DefaultRecoveryValidity + time.Second)
 	_, err = eng.Recover(ctx, "c", cu.Query().Get("recover"))
 	require.ErrorIs(t, err, basket.ErrTokenExpired)
 	// A fresh link is handed out once the cached one has expired.
-	c, _ = eng.Get("c")
+	c, _ = btest.Lookup(t, eng, "c")
 	cu, _ = url.Parse(c.RecoveryLink)
 	rec, err = eng.Recover(ctx, "c", cu.Query().Get("recover"))
 	require.NoError(t, err)
@@ -492,13 +492,13 @@ func TestRecoveryLinkFresh(t *testing.T) {
 	clock := btest.NewClock(t0)
 	eng := btest.MustNewEngine(t, &basket.Options{Now: clock.Now, TTL: basket.NoExpiry})
 	mustApply(t, eng, created("b", t0), email("b", t0, "ann@example.com"))
-	first, _ := eng.Get("b")
+	first, _ := btest.Lookup(t, eng, "b")
 	clock.Add(basket.DefaultRecoveryValidity / 3)
-	if b, _ := eng.Get("b"); b.RecoveryLink != first.RecoveryLink {
+	if b, _ := btest.Lookup(t, eng, "b"); b.RecoveryLink != first.RecoveryLink {
 		t.Fatalf("link changed at a third of its validity")
 	}
 	clock.Add(basket.DefaultRecoveryValidity / 3)
-	late, _ := eng.Get("b")
+	late, _ := btest.Lookup(t, eng, "b")
 	if late.RecoveryLink == first.RecoveryLink {
 		t.Fatal("a link with a third of its validity left was handed out")
 	}

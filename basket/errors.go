@@ -57,8 +57,22 @@ var (
 	ErrTokenExpired = errors.New("recovery token expired")
 )
 
-// ErrClosed is returned by every method of an Engine after Close.
-var ErrClosed = errors.New("engine closed")
+// Errors of reads and of the engine as a whole.
+var (
+	// ErrNotFound means no basket has the id: it was never created, or it
+	// was purged or erased. It is never returned for a closed engine.
+	ErrNotFound = errors.New("basket not found")
+
+	// ErrStorage means a durable engine's log could not take a write: a
+	// write or fsync failed. After a failed fsync the engine refuses every
+	// write (what is on disk is no longer known) and serves only what is
+	// durable, until it is opened again.
+	ErrStorage = errors.New("storage failed")
+
+	// ErrClosed is returned by every method of an Engine after Close, so
+	// that a closed engine is never taken for an empty one.
+	ErrClosed = errors.New("engine closed")
+)
 
 // EventError reports a malformed event. It unwraps to ErrInvalidEvent.
 type EventError struct {

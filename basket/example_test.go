@@ -83,7 +83,10 @@ func ExampleEngine_Recover() {
 	if err != nil {
 		panic(err)
 	}
-	b, _ := eng.Get("basket-1")
+	b, err := eng.Get(ctx, "basket-1")
+	if err != nil {
+		panic(err)
+	}
 	link, _ := url.Parse(b.RecoveryLink)
 	fmt.Println(link.Path, link.Query().Get("basketId"))
 

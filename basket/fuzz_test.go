@@ -61,7 +61,7 @@ func FuzzCursor(f *testing.F) {
 func FuzzRecoveryToken(f *testing.F) {
 	eng := fuzzEngine(f)
 	ctx := context.Background()
-	b, ok := eng.Get("b-1")
+	b, ok := btest.Lookup(f, eng, "b-1")
 	if !ok || b.RecoveryLink == "" {
 		f.Fatal("b-1 has no recovery link")
 	}

@@ -518,7 +518,7 @@ func compareModel(t *testing.T, eng *basket.Engine, o *oracle, r *rand.Rand, now
 	o.maintain(now.UnixMilli())
 	// Every basket, by id.
 	for _, id := range newGen(r).ids {
-		got, ok := eng.Get(id)
+		got, ok := btest.Lookup(t, eng, id)
 		want := o.baskets[id]
 		if ok != (want != nil) {
 			return fail("Get(%s) found %v; want %v", id, ok, want != nil)

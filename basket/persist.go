@@ -2,6 +2,7 @@ package basket
 
 import (
 	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -152,7 +153,7 @@ func (e *Engine) logBatch(now int64, events []Event, noop bool) (uint64, error) 
 	}
 	t, err := e.log.Append(rec)
 	if err != nil {
-		return 0, fmt.Errorf("basket: the batch was not applied: %w", err)
+		return 0, fmt.Errorf("basket: the batch was not applied: %w: %w", ErrStorage, err)
 	}
 	return t, nil
 }
@@ -163,7 +164,7 @@ func (e *Engine) waitDurable(ticket uint64) error {
 		return nil
 	}
 	if err := e.log.Wait(ticket); err != nil {
-		return fmt.Errorf("basket: the batch is applied in memory but may not be on disk; the engine takes no more writes: %w", err)
+		return fmt.Errorf("basket: the batch is applied in memory but may not be on disk; the engine takes no more writes: %w: %w", ErrStorage, err)
 	}
 	return nil
 }
@@ -188,7 +189,10 @@ func (e *Engine) replay(b []byte) error {
 // Snapshot writes a snapshot of a durable engine's state and truncates the
 // log. Writers are held only for the switch to a new log segment; the
 // snapshot itself is written from a frozen copy of the indexes.
-func (e *Engine) Snapshot() error {
+func (e *Engine) Snapshot(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if e.log == nil {
 		return errors.New("basket: Snapshot of an in-memory engine")
 	}
@@ -599,7 +603,7 @@ func (e *Engine) background(sweep time.Duration) {
 			e.maintain(toMS(e.now()))
 		case <-snapC:
 			if e.log.SinceSnapshot() >= e.snapshotEvery {
-				if err := e.Snapshot(); err != nil && !errors.Is(err, ErrClosed) {
+				if err := e.Snapshot(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
 					e.logger.Error("snapshot failed; the log keeps growing", "err", err)
 				}
 			}

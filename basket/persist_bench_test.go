@@ -93,7 +93,7 @@ func buildDurable(b *testing.B, n int) string {
 			evs = evs[:0]
 		}
 	}
-	if err := eng.Snapshot(); err != nil {
+	if err := eng.Snapshot(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	if err := eng.Close(); err != nil {
@@ -153,7 +153,7 @@ func BenchmarkSnapshot(b *testing.B) {
 			defer eng.Close()
 			b.ResetTimer()
 			for range b.N {
-				if err := eng.Snapshot(); err != nil {
+				if err := eng.Snapshot(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -32,7 +32,7 @@ func capture(t *testing.T, eng *basket.Engine, ids []string) state {
 	t.Helper()
 	s := state{Baskets: map[string]basket.Basket{}, Stats: eng.Stats()}
 	for _, id := range ids {
-		if b, ok := eng.Get(id); ok {
+		if b, ok := btest.Lookup(t, eng, id); ok {
 			b.RecoveryLink = "" // a fresh link may be issued; validity is tested apart
 			s.Baskets[id] = b
 		}
@@ -91,7 +91,7 @@ func TestRestart(t *testing.T) {
 			}
 			eng.Apply(ctx, evs...) //nolint:errcheck // rejected batches are part of the test
 			if r.IntN(30) == 0 {
-				if err := eng.Snapshot(); err != nil {
+				if err := eng.Snapshot(context.Background()); err != nil {
 					t.Fatalf("Snapshot: %v", err)
 				}
 			}
@@ -190,14 +190,14 @@ func TestTornTail(t *testing.T) {
 	if st := eng.Stats(); st.Contactable != 9 {
 		t.Fatalf("after a torn tail %d baskets; want 9", st.Contactable)
 	}
-	if _, ok := eng.Get("b-009"); ok {
+	if _, ok := btest.Lookup(t, eng, "b-009"); ok {
 		t.Fatal("the torn batch is half visible")
 	}
 	// The log takes writes again, and they survive.
 	mustApply(t, eng, created("after", t0), email("after", t0, "a@example.com"))
 	eng.Close()
 	eng = openDurable(t, dir, clock, nil)
-	if _, ok := eng.Get("after"); !ok {
+	if _, ok := btest.Lookup(t, eng, "after"); !ok {
 		t.Fatal("a write after the cut was lost")
 	}
 	eng.Close()
@@ -229,7 +229,7 @@ func TestMissingSnapshot(t *testing.T) {
 	clock := btest.NewClock(t0)
 	eng := openDurable(t, dir, clock, nil)
 	mustApply(t, eng, created("a", t0))
-	if err := eng.Snapshot(); err != nil {
+	if err := eng.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	mustApply(t, eng, created("b", t0))
@@ -252,7 +252,7 @@ func TestSnapshotVersion(t *testing.T) {
 	clock := btest.NewClock(t0)
 	eng := openDurable(t, dir, clock, nil)
 	mustApply(t, eng, created("a", t0))
-	if err := eng.Snapshot(); err != nil {
+	if err := eng.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	eng.Close()
@@ -314,7 +314,7 @@ func TestDiskFull(t *testing.T) {
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Apply on a full disk = %v; want ENOSPC", err)
 	}
-	if _, ok := eng.Get("b"); ok {
+	if _, ok := btest.Lookup(t, eng, "b"); ok {
 		t.Fatal("a batch that was not logged is visible")
 	}
 	fs.budget.Store(1 << 20) // space freed
@@ -352,7 +352,7 @@ func TestConcurrentSnapshot(t *testing.T) {
 		}()
 	}
 	for range 5 {
-		if err := eng.Snapshot(); err != nil {
+		if err := eng.Snapshot(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -56,8 +56,8 @@ func (c *testCampaign) Tick(ctx context.Context, now time.Time, mail Mailer) err
 	keep := c.order[:0]
 	for _, id := range c.order {
 		pr := c.pending[id]
-		b, ok := c.eng.Get(id)
-		if !ok || !b.Abandoned {
+		b, err := c.eng.Get(context.Background(), id)
+		if err != nil || !b.Abandoned {
 			delete(c.pending, id)
 			continue
 		}

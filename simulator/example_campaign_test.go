@@ -42,7 +42,7 @@ func (c *oneReminder) Tick(ctx context.Context, now time.Time, mail simulator.Ma
 	for len(c.due) > 0 && !now.Before(c.at[c.due[0]]) {
 		id := c.due[0]
 		c.due = c.due[1:]
-		if b, ok := c.eng.Get(id); ok && b.Abandoned {
+		if b, err := c.eng.Get(ctx, id); err == nil && b.Abandoned {
 			err := mail.Send(ctx, simulator.Reminder{
 				To: b.CustomerDetails.Email, BasketID: id, Step: 1,
 				Link: "https://shop.example.com" + b.RecoveryLink + "&utm_source=reminder&utm_medium=email",

@@ -213,7 +213,7 @@ func TestKillSMTP(t *testing.T) {
 	delivered, steps := 0, 0
 	for i := range killBaskets {
 		id := fmt.Sprintf("b-%02d", i)
-		if _, ok := eng.Get(id); !ok {
+		if _, ok := btest.Lookup(t, eng, id); !ok {
 			continue
 		}
 		for step := 1; step <= 3; step++ {

@@ -3,6 +3,7 @@ package campaign
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -48,11 +49,11 @@ func (s EngineSource) Customer(ctx context.Context, email string) ([]basket.Bask
 
 // Basket looks a basket up.
 func (s EngineSource) Basket(ctx context.Context, id string) (basket.Basket, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return basket.Basket{}, false, err
+	b, err := s.Engine.Get(ctx, id)
+	if errors.Is(err, basket.ErrNotFound) {
+		return basket.Basket{}, false, nil
 	}
-	b, ok := s.Engine.Get(id)
-	return b, ok, nil
+	return b, err == nil, err
 }
 
 // IssueToken issues a token with the engine's keys.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/basketlab/abandoned/basket"
 	"github.com/basketlab/abandoned/basket/httpapi"
+	"github.com/basketlab/abandoned/basket/internal/btest"
 )
 
 // fixture ingests ten abandoned baskets, b-00 … b-09, created a minute
@@ -502,7 +503,7 @@ func TestIngest(t *testing.T) {
 	if after := h.eng.Stats(); after != before {
 		t.Errorf("failed batches changed the engine: %+v -> %+v", before, after)
 	}
-	if _, ok := h.eng.Get("c"); ok {
+	if _, ok := btest.Lookup(t, h.eng, "c"); ok {
 		t.Error("basket c of a failed batch exists")
 	}
 
@@ -539,7 +540,7 @@ func TestRecover(t *testing.T) {
 		h.abandon(id, at, "", id+"@example.com")
 	}
 	link := func(id string) string {
-		b, ok := h.eng.Get(id)
+		b, ok := btest.Lookup(t, h.eng, id)
 		if !ok || b.RecoveryLink == "" {
 			t.Fatalf("no recovery link for %s", id)
 		}
@@ -558,7 +559,7 @@ func TestRecover(t *testing.T) {
 	}
 	// The click is activity: with AbandonAfter 0 the basket is abandoned
 	// again at once, at the click's time.
-	if b, _ := h.eng.Get("go"); !b.LastActivity.Equal(t0) || !b.AbandonedAt.Equal(t0) {
+	if b, _ := btest.Lookup(t, h.eng, "go"); !b.LastActivity.Equal(t0) || !b.AbandonedAt.Equal(t0) {
 		t.Errorf("after the click: last activity %v, abandoned at %v; want both %v", b.LastActivity, b.AbandonedAt, t0)
 	}
 	// basket= is a synonym of basketId=.

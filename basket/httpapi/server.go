@@ -338,6 +338,9 @@ func (s *Server) engineError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.Is(err, basket.ErrClosed):
 		s.writeError(w, http.StatusServiceUnavailable, "shutting down")
+	case errors.Is(err, basket.ErrStorage):
+		s.log.ErrorContext(r.Context(), "storage failed", "path", r.URL.Path, "err", err.Error())
+		s.writeError(w, http.StatusServiceUnavailable, "storage failed: the server takes no writes")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.writeError(w, http.StatusServiceUnavailable, "request cancelled")
 	default:
@@ -447,12 +450,20 @@ func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, *bp)
 }
 
+// handleHealth answers the public probe. It only reads (Engine.Health takes
+// no lock): maintenance runs where writes run.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	if err := s.eng.Sweep(r.Context()); errors.Is(err, basket.ErrClosed) {
+	switch err := s.eng.Health(r.Context()); {
+	case err == nil:
+		writeJSON(w, http.StatusOK, []byte("{\"status\":\"ok\"}\n"))
+	case errors.Is(err, basket.ErrClosed):
 		s.writeError(w, http.StatusServiceUnavailable, "shutting down")
-		return
+	case errors.Is(err, basket.ErrStorage):
+		// Named, without the operating system's words (paths stay private).
+		s.writeError(w, http.StatusServiceUnavailable, "storage failed: the server takes no writes until it is restarted")
+	default:
+		s.writeError(w, http.StatusServiceUnavailable, "unavailable")
 	}
-	writeJSON(w, http.StatusOK, []byte("{\"status\":\"ok\"}\n"))
 }
 
 // Serve answers requests on ln until ctx is done, then shuts down

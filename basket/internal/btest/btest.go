@@ -2,6 +2,8 @@
 package btest
 
 import (
+	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,3 +59,17 @@ func (c *Clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
 // Set sets the clock.
 func (c *Clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
+
+// Lookup returns a basket by id and whether there is one; any error other
+// than basket.ErrNotFound fails the test.
+func Lookup(t testing.TB, e *basket.Engine, id string) (basket.Basket, bool) {
+	t.Helper()
+	b, err := e.Get(context.Background(), id)
+	if errors.Is(err, basket.ErrNotFound) {
+		return basket.Basket{}, false
+	}
+	if err != nil {
+		t.Fatalf("Get(%q): %v", id, err)
+	}
+	return b, true
+}
