@@ -94,20 +94,37 @@ func ParseThreshold(s string) (Threshold, error) {
 			return bad("value %q: want a duration such as 2ms", truncate(rest))
 		}
 		t.Value = float64(d)
-	case t.Metric == "error-rate" && strings.HasSuffix(rest, "%"):
-		v, err := strconv.ParseFloat(strings.TrimSuffix(rest, "%"), 64)
-		if err != nil || !(v >= 0 && v <= 100) {
-			return bad("value %q: want a percentage from 0%% to 100%%", truncate(rest))
+	case t.Metric == "error-rate":
+		v, err := ParseErrorRate(rest)
+		if err != nil {
+			return bad("value %v", err)
 		}
-		t.Value = v / 100
+		t.Value = v
 	default:
 		v, err := strconv.ParseFloat(rest, 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || (t.Metric == "error-rate" && v > 1) {
-			return bad("value %q: want a number, 0 or more (error-rate: at most 1)", truncate(rest))
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return bad("value %q: want a number, 0 or more", truncate(rest))
 		}
 		t.Value = v
 	}
 	return t, nil
+}
+
+// ParseErrorRate reads a share of failed operations: a fraction from 0 to
+// 1 ("0.01") or a percentage from 0% to 100% ("1%", "0.5%").
+func ParseErrorRate(s string) (float64, error) {
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil || !(v >= 0 && v <= 100) {
+			return 0, fmt.Errorf("%q: want a percentage from 0%% to 100%%", truncate(s))
+		}
+		return v / 100, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v >= 0 && v <= 1) {
+		return 0, fmt.Errorf("%q: want a fraction from 0 to 1, or a percentage such as 1%%", truncate(s))
+	}
+	return v, nil
 }
 
 // String returns the threshold in the form ParseThreshold reads.
@@ -224,7 +241,7 @@ const (
 	ExitOK          = 0 // the run ended on time and met every threshold
 	ExitError       = 1 // the run could not be made: a bad target, a failed preload, …
 	ExitUsage       = 2 // bad flags
-	ExitThreshold   = 3 // a threshold failed
+	ExitThreshold   = 3 // a threshold failed, or too many operations did
 	ExitInterrupted = 4 // stopped by a signal; the report covers the part that ran
 	ExitNoRate      = 5 // search mode: not even the lowest rate tried met the target
 )

@@ -55,6 +55,19 @@ func TestParseThreshold(t *testing.T) {
 	}
 }
 
+func TestParseErrorRate(t *testing.T) {
+	for in, want := range map[string]float64{"1%": 0.01, "0.5%": 0.005, "100%": 1, "0%": 0, "0.01": 0.01, "0": 0, "1": 1} {
+		if got, err := ParseErrorRate(in); err != nil || got != want {
+			t.Errorf("ParseErrorRate(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "%", "x", "1%%", "-1%", "101%", "-0.1", "1.5", "NaN", "Inf", "NaN%"} {
+		if got, err := ParseErrorRate(in); err == nil {
+			t.Errorf("ParseErrorRate(%q) = %v; want an error", in, got)
+		}
+	}
+}
+
 func TestThresholdCheck(t *testing.T) {
 	r := fixedResult()
 	tests := []struct {

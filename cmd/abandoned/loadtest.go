@@ -1,15 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -57,6 +61,13 @@ all, ingest, query, walk, feed; METRIC one of p50, p90, p99, p99.9, p99.99,
 max, mean (durations), throughput, events/s, error-rate (0-1 or a %),
 errors, late, unstarted; OP <, <=, > or >=.
 
+Errors (-max-error-rate, default 1%): operations that fail have measured
+nothing, so a run in which more than this share of the measured operations
+(after the warm-up) failed exits 3, saying first on stderr how many failed
+and with which errors. The report shows the check among the thresholds as
+error-rate<=MAX; a -threshold on error-rate adds to it, it does not replace
+it. -max-error-rate 100% turns the check off.
+
 -search P99 finds the highest constant rate at which the p99 of
 -search-kind stays at most P99, with no error and nothing unstarted, in at
 most -search-steps runs of -duration; -search-then F then runs at F times
@@ -67,8 +78,9 @@ explicitly. An external server must keep baskets forever (serve -ttl 0):
 the simulated times are in the past.
 
 Exit codes: 0 the run ended and met every threshold; 1 the run could not
-be made; 2 bad flags; 3 a threshold failed; 4 interrupted (the report
-covers what ran); 5 search found no sustainable rate.
+be made; 2 bad flags; 3 a threshold failed, or more than -max-error-rate
+of the operations failed; 4 interrupted (the report covers what ran); 5
+search found no sustainable rate.
 
 Examples:
 
@@ -113,6 +125,7 @@ type loadtestConfig struct {
 	timeout      time.Duration
 	format       string
 	thresholds   listFlag
+	maxErrorRate string
 	search       time.Duration
 	searchKind   string
 	searchStart  float64
@@ -124,6 +137,8 @@ type loadtestConfig struct {
 	pacer loadtest.Pacer
 	mixV  loadtest.Mix
 	ths   []loadtest.Threshold
+	// maxErrors is the check of -max-error-rate; nil if it is off.
+	maxErrors *loadtest.Threshold
 }
 
 func (c *loadtestConfig) flags(fs *flag.FlagSet) {
@@ -148,6 +163,7 @@ func (c *loadtestConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "time limit of one operation")
 	fs.StringVar(&c.format, "format", "text", "report `format`: text, json or html")
 	fs.Var(&c.thresholds, "threshold", "`condition` on the result that sets the exit code, e.g. 'query:p99<2ms' (repeatable)")
+	fs.StringVar(&c.maxErrorRate, "max-error-rate", "1%", "most operations that may fail, as a `share` (1%, 0.5%, 0.01) of those measured, else exit 3; 100% turns the check off")
 	fs.DurationVar(&c.search, "search", 0, "search mode: find the highest rate whose p99 stays at most this `latency`")
 	fs.StringVar(&c.searchKind, "search-kind", "all", "operation `kind` whose p99 the search checks")
 	fs.Float64Var(&c.searchStart, "search-start", 1000, "first `rate` the search tries")
@@ -229,6 +245,13 @@ func (c *loadtestConfig) check() error {
 			return fmt.Errorf("-threshold: %w", err)
 		}
 		c.ths = append(c.ths, t)
+	}
+	maxErr, err := loadtest.ParseErrorRate(c.maxErrorRate)
+	if err != nil {
+		return fmt.Errorf("-max-error-rate %v", err)
+	}
+	if maxErr < 1 {
+		c.maxErrors = &loadtest.Threshold{Kind: "all", Metric: "error-rate", Op: "<=", Value: maxErr}
 	}
 	if c.search < 0 {
 		return errors.New("-search: must not be negative")
@@ -433,9 +456,14 @@ func loadtestRun(ctx context.Context, cfg *loadtestConfig, stdout, stderr io.Wri
 		}
 		rep.Result = res
 	}
-	pass := true
+	pass, errorsPass := true, true
 	if rep.Result != nil {
 		rep.Thresholds, pass = loadtest.CheckAll(rep.Result, cfg.ths)
+		if cfg.maxErrors != nil {
+			o := cfg.maxErrors.Check(rep.Result)
+			rep.Thresholds = append(rep.Thresholds, o)
+			errorsPass = o.Pass
+		}
 	}
 	switch cfg.format {
 	case "json":
@@ -457,17 +485,69 @@ func loadtestRun(ctx context.Context, cfg *loadtestConfig, stdout, stderr io.Wri
 	case rep.Search != nil && rep.Search.Best == 0:
 		fmt.Fprintln(stderr, "abandoned loadtest: no rate tried met the search's target")
 		return &loadtestExit{loadtest.ExitNoRate, "no sustainable rate"}
-	case !pass:
+	case !pass || !errorsPass:
+		if !errorsPass {
+			fmt.Fprintf(stderr, "abandoned loadtest: %s\n", tooManyErrors(rep.Result, cfg.maxErrorRate))
+			if hint := errorHint(cfg, rep.Result); hint != "" {
+				fmt.Fprintf(stderr, "abandoned loadtest: %s\n", hint)
+			}
+		}
 		var failed []string
-		for _, o := range rep.Thresholds {
+		for _, o := range rep.Thresholds[:len(cfg.ths)] {
 			if !o.Pass {
 				failed = append(failed, o.String())
 			}
 		}
-		fmt.Fprintf(stderr, "abandoned loadtest: threshold failed: %s\n", strings.Join(failed, "; "))
+		if len(failed) > 0 {
+			fmt.Fprintf(stderr, "abandoned loadtest: threshold failed: %s\n", strings.Join(failed, "; "))
+		}
 		return &loadtestExit{loadtest.ExitThreshold, "threshold failed"}
 	}
 	return nil
+}
+
+// tooManyErrors says how many of r's operations failed, against the most
+// allowed (-max-error-rate as given), and with which errors, the most
+// frequent first: "40 of 40 operations failed (100.0%, above
+// -max-error-rate 1%): HTTP 401 ×40".
+func tooManyErrors(r *loadtest.Result, maxRate string) string {
+	kinds := slices.Collect(maps.Keys(r.Errors))
+	slices.SortFunc(kinds, func(a, b string) int {
+		return cmp.Or(cmp.Compare(r.Errors[b], r.Errors[a]), cmp.Compare(a, b))
+	})
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, r.Errors[k]))
+	}
+	return fmt.Sprintf("%d of %d operations failed (%s, above -max-error-rate %s): %s",
+		r.All.Errors, r.All.Ops, percent(float64(r.All.Errors)/float64(r.All.Ops)), maxRate, strings.Join(parts, ", "))
+}
+
+// percent writes a share as a percentage with one decimal, or two
+// significant figures under 0.1%: 100.0%, 2.5%, 0.012%.
+func percent(v float64) string {
+	p := v * 100
+	if p > 0 && p < 0.1 {
+		return strconv.FormatFloat(p, 'g', 2, 64) + "%"
+	}
+	return strconv.FormatFloat(p, 'f', 1, 64) + "%"
+}
+
+// errorHint guesses the cause of the failures the user can fix against an
+// external server, or returns "".
+func errorHint(cfg *loadtestConfig, r *loadtest.Result) string {
+	if cfg.url == "" {
+		return ""
+	}
+	switch {
+	case r.Errors["HTTP 401"] > 0 && cfg.token.v == "":
+		return "the server wants a token: give -token (or ABANDONED_TOKEN)"
+	case r.Errors["HTTP 401"] > 0:
+		return "the server refused the token"
+	case r.Errors["HTTP 409"] > 0:
+		return "ingests conflicted: the server must keep baskets forever (serve -ttl 0), for the simulated times are in the past"
+	}
+	return ""
 }
 
 // machineDescription says where the run is made, the load average

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +64,10 @@ func TestLoadtestFlags(t *testing.T) {
 		{"-population", "-1"},
 		{"-batch", "0"},
 		{"-timeout", "0"},
+		{"-max-error-rate", "x"},
+		{"-max-error-rate", "2"},
+		{"-max-error-rate", "101%"},
+		{"-max-error-rate", "-1%"},
 		{"-no-such-flag"},
 		{"extra-argument"},
 	} {
@@ -79,7 +86,7 @@ func TestLoadtestFlags(t *testing.T) {
 	if err := run(t.Context(), []string{"loadtest", "-h"}, &stderr, &stderr); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("loadtest -h = %v; want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"Examples:", "Exit codes:", "-threshold", "diurnal"} {
+	for _, want := range []string{"Examples:", "Exit codes:", "-threshold", "diurnal", "-max-error-rate", "100% turns the check off"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("usage lacks %q", want)
 		}
@@ -151,25 +158,27 @@ func TestLoadtestTargets(t *testing.T) {
 			if rep.Population.Baskets < 1000 || rep.Population.Abandoned == 0 {
 				t.Errorf("population %+v; want about 2000 baskets", rep.Population)
 			}
-			if len(rep.Thresholds) != 1 || !rep.Thresholds[0].Pass {
-				t.Errorf("thresholds %+v; want errors<1 passed", rep.Thresholds)
+			if len(rep.Thresholds) != 2 || !rep.Thresholds[0].Pass || !rep.Thresholds[1].Pass {
+				t.Errorf("thresholds %+v; want errors<1 and the default error-rate<=0.01 passed", rep.Thresholds)
 			}
 		})
 	}
 }
 
+// exitCode is the exit code of the process whose command returned err.
+func exitCode(err error) int {
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	if err != nil {
+		return loadtest.ExitError
+	}
+	return loadtest.ExitOK
+}
+
 func TestLoadtestExitCodes(t *testing.T) {
 	resets := noSignalReset(t)
-	code := func(err error) int {
-		var ec exitCoder
-		if errors.As(err, &ec) {
-			return ec.ExitCode()
-		}
-		if err != nil {
-			return loadtest.ExitError
-		}
-		return loadtest.ExitOK
-	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -192,7 +201,7 @@ func TestLoadtestExitCodes(t *testing.T) {
 			}
 			args := loadtestArgs(append([]string{"-target", "engine", "-format", "json"}, tt.args...)...)
 			_, err := runReport(t, ctx, args...)
-			if got := code(err); got != tt.want {
+			if got := exitCode(err); got != tt.want {
 				t.Errorf("loadtest %v: exit code %d (%v); want %d", tt.args, got, err, tt.want)
 			}
 		})
@@ -278,5 +287,131 @@ func TestLoadtestExternalURL(t *testing.T) {
 	}
 	if err := eng.Check(); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestLoadtestMaxErrorRateFlag(t *testing.T) {
+	noSignalReset(t)
+	withEnv(t, map[string]string{})
+	for _, tt := range []struct {
+		args []string
+		want float64 // -1: the check is off
+	}{
+		{nil, 0.01},
+		{[]string{"-max-error-rate", "1%"}, 0.01},
+		{[]string{"-max-error-rate", "0.5%"}, 0.005},
+		{[]string{"-max-error-rate", "0.01"}, 0.01},
+		{[]string{"-max-error-rate", "0"}, 0},
+		{[]string{"-max-error-rate", "100%"}, -1},
+		{[]string{"-max-error-rate", "1"}, -1},
+	} {
+		var cfg loadtestConfig
+		fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+		cfg.flags(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.check(); err != nil {
+			t.Errorf("%v: %v", tt.args, err)
+			continue
+		}
+		got := -1.0
+		if cfg.maxErrors != nil {
+			got = cfg.maxErrors.Value
+			if s := cfg.maxErrors.String(); !strings.HasPrefix(s, "error-rate<=") {
+				t.Errorf("%v: the check is %s; want error-rate<=…", tt.args, s)
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%v: maximum error rate %v; want %v", tt.args, got, tt.want)
+		}
+	}
+	for _, v := range []string{"", "x", "2", "101%", "-1%", "NaN", "1%%", "%"} {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), []string{"loadtest", "-max-error-rate", v}, &stdout, &stderr)
+		if !errors.Is(err, errUsage) || !strings.HasPrefix(stderr.String(), "abandoned loadtest: -max-error-rate ") {
+			t.Errorf("-max-error-rate %q = %v, stderr %q; want a usage error naming the flag", v, err, stderr.String())
+		}
+	}
+}
+
+func TestLoadtestTooManyErrors(t *testing.T) {
+	r := &loadtest.Result{All: loadtest.KindResult{Ops: 10000, Errors: 7},
+		Errors: map[string]int64{"timeout": 1, "HTTP 503": 3, "HTTP 500": 3}}
+	want := "7 of 10000 operations failed (0.07%, above -max-error-rate 0): HTTP 500 ×3, HTTP 503 ×3, timeout ×1"
+	if got := tooManyErrors(r, "0"); got != want {
+		t.Errorf("tooManyErrors = %q; want %q", got, want)
+	}
+	for v, want := range map[float64]string{1: "100.0%", 0.025: "2.5%", 0.001: "0.1%", 0.00012: "0.012%", 0: "0.0%"} {
+		if got := percent(v); got != want {
+			t.Errorf("percent(%v) = %q; want %q", v, got, want)
+		}
+	}
+}
+
+// tooManyErrorsLine is the first line on stderr of a run whose operations
+// all failed with HTTP code.
+func tooManyErrorsLine(code int) *regexp.Regexp {
+	return regexp.MustCompile(fmt.Sprintf(`^abandoned loadtest: (\d+) of (\d+) operations failed \(100\.0%%, above -max-error-rate 1%%\): HTTP %d ×(\d+)\n`, code))
+}
+
+// TestLoadtestMaxErrorRate runs the command against servers that fail
+// every operation, and one that fails none: the first runs exit 3 (unless
+// -max-error-rate 100% turns the check off), the last 0.
+func TestLoadtestMaxErrorRate(t *testing.T) {
+	noSignalReset(t)
+	withEnv(t, map[string]string{}) // no ABANDONED_TOKEN
+	const token = "loadtest-test-token"
+	keeps := startServe(t, "-api-token", token, "-ttl", "0")
+	// The simulated times are long past: with a TTL of an hour every
+	// basket an ingest creates has expired, and the server answers 409.
+	expires := startServe(t, "-api-token", token, "-ttl", "1h")
+	args := func(url string, extra ...string) []string {
+		return append([]string{"loadtest", "-url", url, "-format", "json", "-duration", "1s", "-warmup", "0s",
+			"-population", "0", "-rate", "20", "-ingest-events", "2000", "-batch", "100"}, extra...)
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		want  int
+		line  *regexp.Regexp // first line on stderr; nil: stderr empty
+		check bool           // error-rate<=0.01 is in the report
+	}{
+		{"no token", args(keeps.url), loadtest.ExitThreshold, tooManyErrorsLine(401), true},
+		{"expired ingests", args(expires.url, "-token", token, "-mix", "ingest=1"), loadtest.ExitThreshold, tooManyErrorsLine(409), true},
+		{"check off", args(expires.url, "-token", token, "-mix", "ingest=1", "-max-error-rate", "100%"), loadtest.ExitOK, nil, false},
+		{"healthy", args(keeps.url, "-token", token), loadtest.ExitOK, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), tt.args, &stdout, &stderr)
+			if got := exitCode(err); got != tt.want {
+				t.Fatalf("exit code %d (%v); want %d; stderr %q", got, err, tt.want, stderr.String())
+			}
+			var rep report
+			if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || rep.Result == nil {
+				t.Fatalf("stdout is not a JSON report (%v): %q", err, stdout.String())
+			}
+			all := rep.Result.All
+			if tt.line == nil {
+				if stderr.Len() > 0 {
+					t.Errorf("stderr %q; want nothing", stderr.String())
+				}
+			} else if m := tt.line.FindStringSubmatch(stderr.String()); m == nil {
+				t.Errorf("stderr %q; want a first line matching %s", stderr.String(), tt.line)
+			} else if want := strconv.FormatInt(all.Ops, 10); m[1] != want || m[2] != want || m[3] != want {
+				t.Errorf("stderr %q; want %s of %s operations failed, all with the same error", stderr.String(), want, want)
+			}
+			if all.Ops == 0 || (tt.want == loadtest.ExitOK && tt.check && all.Errors != 0) {
+				t.Errorf("result %+v", all)
+			}
+			switch th := rep.Thresholds; {
+			case !tt.check && len(th) != 0:
+				t.Errorf("thresholds %+v; want none", th)
+			case tt.check && (len(th) != 1 || th[0].Threshold != "error-rate<=0.01" || th[0].Pass != (tt.want == loadtest.ExitOK)):
+				t.Errorf("thresholds %+v; want error-rate<=0.01, passed only if the run exits 0", th)
+			}
+		})
 	}
 }
