@@ -553,7 +553,9 @@ func (r *Runner) send(ctx context.Context, t *track, b *basket.Basket, now time.
 		return r.commit(&rec{Kind: kSent, ID: t.ID, Step: step, At: nowMS}, true)
 	}
 	switch {
-	case errors.Is(err, ErrInDoubt) || (t.Committed && !errors.Is(err, ErrRejected)):
+	case errors.Is(err, ErrInDoubt):
+		// Only the sender can tell: an SMTP server that answered the final
+		// dot with a 4xx did not take the message, however late it came.
 		ts.InDoubt++
 		r.cfg.Logger.Warn("campaign: delivery in doubt; not sent again", "key", m.Key, "step", step+1, "err", err)
 		return r.commit(&rec{Kind: kDoubt, ID: t.ID, Step: step, At: nowMS}, true)
