@@ -66,8 +66,14 @@
 // again with the same Idempotency-Key header, which the service drops as a
 // repeat; SMTP sends again if the point of no return was not passed (the
 // server dropped the unfinished message) and otherwise reports the message
-// as in doubt, never sending it twice. The SMTP Message-ID is derived from
-// the key, so a repeat is recognisable downstream too.
+// as in doubt, never sending it twice. A sender's failure after the point
+// of no return is in doubt only if the sender says so (an SMTP 4xx answer
+// to the final dot is not: it is tried again). A message that may have
+// left (a webhook's answer lost) is only ever sent again as itself: the
+// same key and content, dated at its intent, never replaced by another
+// decided afresh; meanwhile it counts in the customer's window. The SMTP
+// Message-ID is derived from the key, so a repeat is recognisable
+// downstream too.
 //
 // # Attribution
 //

@@ -38,8 +38,9 @@ var (
 	// runner adds it to the suppression list. It wraps ErrRejected.
 	ErrBounced = fmt.Errorf("%w: recipient refused", ErrRejected)
 	// ErrInDoubt means the message may or may not have been delivered
-	// (the connection failed after the point of no return); the runner
-	// never sends it again and reports it.
+	// (the connection failed after the point of no return). The runner
+	// asks the sender's Resolve: SendAgain sends the same message again
+	// later; Unknown reports it and never sends it again.
 	ErrInDoubt = errors.New("campaign: delivery in doubt")
 )
 

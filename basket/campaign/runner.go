@@ -281,7 +281,13 @@ func (r *Runner) resolve(ctx context.Context, now time.Time, ts *TickStats) erro
 			err = r.commit(&rec{Kind: kSent, ID: t.ID, Step: step, At: t.IntentAt}, true)
 			ts.Sent++
 		case SendAgain:
-			err = r.commit(&rec{Kind: kRetry, ID: t.ID, Step: step, At: now.UnixMilli()}, true)
+			if t.Committed {
+				// It may have left: the same message goes again, never
+				// another one decided afresh.
+				err = r.commit(&rec{Kind: kResend, ID: t.ID, Step: step, At: now.UnixMilli()}, true)
+			} else {
+				err = r.commit(&rec{Kind: kRetry, ID: t.ID, Step: step, At: now.UnixMilli()}, true)
+			}
 		default:
 			err = r.commit(&rec{Kind: kDoubt, ID: t.ID, Step: step, At: t.IntentAt}, true)
 			ts.InDoubt++
@@ -332,9 +338,13 @@ func (r *Runner) pull(ctx context.Context, ts *TickStats) error {
 	}
 }
 
-// due returns when t's next step is due; ok false if nothing is.
+// due returns when t's next step is due, or the message of its committed
+// intent is to be sent again; ok false if nothing is.
 func (r *Runner) due(t *track) (int64, bool) {
-	if t.Done || t.Intent != 0 || t.held || t.Next >= len(r.cfg.Steps) {
+	if t.Intent != 0 {
+		return t.RetryAt, t.Committed && t.RetryAt != 0
+	}
+	if t.Done || t.held || t.Next >= len(r.cfg.Steps) {
 		return 0, false
 	}
 	d := t.AbandonedAt + r.cfg.offset(t.Next).Milliseconds()
@@ -392,9 +402,20 @@ func (r *Runner) sendDue(ctx context.Context, now time.Time, ts *TickStats) erro
 		slices.SortFunc(mine, func(a, b *track) int {
 			return cmp.Or(cmp.Compare(b.Created, a.Created), strings.Compare(b.ID, a.ID))
 		})
+		// A message that may have left already goes again before anything
+		// else is decided for the customer.
 		for _, t := range mine {
-			if err := r.decide(ctx, t, bs, complete, now, ts); err != nil {
-				return err
+			if t.Intent != 0 {
+				if err := r.resend(ctx, t, bs, complete, now, ts); err != nil {
+					return err
+				}
+			}
+		}
+		for _, t := range mine {
+			if t.Intent == 0 {
+				if err := r.decide(ctx, t, bs, complete, now, ts); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -512,7 +533,7 @@ func (r *Runner) decide(ctx context.Context, t *track, bs []basket.Basket, compl
 	if newest != nil && newest.ID != t.ID {
 		return r.skip(t, t.Next, ReasonDeduplicated, nowMS, true, false, 0, ts)
 	}
-	if last, ok := r.st.LastSent[hash]; ok && nowMS < last+r.cfg.Window.Milliseconds() {
+	if last, ok := r.windowFrom(t, hash); ok && nowMS < last+r.cfg.Window.Milliseconds() {
 		return r.skip(t, t.Next, ReasonDeduplicated, nowMS, false, false, last+r.cfg.Window.Milliseconds(), ts)
 	}
 	if until, ok := quietUntil(r.cfg.QuietHours, now, r.location(b)); ok {
@@ -521,27 +542,86 @@ func (r *Runner) decide(ctx context.Context, t *track, bs []basket.Basket, compl
 	return r.send(ctx, t, b, now, ts)
 }
 
+// windowFrom returns the start of the customer's one-message window: their
+// latest message, or the latest intent of another basket of theirs that
+// passed its point of no return (it may have been delivered).
+func (r *Runner) windowFrom(t *track, hash string) (int64, bool) {
+	last, ok := r.st.LastSent[hash]
+	for _, o := range r.st.inflight {
+		if o != t && o.Email == t.Email {
+			last, ok = max(last, o.IntentAt), true
+		}
+	}
+	return last, ok
+}
+
 // send records the intent, sends, and records the outcome.
 func (r *Runner) send(ctx context.Context, t *track, b *basket.Basket, now time.Time, ts *TickStats) error {
 	step := t.Next
-	m, err := r.message(t, b, step, now)
+	at := time.UnixMilli(now.UnixMilli()) // as the intent keeps it, so that a repeat is identical
+	m, err := r.message(t, b, step, at, now)
 	if err != nil {
 		return err
 	}
-	nowMS := now.UnixMilli()
-	if err := r.commit(&rec{Kind: kIntent, ID: t.ID, Step: step, At: nowMS}, true); err != nil {
+	if err := r.commit(&rec{Kind: kIntent, ID: t.ID, Step: step, At: at.UnixMilli()}, true); err != nil {
 		return err
 	}
 	if err := r.crash("intent"); err != nil {
 		return err
 	}
+	return r.deliver(ctx, t, m, now, ts)
+}
+
+// resend sends again the message of t's committed intent, which may have
+// been delivered: the same key, the same content, timed from the intent.
+// Only what forbids writing to the customer at all stops it, and then it
+// stays in doubt.
+func (r *Runner) resend(ctx context.Context, t *track, bs []basket.Basket, complete bool, now time.Time, ts *TickStats) error {
+	step := t.Intent - 1
+	b := find(bs, t.ID)
+	if b == nil {
+		got, ok, err := r.src.Basket(ctx, t.ID)
+		switch {
+		case err != nil && !errors.Is(err, ErrUnsupported):
+			return fmt.Errorf("campaign: looking a basket up: %w", err)
+		case err == nil && ok:
+			b = &got
+		case !complete:
+			return nil // not abandoned now, and no way to look: at the next turn
+		}
+	}
+	_, suppressed := r.st.Suppressed[hashEmail(t.Email)]
+	if b == nil || b.Completed || b.State == basket.StateExpired || suppressed {
+		ts.InDoubt++
+		r.cfg.Logger.Warn("campaign: an unconfirmed message not sent again: the basket is completed or gone, or the address suppressed",
+			"key", Key(r.cfg.Name, t.ID, step+1), "step", step+1)
+		return r.commit(&rec{Kind: kDoubt, ID: t.ID, Step: step, At: t.IntentAt}, true)
+	}
+	if until, ok := quietUntil(r.cfg.QuietHours, now, r.location(b)); ok {
+		return r.commit(&rec{Kind: kResend, ID: t.ID, Step: step, At: until.UnixMilli()}, false)
+	}
+	m, err := r.message(t, b, step, time.UnixMilli(t.IntentAt), now)
+	if err != nil {
+		return err
+	}
+	return r.deliver(ctx, t, m, now, ts)
+}
+
+// deliver hands the message of t's intent to the sender and records the
+// outcome.
+func (r *Runner) deliver(ctx context.Context, t *track, m *Message, now time.Time, ts *TickStats) error {
+	step := t.Intent - 1
+	nowMS := now.UnixMilli()
+	again := t.Committed // a repeat of a message that may have left
 	commit := func() error {
-		if err := r.commit(&rec{Kind: kCommit, ID: t.ID, Step: step}, true); err != nil {
-			return err
+		if !t.Committed {
+			if err := r.commit(&rec{Kind: kCommit, ID: t.ID, Step: step}, true); err != nil {
+				return err
+			}
 		}
 		return r.crash("commit")
 	}
-	err = r.snd.Send(ctx, m, commit)
+	err := r.snd.Send(ctx, m, commit)
 	if errors.Is(err, errCrash) {
 		return err
 	}
@@ -550,15 +630,34 @@ func (r *Runner) send(ctx context.Context, t *track, b *basket.Basket, now time.
 			return err
 		}
 		ts.Sent++
-		return r.commit(&rec{Kind: kSent, ID: t.ID, Step: step, At: nowMS}, true)
+		return r.commit(&rec{Kind: kSent, ID: t.ID, Step: step, At: t.IntentAt, T2: nowMS}, true)
+	}
+	resendLater := func(why string) error {
+		ts.Failed++
+		r.cfg.Logger.Warn("campaign: delivery unconfirmed; the same message goes again", "key", m.Key, "step", step+1, "why", why, "err", err)
+		return r.commit(&rec{Kind: kResend, ID: t.ID, Step: step, At: nowMS + r.cfg.RetryAfter.Milliseconds(), Flag: true}, true)
 	}
 	switch {
 	case errors.Is(err, ErrInDoubt):
 		// Only the sender can tell: an SMTP server that answered the final
-		// dot with a 4xx did not take the message, however late it came.
+		// dot with a 4xx did not take the message, however late it came;
+		// a webhook's service drops a repeat of the key.
+		res, rerr := r.snd.Resolve(ctx, m, true)
+		switch {
+		case rerr != nil:
+			// Left as a crash leaves it: resolved at the next turn.
+			r.resolved = false
+			r.cfg.Logger.Warn("campaign: delivery in doubt; resolving it failed", "key", m.Key, "step", step+1, "err", rerr)
+			return nil
+		case res == Delivered:
+			ts.Sent++
+			return r.commit(&rec{Kind: kSent, ID: t.ID, Step: step, At: t.IntentAt, T2: nowMS}, true)
+		case res == SendAgain:
+			return resendLater("in doubt")
+		}
 		ts.InDoubt++
 		r.cfg.Logger.Warn("campaign: delivery in doubt; not sent again", "key", m.Key, "step", step+1, "err", err)
-		return r.commit(&rec{Kind: kDoubt, ID: t.ID, Step: step, At: nowMS}, true)
+		return r.commit(&rec{Kind: kDoubt, ID: t.ID, Step: step, At: t.IntentAt}, true)
 	case errors.Is(err, ErrBounced):
 		ts.Failed++
 		r.cfg.Logger.Warn("campaign: recipient refused; address suppressed", "key", m.Key, "step", step+1)
@@ -570,6 +669,11 @@ func (r *Runner) send(ctx context.Context, t *track, b *basket.Basket, now time.
 		ts.Failed++
 		r.cfg.Logger.Warn("campaign: message rejected", "key", m.Key, "step", step+1, "err", err)
 		return r.commit(&rec{Kind: kFail, ID: t.ID, Step: step, At: nowMS, Flag: true, Text: "rejected"}, true)
+	case again && ctx.Err() != nil:
+		return ctx.Err() // the intent stays committed: resolved at the next start
+	case again:
+		// This attempt delivered nothing, but an earlier one may have.
+		return resendLater("failed")
 	case ctx.Err() != nil:
 		// Stopped before the point of no return: nothing was delivered.
 		return errors.Join(ctx.Err(), r.commit(&rec{Kind: kRetry, ID: t.ID, Step: step, At: nowMS}, true))
@@ -580,8 +684,9 @@ func (r *Runner) send(ctx context.Context, t *track, b *basket.Basket, now time.
 	}
 }
 
-// message builds the message of t's step i about basket b.
-func (r *Runner) message(t *track, b *basket.Basket, i int, now time.Time) (*Message, error) {
+// message builds the message of t's step i about basket b, dated at (the
+// intent's time); now is the clock's time, from which tokens are issued.
+func (r *Runner) message(t *track, b *basket.Basket, i int, at, now time.Time) (*Message, error) {
 	step := i + 1
 	name := r.cfg.Name
 	shop := r.cfg.shop.String()
@@ -598,7 +703,9 @@ func (r *Runner) message(t *track, b *basket.Basket, i int, now time.Time) (*Mes
 		d.PromoURL = withUTM(shop+r.cfg.CheckoutPath+"?purchase="+url.QueryEscape(b.OrderItems[0].Path)+
 			"&pc="+url.QueryEscape(r.cfg.PromoCode), name, step)
 	}
-	tok := r.tokens.IssueToken(basket.PurposeUnsubscribe, t.Email, r.cfg.UnsubscribeValidity)
+	// The token's validity runs from the message's time, so that a repeat
+	// carries the same token.
+	tok := r.tokens.IssueToken(basket.PurposeUnsubscribe, t.Email, r.cfg.UnsubscribeValidity-now.Sub(at))
 	sep := "?"
 	if strings.Contains(r.cfg.UnsubscribeURL, "?") {
 		sep = "&"
@@ -614,7 +721,7 @@ func (r *Runner) message(t *track, b *basket.Basket, i int, now time.Time) (*Mes
 	}
 	return &Message{
 		Key: Key(name, t.ID, step), Campaign: name, BasketID: t.ID, Step: step, To: strings.TrimSpace(to),
-		Subject: subject, Text: text, HTML: html, At: now.UTC(),
+		Subject: subject, Text: text, HTML: html, At: at.UTC(),
 		RecoveryURL: d.RecoveryURL, PromoURL: d.PromoURL, UnsubscribeURL: d.UnsubscribeURL,
 	}, nil
 }

@@ -46,8 +46,10 @@ const (
 	// Delivered: it was delivered; the runner marks it sent.
 	Delivered
 	// SendAgain: it was not delivered, or the receiver drops a repeat of
-	// the same key; the runner sends it again (after checking its rules
-	// again).
+	// the same key. Before the point of no return the runner decides
+	// again (checking its rules again); after it, the runner sends the
+	// same message again (the same key and content, dated at the intent),
+	// and counts it in the customer's window meanwhile.
 	SendAgain
 )
 
@@ -67,7 +69,8 @@ type Sender interface {
 	// final dot), Send calls commit just before it and gives up, without
 	// passing that point, if commit fails. An error wrapping ErrRejected
 	// (or ErrBounced) is final; ErrInDoubt means it may have been
-	// delivered; any other error means nothing was delivered.
+	// delivered (the runner then asks Resolve, as after a crash); any
+	// other error means nothing was delivered.
 	Send(ctx context.Context, m *Message, commit func() error) error
 	// Resolve tells what became of a message sent before a crash.
 	// committed reports whether Send had called commit.

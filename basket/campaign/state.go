@@ -22,7 +22,7 @@ const (
 	kTrack      = 3  // ID, Email, At: abandoned at, T2: created
 	kIntent     = 4  // ID, Step, At
 	kCommit     = 5  // ID, Step: the point of no return was passed
-	kSent       = 6  // ID, Step, At
+	kSent       = 6  // ID, Step, At: the message's time, T2: confirmed at
 	kFail       = 7  // ID, Step, At, T2: retry at (0: never), Flag: permanent, Text
 	kDoubt      = 8  // ID, Step, At: delivery in doubt
 	kSkip       = 9  // ID, Step, At, Text: reason, Flag: final (else deferred), T2: until
@@ -32,6 +32,7 @@ const (
 	kEmail      = 13 // ID, Email: the basket's address changed
 	kOpened     = 14 // ID, Step
 	kRetry      = 15 // ID, Step: an intent found undelivered; try again
+	kResend     = 16 // ID, Step, At: send the committed intent again from then, Flag: an attempt failed
 )
 
 // rec is one record of the log.
@@ -58,7 +59,7 @@ type track struct {
 	Done        bool    `msgpack:"d"` // the sequence is over
 	Until       int64   `msgpack:"u"` // deferred until (ms)
 	DeferMask   uint32  `msgpack:"m"` // deferral reasons counted for step Next
-	RetryAt     int64   `msgpack:"r"` // a failed send is tried again from
+	RetryAt     int64   `msgpack:"r"` // a failed send is tried again from; a committed intent's message sent again from
 	Sent        []int64 `msgpack:"s"` // ms, per step; 0 if not sent
 	Opened      uint32  `msgpack:"o"` // bit per step
 	Intent      int     `msgpack:"p"` // step+1 of an intent without outcome; 0 if none
@@ -112,6 +113,7 @@ type state struct {
 	attrWindow int64             // ms; the runner's attribution window
 	nSteps     int               // the runner's number of steps
 	active     map[string]*track // tracks whose sequence is not over
+	inflight   map[string]*track // tracks with an intent past its point of no return
 }
 
 func newState() *state {
@@ -152,7 +154,15 @@ func (s *state) touch(id string) {
 	if s.active == nil {
 		s.active = map[string]*track{}
 	}
+	if s.inflight == nil {
+		s.inflight = map[string]*track{}
+	}
 	t := s.Tracks[id]
+	if t != nil && t.Intent != 0 && t.Committed {
+		s.inflight[id] = t
+	} else {
+		delete(s.inflight, id)
+	}
 	if t == nil || t.Done || (s.nSteps > 0 && t.Next >= s.nSteps && t.Intent == 0) {
 		delete(s.active, id)
 		return
@@ -164,6 +174,7 @@ func (s *state) touch(id string) {
 func (s *state) reindex(nSteps int) {
 	s.nSteps = nSteps
 	s.active = map[string]*track{}
+	s.inflight = map[string]*track{}
 	for id := range s.Tracks {
 		s.touch(id)
 	}
@@ -206,7 +217,7 @@ func (s *state) apply1(r *rec) error {
 		if err := needTrack(); err != nil {
 			return err
 		}
-		t.Intent, t.IntentAt, t.Committed = r.Step+1, r.At, false
+		t.Intent, t.IntentAt, t.Committed, t.RetryAt = r.Step+1, r.At, false, 0
 	case kRetry:
 		if err := needTrack(); err != nil {
 			return err
@@ -217,13 +228,25 @@ func (s *state) apply1(r *rec) error {
 			return err
 		}
 		t.Committed = true
+	case kResend:
+		if err := needTrack(); err != nil {
+			return err
+		}
+		if t.Intent != r.Step+1 {
+			return fmt.Errorf("record %d: no intent of step %d", r.Kind, r.Step+1)
+		}
+		t.Committed, t.RetryAt = true, r.At
+		if r.Flag {
+			s.step(r.Step).Failed++
+		}
 	case kSent, kDoubt:
 		if err := needTrack(); err != nil {
 			return err
 		}
 		t.Sent[r.Step] = r.At
 		t.Intent, t.Committed, t.RetryAt = 0, false, 0
-		s.LastSent[hashEmail(t.Email)] = r.At
+		h := hashEmail(t.Email)
+		s.LastSent[h] = max(s.LastSent[h], r.At, r.T2)
 		if r.Kind == kSent {
 			s.step(r.Step).Sent++
 		} else {
