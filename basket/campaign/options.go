@@ -209,9 +209,18 @@ type Options struct {
 	// is skipped as expired. Default 24h.
 	LastStepGrace time.Duration
 
-	// Watch is how long after its last message a basket is watched for a
-	// recovery. Default 7 days.
+	// Watch is how long after its abandonment a basket is watched for a
+	// recovery by a source that cannot look baskets up by id (HTTPSource).
+	// It must not be shorter than the last step plus LastStepGrace.
+	// Default 7 days, or that if longer.
 	Watch time.Duration
+
+	// BasketTTL is the baskets' time to live in the source, from their
+	// creation (the engine's or the server's TTL): a basket forgotten
+	// before it expires is remembered until then, so that, abandoned
+	// again, it is not taken in as new. Default basket.DefaultTTL;
+	// basket.NoExpiry: remembered forever.
+	BasketTTL time.Duration
 
 	// CheckEvery is how often the baskets watched for recovery are looked
 	// at. Default 1h.
@@ -291,12 +300,25 @@ func (o *Options) resolve() (*config, error) {
 		{&c.Delay, DefaultDelay, "delay"}, {&c.Window, DefaultWindow, "window"},
 		{&c.AttributionWindow, DefaultAttributionWindow, "attribution window"},
 		{&c.RetryAfter, DefaultRetryAfter, "retry after"}, {&c.LastStepGrace, DefaultLastStepGrace, "last step grace"},
-		{&c.Watch, DefaultWatch, "watch"}, {&c.CheckEvery, DefaultCheckEvery, "check every"},
+		{&c.CheckEvery, DefaultCheckEvery, "check every"},
 		{&c.UnsubscribeValidity, DefaultUnsubscribeValid, "unsubscribe validity"},
 	} {
 		if err := def(f.d, f.v, f.name); err != nil {
 			return nil, err
 		}
+	}
+	seq := c.offset(len(c.Steps)-1) + c.LastStepGrace
+	switch {
+	case c.Watch == 0:
+		c.Watch = max(DefaultWatch, seq)
+	case c.Watch < seq:
+		return nil, fmt.Errorf("%w: watch: %v is shorter than the last step plus its grace (%v): baskets would be forgotten before their sequence is over", ErrConfig, c.Watch, seq)
+	}
+	switch {
+	case c.BasketTTL == 0:
+		c.BasketTTL = basket.DefaultTTL
+	case c.BasketTTL < 0 && c.BasketTTL != basket.NoExpiry:
+		return nil, fmt.Errorf("%w: basket TTL: must not be negative (basket.NoExpiry keeps baskets forever)", ErrConfig)
 	}
 	if c.OrderLookback < 0 {
 		return nil, fmt.Errorf("%w: order lookback: must not be negative", ErrConfig)

@@ -315,6 +315,9 @@ func (r *Runner) pull(ctx context.Context, ts *TickStats) error {
 			if at < r.st.ActivatedAt || email == "" {
 				continue // the backlog, or nobody to write to
 			}
+			if _, gone := r.st.Gone[b.ID]; gone {
+				continue // forgotten, and its sequence is over
+			}
 			t := r.st.Tracks[b.ID]
 			if t != nil && (t.Done || (t.AbandonedAt == at && t.Email == email)) {
 				continue // seen, or its sequence is over
@@ -730,6 +733,11 @@ func (r *Runner) message(t *track, b *basket.Basket, i int, at, now time.Time) (
 // notes the recovery clicks of the others.
 func (r *Runner) check(ctx context.Context, now time.Time, ts *TickStats) error {
 	nowMS := now.UnixMilli()
+	for id, until := range r.st.Gone {
+		if nowMS > until+tombstoneLeeway.Milliseconds() {
+			delete(r.st.Gone, id) // a replay brings it back until the next look: harmless
+		}
+	}
 	for _, t := range r.sortedTracks() {
 		if t.Intent != 0 {
 			continue
@@ -782,9 +790,23 @@ func (r *Runner) Settle(ctx context.Context, now time.Time) error {
 	return r.check(ctx, now, &ts)
 }
 
+// tombstoneLeeway is how long past its TTL a forgotten basket is still
+// remembered: for a source that purges lazily, and clocks that differ.
+const tombstoneLeeway = 24 * time.Hour
+
 func (r *Runner) settle(t *track, completedAt, recoveredAt, now int64, ts *TickStats) error {
 	ts.Settled++
-	return r.commit(&rec{Kind: kOutcome, ID: t.ID, At: completedAt, T2: recoveredAt}, false)
+	// The basket may come back through the feed (abandoned again) until
+	// the source purges it: remembered until then.
+	until := int64(math.MaxInt64 - tombstoneLeeway.Milliseconds())
+	if r.cfg.BasketTTL != basket.NoExpiry {
+		from := t.Created
+		if from == 0 {
+			from = t.AbandonedAt
+		}
+		until = from + r.cfg.BasketTTL.Milliseconds()
+	}
+	return r.commit(&rec{Kind: kOutcome, ID: t.ID, At: completedAt, T2: recoveredAt, U: until}, false)
 }
 
 func msOf(t time.Time) int64 {

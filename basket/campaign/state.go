@@ -28,7 +28,7 @@ const (
 	kSkip       = 9  // ID, Step, At, Text: reason, Flag: final (else deferred), T2: until
 	kSuppress   = 10 // Email: hash, Text: why
 	kUnsuppress = 11 // Email: hash
-	kOutcome    = 12 // ID, At: completed at, T2: recovered at; the basket is forgotten
+	kOutcome    = 12 // ID, At: completed at, T2: recovered at, U: remembered until; the basket is forgotten
 	kEmail      = 13 // ID, Email: the basket's address changed
 	kOpened     = 14 // ID, Step
 	kRetry      = 15 // ID, Step: an intent found undelivered; try again
@@ -47,6 +47,7 @@ type rec struct {
 	Text  string `msgpack:"t,omitempty"`
 	Flag  bool   `msgpack:"f,omitempty"`
 	End   bool   `msgpack:"z,omitempty"` // kSkip: the sequence ends
+	U     int64  `msgpack:"u,omitempty"` // kOutcome: the tombstone's end (ms)
 }
 
 // track is what the campaign knows of a basket it took in.
@@ -109,6 +110,10 @@ type state struct {
 	TookIn      int64             `msgpack:"i"` // abandonments taken in
 	Messaged    int64             `msgpack:"m"` // baskets forgotten that had a message
 	Completed   int64             `msgpack:"o"` // of those, completed by any path
+	// Gone holds the baskets forgotten (by id) until their TTL in the
+	// source has passed (ms), so that one abandoned again is not taken
+	// in as new.
+	Gone map[string]int64 `msgpack:"g,omitempty"`
 
 	attrWindow int64             // ms; the runner's attribution window
 	nSteps     int               // the runner's number of steps
@@ -118,7 +123,7 @@ type state struct {
 
 func newState() *state {
 	return &state{Tracks: map[string]*track{}, LastSent: map[string]int64{}, Suppressed: map[string]string{},
-		Skipped: map[string]int64{}, Deferred: map[string]int64{}}
+		Skipped: map[string]int64{}, Deferred: map[string]int64{}, Gone: map[string]int64{}}
 }
 
 // hashEmail is the key of a normalised email in the campaign's maps: the
@@ -205,6 +210,7 @@ func (s *state) apply1(r *rec) error {
 			t = &track{ID: r.ID}
 			s.Tracks[r.ID] = t
 			s.TookIn++
+			delete(s.Gone, r.ID)
 		}
 		t.Email, t.AbandonedAt, t.Created = r.Email, r.At, r.T2
 		t.Until, t.held = 0, false
@@ -303,6 +309,9 @@ func (s *state) apply1(r *rec) error {
 		}
 		s.settle(t, r.At, r.T2)
 		delete(s.Tracks, r.ID)
+		if r.U != 0 {
+			s.Gone[r.ID] = r.U
+		}
 	default:
 		return fmt.Errorf("unknown record kind %d", r.Kind)
 	}
@@ -370,7 +379,7 @@ func decodeState(r io.Reader) (*state, error) {
 	if err := msgpack.NewDecoder(r).Decode(s); err != nil {
 		return nil, err
 	}
-	for _, m := range []*map[string]int64{&s.LastSent, &s.Skipped, &s.Deferred} {
+	for _, m := range []*map[string]int64{&s.LastSent, &s.Skipped, &s.Deferred, &s.Gone} {
 		if *m == nil {
 			*m = map[string]int64{}
 		}

@@ -142,7 +142,7 @@ func (c *campaignConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.consentedOnly, "consented-only", false, "write only to baskets with marketing consent")
 	fs.StringVar(&c.promo, "promo", "", "promo `code` for the purchase link of later steps")
 	fs.StringVar(&c.suppress, "suppress", "", "suppression list `file` to add before running (one address per line, optional ,reason)")
-	fs.DurationVar(&c.ttl, "ttl", 336*time.Hour, "with -data-dir: the engine's basket time to live, as the server's -ttl (0 keeps baskets forever)")
+	fs.DurationVar(&c.ttl, "ttl", 336*time.Hour, "the baskets' time to live, as the server's -ttl (0 keeps baskets forever): the campaign remembers a basket it forgot until then")
 	fs.DurationVar(&c.abandonAfter, "abandon-after", 0, "with -data-dir: the engine's idle time before abandonment, as the server's")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "send nothing and keep no state: print what would be sent")
 	fs.BoolVar(&c.showContent, "show-content", false, "with -dry-run: print whole messages, addresses and links included")
@@ -218,6 +218,14 @@ func (c *campaignConfig) options(now time.Time) (campaign.Options, error) {
 	if c.promo != "" {
 		o.PromoCode = c.promo
 	}
+	switch {
+	case c.ttl == 0:
+		o.BasketTTL = basket.NoExpiry
+	case c.ttl < 0:
+		return o, errors.New("-ttl: must not be negative")
+	default:
+		o.BasketTTL = c.ttl
+	}
 	if c.since != "" {
 		if d, err := time.ParseDuration(c.since); err == nil && d > 0 {
 			o.Since = now.Add(-d)
@@ -285,11 +293,7 @@ func (c *campaignConfig) run(ctx context.Context, stdout, stderr io.Writer) erro
 	var src campaign.Source
 	stateDir := c.stateDir
 	if c.dataDir != "" {
-		ttl := c.ttl
-		if ttl == 0 {
-			ttl = basket.NoExpiry
-		}
-		eng, err := basket.Open(c.dataDir, &basket.Options{TTL: ttl, AbandonAfter: c.abandonAfter})
+		eng, err := basket.Open(c.dataDir, &basket.Options{TTL: opts.BasketTTL, AbandonAfter: c.abandonAfter})
 		if err != nil {
 			if errors.Is(err, store.ErrLocked) {
 				return fmt.Errorf("campaign run: %s is in use (is the server running on it? use -url): %w", c.dataDir, err)

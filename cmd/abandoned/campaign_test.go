@@ -171,3 +171,18 @@ func TestCampaignRunStopsOnCancel(t *testing.T) {
 		t.Errorf("no report after cancel: %q", out.String())
 	}
 }
+
+// TestCampaignTTL: -ttl is the baskets' time to live with -url too, for
+// the campaign to remember the baskets it forgot; 0 is forever.
+func TestCampaignTTL(t *testing.T) {
+	for _, tc := range []struct {
+		ttl  time.Duration
+		want time.Duration
+	}{{0, basket.NoExpiry}, {48 * time.Hour, 48 * time.Hour}} {
+		c := campaignConfig{url: "http://127.0.0.1:1", shop: "x", ttl: tc.ttl}
+		o, err := c.options(time.Now())
+		if err != nil || o.BasketTTL != tc.want {
+			t.Errorf("-ttl %v: BasketTTL %v, %v; want %v", tc.ttl, o.BasketTTL, err, tc.want)
+		}
+	}
+}
