@@ -3,9 +3,14 @@ package basket
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/basketlab/abandoned/basket/store"
 )
 
 // Result reports what a batch did.
@@ -18,7 +23,8 @@ type Result struct {
 // event is accepted or none is, and the engine is unchanged. A malformed
 // event gives an *EventError (ErrInvalidEvent); an event its basket's state
 // does not allow gives a *TransitionError. Both carry the event's index.
-// Once Apply returns, every query that starts sees the batch.
+// Once Apply returns, every query that starts sees the batch; none sees it
+// before it is durable (see Open).
 func (e *Engine) Apply(ctx context.Context, events ...Event) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
@@ -32,44 +38,138 @@ func (e *Engine) Apply(ctx context.Context, events ...Event) (Result, error) {
 			return Result{}, err
 		}
 	}
-	now := toMS(e.now())
-	e.mu.Lock()
-	res, ticket, err := e.applyLocked(now, events, true)
-	e.mu.Unlock()
+	return e.submit(&walRecord{Events: events})
+}
+
+// pending is a record logged and not yet applied.
+type pending struct {
+	rec    *walRecord
+	ticket uint64        // the log's ticket: durable once Wait(ticket) returns
+	done   chan struct{} // closed once applied (or refused); then res and err are set
+	res    Result
+	err    error
+}
+
+// submit runs a record through the engine. In memory it is applied at once.
+// A durable engine logs it first and applies it only once it is durable, in
+// log order, so that no reader sees what a crash could take back; whether it
+// applies (or is refused) is decided then, exactly as a replay decides it.
+func (e *Engine) submit(rec *walRecord) (Result, error) {
+	if e.log == nil {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.closed {
+			return Result{}, ErrClosed
+		}
+		rec.Now = max(e.lastNow, toMS(e.now()))
+		return e.applyRecord(rec)
+	}
+	p, err := e.enqueue(rec)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := e.waitDurable(ticket); err != nil {
-		return Result{}, err
+	if err := e.log.Wait(p.ticket); err != nil {
+		if errors.Is(err, store.ErrClosed) {
+			return Result{}, ErrClosed
+		}
+		return Result{}, fmt.Errorf("basket: the batch may not be on disk, so it was not applied; the engine takes no more writes: %w: %w", ErrStorage, err)
 	}
-	return res, nil
+	e.drain(p.ticket)
+	<-p.done
+	return p.res, p.err
 }
 
-// applyLocked applies a validated batch at the engine time now and, if log
-// is set and the engine is durable, writes it to the log first. It returns
-// the log's ticket to wait for. e.mu must be held for writing.
-func (e *Engine) applyLocked(now int64, events []Event, log bool) (Result, uint64, error) {
-	if e.closed {
-		return Result{}, 0, ErrClosed
+// enqueue stamps a record with the next sequence and a time never earlier
+// than the last record's, logs it and queues it for drain.
+func (e *Engine) enqueue(rec *walRecord) (*pending, error) {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if e.isClosed.Load() {
+		return nil, ErrClosed
 	}
+	rec.Seq = e.logSeq + 1
+	rec.Now = max(e.logNow, toMS(e.now()))
+	b, err := msgpack.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("basket: encoding a batch: %w", err)
+	}
+	ticket, err := e.log.Append(b)
+	switch {
+	case errors.Is(err, store.ErrClosed):
+		return nil, ErrClosed
+	case err != nil:
+		return nil, fmt.Errorf("basket: the batch was not applied: %w: %w", ErrStorage, err)
+	}
+	e.logSeq, e.logNow = rec.Seq, rec.Now
+	p := &pending{rec: rec, ticket: ticket, done: make(chan struct{})}
+	e.qmu.Lock()
+	e.queue = append(e.queue, p)
+	e.qmu.Unlock()
+	return p, nil
+}
+
+// drain applies, in log order, every queued record up to the log's ticket
+// upTo, which the caller knows to be durable. Whoever drains first applies
+// the records of the waiters that share its fsync.
+func (e *Engine) drain(upTo uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for {
+		e.qmu.Lock()
+		if len(e.queue) == 0 || e.queue[0].ticket > upTo {
+			e.qmu.Unlock()
+			return
+		}
+		p := e.queue[0]
+		e.queue[0] = nil
+		e.queue = e.queue[1:]
+		e.qmu.Unlock()
+		if e.closed {
+			p.err = ErrClosed // durable: a restart applies it
+		} else {
+			p.res, p.err = e.applyRecord(p.rec)
+		}
+		close(p.done)
+	}
+}
+
+// applyRecord applies one record at its time: the engine's one entry point
+// for a change, so that a replay of the log reproduces every change. e.mu
+// must be held for writing.
+func (e *Engine) applyRecord(rec *walRecord) (Result, error) {
+	now := max(rec.Now, e.lastNow) // monotonic, whatever the clock did
+	e.lastNow = now
+	if rec.Seq != 0 {
+		e.applied = rec.Seq
+	}
+	if rec.Settings != nil {
+		e.setSettings(rec.Settings)
+		e.updateDue()
+	}
+	if rec.Epoch > e.lastPos {
+		e.lastPos = rec.Epoch
+	}
+	if rec.Revoke != "" {
+		return Result{}, e.revokeLocked(now, rec.Revoke)
+	}
+	return e.applyLocked(now, rec.Events)
+}
+
+// applyLocked applies a validated batch at the engine time now; with no
+// events it only makes the time-based changes due (a tick). e.mu must be
+// held for writing.
+func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 	if now >= e.nextDue.Load() {
 		e.runDue(now)
 	}
 	t := txn{e: e, now: now}
 	for i := range events {
 		if err := t.step(i, &events[i]); err != nil {
-			return Result{}, 0, err
-		}
-	}
-	var ticket uint64
-	if log && e.log != nil {
-		var err error
-		if ticket, err = e.logBatch(now, events, t.changed == 0); err != nil {
-			return Result{}, 0, err
+			return Result{}, err
 		}
 	}
 	t.commit(now)
-	return Result{Applied: len(events), Changed: t.changed}, ticket, nil
+	return Result{Applied: len(events), Changed: t.changed}, nil
 }
 
 // txn applies a batch to private copies of the records it touches; commit
@@ -85,9 +185,10 @@ type txn struct {
 // went is a touched basket: its working copy (nil once erased by the batch)
 // and whether the copy differs from the record.
 type went struct {
-	id    string
-	rec   *record
-	dirty bool
+	id       string
+	rec      *record
+	dirty    bool
+	erasedAt int64 // when rec is nil: the time of the erasure, unix ms
 }
 
 // smallTxn is the batch size up to which touched baskets are found by a
@@ -138,9 +239,6 @@ func (t *txn) get(id string) (*record, error) {
 		}
 		return t.ents[i].rec, nil
 	}
-	if _, ok := t.e.erased.Get(id); ok {
-		return nil, ErrUnknownBasket
-	}
 	r := t.e.recs[id]
 	if r == nil {
 		if _, ok := t.e.tombs.Get(id); ok {
@@ -162,6 +260,12 @@ func (t *txn) step(i int, ev *Event) error {
 		t.erase(NormalizeEmail(ev.Email), at)
 		return nil
 	}
+	if erasedAt, ok := t.erasedAt(ev.BasketID); ok {
+		if at <= erasedAt {
+			return nil // news from before the erasure, re-sent: harmless
+		}
+		return fail(0, ErrUnknownBasket)
+	}
 	c, err := t.get(ev.BasketID)
 	if ev.Type == EventCreated {
 		switch {
@@ -169,7 +273,7 @@ func (t *txn) step(i int, ev *Event) error {
 			return nil
 		case err == nil:
 			return fail(c.state, ErrConflict)
-		case !errors.Is(err, ErrUnknownBasket) || t.e.isErased(ev.BasketID, t):
+		case !errors.Is(err, ErrUnknownBasket):
 			return fail(0, err)
 		}
 		if t.e.ttl > 0 && at+t.e.ttl <= t.now {
@@ -223,13 +327,13 @@ func (t *txn) step(i int, ev *Event) error {
 	return nil
 }
 
-// isErased reports whether id was erased before or by this batch.
-func (e *Engine) isErased(id string, t *txn) bool {
-	if i := t.find(id); i >= 0 && t.ents[i].rec == nil {
-		return true
+// erasedAt returns the time of the erasure of id, by this batch or before
+// it, and whether it was erased.
+func (t *txn) erasedAt(id string) (int64, bool) {
+	if i := t.find(id); i >= 0 {
+		return t.ents[i].erasedAt, t.ents[i].rec == nil
 	}
-	_, ok := e.erased.Get(id)
-	return ok
+	return t.e.erased.Get(id)
 }
 
 // mutate applies the content of ev to c and reports whether it changed.
@@ -339,12 +443,13 @@ func (t *txn) erase(key string, at int64) {
 	for _, id := range t.e.byEmail[key] {
 		if t.find(id) < 0 && t.e.recs[id].created <= at {
 			t.add(id, nil, true)
+			t.ents[len(t.ents)-1].erasedAt = at
 			t.changed++
 		}
 	}
 	for i := range t.ents {
 		if c := t.ents[i].rec; c != nil && c.created <= at && c.emailKey() == key {
-			t.ents[i].rec, t.ents[i].dirty = nil, true
+			t.ents[i].rec, t.ents[i].dirty, t.ents[i].erasedAt = nil, true, at
 			t.changed++
 		}
 	}
@@ -360,7 +465,7 @@ func (t *txn) commit(now int64) {
 			if old != nil {
 				e.remove(old)
 			}
-			e.erased.Set(id, struct{}{})
+			e.erased.Set(id, w.erasedAt)
 			continue
 		}
 		if !w.dirty {

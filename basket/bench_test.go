@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/internal/btest"
 )
 
 // The micro-benchmarks run over populations of abandoned baskets that look
@@ -152,7 +153,7 @@ func buildEngine(tb testing.TB, n int, seed uint64) *basket.Engine {
 			batch = batch[:0]
 		}
 	}
-	if got := eng.Stats().Abandoned; got != n {
+	if got := btest.Stats(tb, eng).Abandoned; got != n {
 		tb.Fatalf("Stats().Abandoned = %d after loading; want %d", got, n)
 	}
 	return eng

@@ -189,7 +189,7 @@ func checkCrash(t *testing.T, dir string, run int, acked map[string]bool) store.
 	if !slices.Equal(ids, want) {
 		t.Fatalf("run %d: query order differs from (created, id) order", run)
 	}
-	if st := eng.Stats(); st.Contactable != len(ids) || st.Abandoned != len(ids) || st.Open != 0 {
+	if st := btest.Stats(t, eng); st.Contactable != len(ids) || st.Abandoned != len(ids) || st.Open != 0 {
 		t.Fatalf("run %d: Stats = %+v; want %d contactable and abandoned, none open", run, st, len(ids))
 	}
 	return eng.StorageReport()

@@ -24,10 +24,27 @@
 //
 // # Durability
 //
-// Open keeps the state in a data directory (see package store): every batch
-// is logged with its engine time before it is applied, and replaying the
-// log at those times rebuilds the same baskets, feed positions and
-// abandonment times.
+// Open keeps the state in a data directory (see package store). Every change
+// is a record of the log, stamped with the engine's time and a sequence: a
+// batch of events, a tick (the time-based changes that became due: idle
+// baskets abandoned, old ones expired), a revocation, a change of settings.
+// A record is logged first and applied only once it is durable under the
+// fsync policy in force, so no reader ever sees what a crash could take
+// back; whether a batch applies or is refused is decided then, exactly as a
+// replay decides it. The engine's time never goes back, whatever the clock
+// does. The settings that shape the records (AbandonAfter, TTL,
+// RecoveryValidity) are kept in the log too, so replaying a directory
+// rebuilds the same baskets, feed positions, abandonment times and recovery
+// links, whatever the options of the process that replays it.
+//
+// Feed positions start from the engine's start time (its unix milliseconds
+// times 1024), so a new in-memory engine, a new directory, or a directory
+// whose log lost a tail (fsync interval or never) hands out positions above
+// every one an earlier engine did: a feed consumer's checkpoint stays good.
+//
+// After an fsync fails, what is on disk is no longer known: the engine
+// refuses writes with ErrStorage, keeps serving what is durable, and Health
+// reports the failure, until it is opened again.
 //
 // # Semantics
 //
@@ -54,8 +71,13 @@
 //     so recovery links and cursors do not survive a restart of the process.
 //   - A cursor that filters by email carries the email sealed (AES-CTR with a
 //     synthetic IV, under the cursor's MAC), never in clear.
-//   - A query sees a batch as soon as it is applied in memory; with Open and
-//     fsync always, Apply returns only once the batch is on disk.
+//   - With a sweeper (Options.SweepInterval), reads never write: a basket
+//     idle long enough shows as abandoned at the next sweep. Without one, a
+//     read that finds such changes due makes them first, which for a durable
+//     engine is a write to the log.
+//   - A durable engine logs a refused batch too (it is refused when it is
+//     applied, as on every replay); it takes log space until the next
+//     snapshot and changes nothing.
 //   - Memory: about 770 bytes per typical abandoned basket (see the
 //     benchmarks); the recovery link is cached per abandoned basket.
 //   - Exact counts of a created range cost O(log² n): a binary search over the

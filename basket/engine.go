@@ -69,6 +69,14 @@ type Options struct {
 	// negative: only when Snapshot is called.
 	SnapshotEvery int64
 
+	// KeepStoredSettings makes a durable engine (Open) keep the settings
+	// its directory was written with (AbandonAfter, TTL, RecoveryValidity)
+	// when they differ from these options, as a reader of another
+	// process's directory should. Default false: the options apply from
+	// now on, the change is logged (so a replay reproduces it) and a
+	// warning says so.
+	KeepStoredSettings bool
+
 	// Logger receives warnings of a durable engine (a torn log tail cut off,
 	// a failed background snapshot). It never logs basket contents. Default:
 	// discard.
@@ -97,7 +105,19 @@ type Engine struct {
 	log           *store.Store // nil in memory
 	report        store.Report
 	snapshotEvery int64
-	snapMu        sync.Mutex // one snapshot at a time
+
+	// lazy: no sweeper runs, so a read that finds time-based changes due
+	// makes them (through the log, as a tick) before it reads.
+	lazy bool
+
+	// Lock order: snapMu, wmu, mu, qmu. A durable engine logs a record
+	// under wmu, and applies it under mu once it is durable (drain).
+	snapMu sync.Mutex // one snapshot at a time
+	wmu    sync.Mutex // orders appends to the log; guards logSeq and logNow
+	logSeq uint64     // the sequence of the last record logged
+	logNow int64      // the time stamped on it, unix ms
+	qmu    sync.Mutex // guards queue
+	queue  []*pending // records logged and not yet applied, in log order
 
 	// nextDue is the unix ms time of the next time-based change (a
 	// promotion, an expiry, a tomb's end); math.MaxInt64 if none.
@@ -105,21 +125,26 @@ type Engine struct {
 
 	isClosed atomic.Bool // closed, for Health, which takes no lock
 
-	mu        sync.RWMutex // guards the fields below
-	closed    bool
-	recs      map[string]*record
-	erased    *btree.Map[string, struct{}] // ids erased, forever
-	tombs     *btree.Map[string, tomb]
-	tombQ     []string              // ids in tombs, in order of tomb.until
-	created   *btree.BTreeG[aentry] // every live record by (created, id)
-	abandoned *btree.BTreeG[aentry]
-	byTag     map[string]*btree.BTreeG[aentry]
-	feed      *btree.BTreeG[fentry]
-	pending   *btree.BTreeG[pentry]
-	byEmail   map[string][]string
-	lastPos   uint64
-	intern    *interner
-	counts    [StateExpired + 1]int
+	mu      sync.RWMutex // guards the fields below
+	closed  bool
+	lastNow int64 // the engine's time, unix ms: never earlier than any time acted on
+	// abandonAfter, ttl and recoveryValidity above are the settings in
+	// force; a replay changes them, under mu, where the log did.
+	hasSettings bool   // the settings came from the snapshot or the log
+	applied     uint64 // the sequence of the last record applied (a durable engine)
+	recs        map[string]*record
+	erased      *btree.Map[string, int64] // ids erased, forever, with the erasure's time
+	tombs       *btree.Map[string, tomb]
+	tombQ       []string              // ids in tombs, in order of tomb.until
+	created     *btree.BTreeG[aentry] // every live record by (created, id)
+	abandoned   *btree.BTreeG[aentry]
+	byTag       map[string]*btree.BTreeG[aentry]
+	feed        *btree.BTreeG[fentry]
+	pending     *btree.BTreeG[pentry]
+	byEmail     map[string][]string
+	lastPos     uint64
+	intern      *interner
+	counts      [StateExpired + 1]int
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -165,7 +190,7 @@ func New(opts *Options) (*Engine, error) {
 		alias:            o.Alias,
 		keys:             kr,
 		recs:             make(map[string]*record),
-		erased:           btree.NewMap[string, struct{}](0),
+		erased:           btree.NewMap[string, int64](0),
 		tombs:            btree.NewMap[string, tomb](0),
 		created:          newAbandonedTree(),
 		abandoned:        newAbandonedTree(),
@@ -182,8 +207,25 @@ func New(opts *Options) (*Engine, error) {
 		e.logger = discardLogger
 	}
 	e.nextDue.Store(math.MaxInt64)
+	// Positions start at the start time, so that a new process never hands
+	// out a position an earlier one did (see epochOf).
+	e.lastPos = epochOf(o.Now())
+	e.lazy = o.SweepInterval <= 0
 	e.startBackground(o.SweepInterval)
 	return e, nil
+}
+
+// epochOf is where feed positions start for an engine started at t: its
+// unix milliseconds times 1024. An engine that starts later begins above
+// every position an earlier one handed out unless that one averaged over a
+// million abandonments a second; and positions stay below 2^53, so that a
+// client reading them as a JavaScript number keeps them exact.
+func epochOf(t time.Time) uint64 {
+	ms := t.UnixMilli()
+	if ms < 0 {
+		return 0
+	}
+	return uint64(ms) << 10
 }
 
 // Alias returns the environment alias.
@@ -199,10 +241,12 @@ func (e *Engine) Close() error {
 			close(e.stop)
 			<-e.done
 		}
+		e.wmu.Lock() // no record is logged after this
 		e.mu.Lock()
 		e.closed = true
 		e.isClosed.Store(true)
 		e.mu.Unlock()
+		e.wmu.Unlock()
 		if e.log != nil {
 			e.snapMu.Lock() // let a snapshot under way finish
 			err = e.log.Close()
@@ -231,9 +275,10 @@ func (e *Engine) Health(ctx context.Context) error {
 }
 
 // Sweep promotes baskets that have been idle long enough and purges expired
-// ones, as of the engine's clock. Queries do this themselves when it is due;
-// Sweep is for callers that want it done at a time of their choosing. It
-// returns at once, taking no lock, when nothing is due.
+// ones, as of the engine's clock. Reads do this themselves when it is due and
+// no sweeper runs (Options.SweepInterval 0); Sweep is for callers that want
+// it done at a time of their choosing. It returns at once, taking no lock,
+// when nothing is due.
 func (e *Engine) Sweep(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -241,29 +286,20 @@ func (e *Engine) Sweep(ctx context.Context) error {
 	if e.isClosed.Load() {
 		return ErrClosed
 	}
-	now := toMS(e.now())
-	if now < e.nextDue.Load() {
+	if toMS(e.now()) < e.nextDue.Load() {
 		return nil
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return ErrClosed
-	}
-	e.runDue(now)
-	return nil
+	_, err := e.submit(&walRecord{}) // a tick
+	return err
 }
 
-// maintain runs the time-based changes that are due at now.
-func (e *Engine) maintain(now int64) {
-	if now < e.nextDue.Load() {
-		return
+// maintain makes the time-based changes that are due before a read, when no
+// sweeper does. Its failure is not the read's: the read then serves what is
+// there.
+func (e *Engine) maintain() {
+	if e.lazy && toMS(e.now()) >= e.nextDue.Load() && !e.isClosed.Load() {
+		e.submit(&walRecord{}) //nolint:errcheck // see above
 	}
-	e.mu.Lock()
-	if !e.closed {
-		e.runDue(now)
-	}
-	e.mu.Unlock()
 }
 
 // runDue promotes, expires and forgets what is due at now. e.mu must be held
@@ -467,8 +503,8 @@ func (e *Engine) Get(ctx context.Context, id string) (Basket, error) {
 	if err := ctx.Err(); err != nil {
 		return Basket{}, err
 	}
+	e.maintain()
 	now := toMS(e.now())
-	e.maintain(now)
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
@@ -517,11 +553,17 @@ type Stats struct {
 	LastPosition                 uint64
 }
 
-// Stats returns counts of the engine's contents.
-func (e *Engine) Stats() Stats {
-	e.maintain(toMS(e.now()))
+// Stats returns counts of the engine's contents, or ErrClosed.
+func (e *Engine) Stats(ctx context.Context) (Stats, error) {
+	if err := ctx.Err(); err != nil {
+		return Stats{}, err
+	}
+	e.maintain()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
+	if e.closed {
+		return Stats{}, ErrClosed
+	}
 	return Stats{
 		Open:         e.counts[StateOpen],
 		Contactable:  e.counts[StateContactable],
@@ -531,7 +573,7 @@ func (e *Engine) Stats() Stats {
 		Pending:      e.pending.Len(),
 		Erased:       e.erased.Len(),
 		LastPosition: e.lastPos,
-	}
+	}, nil
 }
 
 // Check verifies the engine's internal invariants: every index agrees with

@@ -47,8 +47,8 @@ func (e *Engine) feedPage(ctx context.Context, after uint64, limit int, visit fu
 	if err != nil {
 		return FeedPage{}, err
 	}
+	e.maintain()
 	now := toMS(e.now())
-	e.maintain(now)
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {

@@ -30,16 +30,54 @@ const DefaultSnapshotEvery = 64 << 20
 // links and cursors survive a restart.
 const secretFile = "recovery.secret"
 
-// snapshotFormat is the version of the snapshot payload's layout.
-const snapshotFormat = 1
+// snapshotFormat is the version of the snapshot payload's layout. Format 1
+// (no sequence, time or settings, erasures without their time) is still
+// read.
+const snapshotFormat = 2
 
-// walRecord is one entry of the log: a batch applied at engine time Now, or
-// a revocation.
+// walRecord is one entry of the log, applied at engine time Now (unix ms):
+// a batch of events, a tick (no events: only the time-based changes due), a
+// revocation, a change of settings, or a new epoch of feed positions. Seq
+// numbers records from 1; records of format 1 logs have none.
 type walRecord struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Now      int64
 	Events   []Event
 	Revoke   string
+	Seq      uint64
+	Settings *settings
+	Epoch    uint64 // feed positions continue above it
+}
+
+// settings are the options that shape what records do. They are kept in the
+// log and the snapshot, so that a replay applies every record under the
+// settings it was first applied with, whatever the options of the process
+// that replays it.
+type settings struct {
+	_msgpack         struct{} `msgpack:",as_array"`
+	AbandonAfter     int64    // ms
+	TTL              int64    // ms; 0: forever
+	RecoveryValidity int64    // s
+}
+
+func (e *Engine) settings() settings {
+	return settings{AbandonAfter: e.abandonAfter, TTL: e.ttl, RecoveryValidity: int64(e.recoveryValidity / time.Second)}
+}
+
+// setSettings puts s in force. e.mu must be held for writing.
+func (e *Engine) setSettings(s *settings) {
+	e.abandonAfter, e.ttl = s.AbandonAfter, s.TTL
+	e.recoveryValidity = time.Duration(s.RecoveryValidity) * time.Second
+	e.hasSettings = true
+}
+
+func (s settings) String() string {
+	ttl := "forever"
+	if s.TTL > 0 {
+		ttl = (time.Duration(s.TTL) * time.Millisecond).String()
+	}
+	return fmt.Sprintf("abandon after %v, time to live %s, recovery links valid %v",
+		time.Duration(s.AbandonAfter)*time.Millisecond, ttl, time.Duration(s.RecoveryValidity)*time.Second)
 }
 
 // Open returns an engine whose state is kept in the directory dir: a
@@ -73,7 +111,11 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := st.LoadSnapshot(e.loadSnapshot); err != nil {
+	e.lazy = sweep <= 0
+	want := e.settings()
+	e.lastPos = 0 // the snapshot and the log say where positions are
+	loaded, err := st.LoadSnapshot(e.loadSnapshot)
+	if err != nil {
 		return fail(err)
 	}
 	rep, err := st.Replay(e.replay)
@@ -84,12 +126,52 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		e.logger.Warn("cut a torn tail off the log", "file", rep.TornFile, "offset", rep.TornAt, "bytes", rep.TornBytes)
 	}
 	e.log, e.report = st, rep
+	e.logSeq, e.logNow = e.applied, e.lastNow
 	e.snapshotEvery = o.SnapshotEvery
 	if e.snapshotEvery == 0 {
 		e.snapshotEvery = DefaultSnapshotEvery
 	}
+	if err := e.settle(want, o, !loaded && rep.Records == 0); err != nil {
+		e.log = nil
+		return fail(err)
+	}
 	e.startBackground(sweep)
 	return e, nil
+}
+
+// settle logs, after a replay, what the process's options change: settings
+// that differ from those the log was written with (unless
+// Options.KeepStoredSettings), and a new epoch of feed positions for a new
+// directory, or for one whose log could have lost a tail that readers saw
+// (any fsync policy but always), so that no position is handed out twice.
+func (e *Engine) settle(want settings, o Options, fresh bool) error {
+	cur := e.settings()
+	switch {
+	case !e.hasSettings:
+		// A new directory, or one written by a version that kept none: the
+		// options are the settings.
+		if _, err := e.submit(&walRecord{Settings: &want}); err != nil {
+			return err
+		}
+	case cur != want && o.KeepStoredSettings:
+		e.logger.Info("using the settings the data directory was written with", "settings", cur.String())
+	case cur != want:
+		if _, err := e.submit(&walRecord{Settings: &want}); err != nil {
+			return err
+		}
+		e.logger.Warn("settings changed since the data directory was written; the new ones apply from now on",
+			"was", cur.String(), "now", want.String())
+	}
+	sync := store.SyncAlways
+	if o.Store != nil {
+		sync = o.Store.Sync
+	}
+	if fresh || sync != store.SyncAlways {
+		if _, err := e.submit(&walRecord{Epoch: epochOf(e.now())}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // StorageReport returns what opening the data directory found: the snapshot,
@@ -140,36 +222,8 @@ func loadSecret(dir string) ([]byte, error) {
 	return s, nil
 }
 
-// logBatch writes a batch to the log. A batch that changes nothing is not
-// written, but still waits for everything logged before it: what it
-// confirms must be durable too. e.mu must be held for writing.
-func (e *Engine) logBatch(now int64, events []Event, noop bool) (uint64, error) {
-	if noop {
-		return e.log.Mark(), nil
-	}
-	rec, err := msgpack.Marshal(&walRecord{Now: now, Events: events})
-	if err != nil {
-		return 0, fmt.Errorf("basket: encoding a batch: %w", err)
-	}
-	t, err := e.log.Append(rec)
-	if err != nil {
-		return 0, fmt.Errorf("basket: the batch was not applied: %w: %w", ErrStorage, err)
-	}
-	return t, nil
-}
-
-// waitDurable waits for a log ticket, if the engine is durable.
-func (e *Engine) waitDurable(ticket uint64) error {
-	if e.log == nil || ticket == 0 {
-		return nil
-	}
-	if err := e.log.Wait(ticket); err != nil {
-		return fmt.Errorf("basket: the batch is applied in memory but may not be on disk; the engine takes no more writes: %w: %w", ErrStorage, err)
-	}
-	return nil
-}
-
-// replay applies one log record during Open.
+// replay applies one log record during Open: as it was applied when it was
+// logged, refused or not. Records the snapshot covers are skipped.
 func (e *Engine) replay(b []byte) error {
 	var rec walRecord
 	if err := msgpack.Unmarshal(b, &rec); err != nil {
@@ -177,18 +231,17 @@ func (e *Engine) replay(b []byte) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if rec.Revoke != "" {
-		return e.revokeLocked(rec.Now, rec.Revoke)
+	if rec.Seq != 0 && rec.Seq <= e.applied {
+		return nil
 	}
-	if _, _, err := e.applyLocked(rec.Now, rec.Events, false); err != nil {
-		return fmt.Errorf("a logged batch no longer applies: %w", err)
-	}
+	e.applyRecord(&rec) //nolint:errcheck // a refused batch was refused when logged too
 	return nil
 }
 
 // Snapshot writes a snapshot of a durable engine's state and truncates the
-// log. Writers are held only for the switch to a new log segment; the
-// snapshot itself is written from a frozen copy of the indexes.
+// log. Writers are held only for the switch to a new log segment (and its
+// fsync), readers not at all: the snapshot is written from a frozen copy of
+// the indexes, as of a record at or after the switch.
 func (e *Engine) Snapshot(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -198,22 +251,41 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 	}
 	e.snapMu.Lock()
 	defer e.snapMu.Unlock()
+	e.wmu.Lock()
+	if e.isClosed.Load() {
+		e.wmu.Unlock()
+		return ErrClosed
+	}
+	seq, err := e.log.Rotate()
+	covered, mark := e.logSeq, e.log.Mark()
+	e.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	// Everything logged before the switch is applied first, so that the
+	// snapshot covers the segments it supersedes.
+	if err := e.log.Wait(mark); err != nil {
+		return fmt.Errorf("basket: snapshot: %w: %w", ErrStorage, err)
+	}
+	e.drain(mark)
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		return ErrClosed
 	}
-	seq, err := e.log.Rotate()
-	if err != nil {
+	if e.applied < covered {
 		e.mu.Unlock()
-		return err
+		return fmt.Errorf("basket: snapshot: record %d of %d applied", e.applied, covered)
 	}
 	v := frozen{
-		created: e.created.Copy(),
-		erased:  e.erased.Copy(),
-		tombs:   e.tombs.Copy(),
-		lastPos: e.lastPos,
-		expired: e.counts[StateExpired],
+		created:  e.created.Copy(),
+		erased:   e.erased.Copy(),
+		tombs:    e.tombs.Copy(),
+		lastPos:  e.lastPos,
+		expired:  e.counts[StateExpired],
+		applied:  e.applied,
+		lastNow:  e.lastNow,
+		settings: e.settings(),
 	}
 	e.mu.Unlock()
 	return e.log.WriteSnapshot(seq, v.write)
@@ -221,11 +293,14 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 
 // frozen is a copy-on-write view of the state for a snapshot.
 type frozen struct {
-	created *btree.BTreeG[aentry]
-	erased  *btree.Map[string, struct{}]
-	tombs   *btree.Map[string, tomb]
-	lastPos uint64
-	expired int
+	created  *btree.BTreeG[aentry]
+	erased   *btree.Map[string, int64]
+	tombs    *btree.Map[string, tomb]
+	lastPos  uint64
+	expired  int
+	applied  uint64
+	lastNow  int64
+	settings settings
 }
 
 func (v *frozen) write(w io.Writer) error {
@@ -236,7 +311,7 @@ func (v *frozen) write(w io.Writer) error {
 			err = e
 		}
 	}
-	do(enc.EncodeArrayLen(6))
+	do(enc.EncodeArrayLen(9))
 	do(enc.EncodeUint(snapshotFormat))
 	do(enc.EncodeUint(v.lastPos))
 	do(enc.EncodeInt(int64(v.expired)))
@@ -246,8 +321,10 @@ func (v *frozen) write(w io.Writer) error {
 		return err == nil
 	})
 	do(enc.EncodeArrayLen(v.erased.Len()))
-	v.erased.Scan(func(id string, _ struct{}) bool {
+	v.erased.Scan(func(id string, at int64) bool {
+		do(enc.EncodeArrayLen(2))
 		do(enc.EncodeString(id))
+		do(enc.EncodeInt(at))
 		return err == nil
 	})
 	do(enc.EncodeArrayLen(v.tombs.Len()))
@@ -259,6 +336,9 @@ func (v *frozen) write(w io.Writer) error {
 		do(enc.EncodeInt(t.until))
 		return err == nil
 	})
+	do(enc.EncodeUint(v.applied))
+	do(enc.EncodeInt(v.lastNow))
+	do(enc.Encode(&v.settings))
 	return err
 }
 
@@ -327,9 +407,16 @@ func encodeRecord(enc *msgpack.Encoder, r *record) error {
 func (e *Engine) loadSnapshot(rd io.Reader) error {
 	dec := msgpack.NewDecoder(rd)
 	d := decoder{dec: dec}
-	d.arrayLen(6)
-	if v := d.uint(); d.err == nil && v != snapshotFormat {
-		return fmt.Errorf("%w: snapshot payload format %d; this build reads %d", store.ErrVersion, v, snapshotFormat)
+	fields := d.arrayLen(-1)
+	format := d.uint()
+	switch {
+	case d.err != nil:
+		return fmt.Errorf("decoding the snapshot: %w", d.err)
+	case format == 1 && fields == 6, format == snapshotFormat && fields == 9:
+	case format == 1 || format == snapshotFormat:
+		return fmt.Errorf("decoding the snapshot: an array of %d fields for format %d", fields, format)
+	default:
+		return fmt.Errorf("%w: snapshot payload format %d; this build reads 1 and %d", store.ErrVersion, format, snapshotFormat)
 	}
 	lastPos := d.uint()
 	expired := d.int()
@@ -382,7 +469,13 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	}
 	n = d.arrayLen(-1)
 	for i := 0; i < n && d.err == nil; i++ {
-		e.erased.Set(d.str(), struct{}{})
+		if format == 1 {
+			e.erased.Set(d.str(), 0) // of unknown time: every later event is refused
+			continue
+		}
+		d.arrayLen(2)
+		id := d.str()
+		e.erased.Set(id, d.int())
 	}
 	n = d.arrayLen(-1)
 	type qt struct {
@@ -396,6 +489,14 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 		t := tomb{offerPath: d.str(), completed: d.bool(), until: d.int()}
 		e.tombs.Set(id, t)
 		q = append(q, qt{id, t.until})
+	}
+	if format == snapshotFormat && d.err == nil {
+		e.applied = d.uint()
+		e.lastNow = d.int()
+		var st settings
+		if d.err = d.dec.Decode(&st); d.err == nil {
+			e.setSettings(&st)
+		}
 	}
 	if d.err != nil {
 		return fmt.Errorf("decoding the snapshot: %w", d.err)
@@ -600,8 +701,13 @@ func (e *Engine) background(sweep time.Duration) {
 		case <-e.stop:
 			return
 		case <-sweepC:
-			e.maintain(toMS(e.now()))
+			if err := e.Sweep(context.Background()); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrStorage) {
+				e.logger.Error("sweep failed", "err", err)
+			}
 		case <-snapC:
+			if e.log.Err() != nil {
+				continue // the store has failed: Health says so; nothing to snapshot
+			}
 			if e.log.SinceSnapshot() >= e.snapshotEvery {
 				if err := e.Snapshot(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
 					e.logger.Error("snapshot failed; the log keeps growing", "err", err)

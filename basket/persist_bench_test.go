@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/internal/btest"
 	"github.com/basketlab/abandoned/basket/store"
 )
 
@@ -129,7 +130,7 @@ func BenchmarkStartup(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if st := eng.Stats(); st.Abandoned != n {
+				if st := btest.Stats(b, eng); st.Abandoned != n {
 					b.Fatalf("reopened with %d abandoned; want %d", st.Abandoned, n)
 				}
 				eng.Close()

@@ -7,11 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net/url"
 	"time"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // TokenPurpose separates tokens of different uses: a token issued for one
@@ -129,7 +126,7 @@ func (e *Engine) Recover(ctx context.Context, basketID, token string) (Recovery,
 	if err != nil && err != ErrTokenExpired {
 		return Recovery{}, err
 	}
-	e.maintain(toMS(now))
+	e.maintain()
 	e.mu.RLock()
 	if e.closed {
 		e.mu.RUnlock()
@@ -179,33 +176,17 @@ func (e *Engine) Revoke(ctx context.Context, basketID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	now := toMS(e.now())
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	e.mu.RLock()
+	closed, known := e.closed, e.recs[basketID] != nil
+	e.mu.RUnlock()
+	switch {
+	case closed:
 		return ErrClosed
-	}
-	if e.recs[basketID] == nil {
-		e.mu.Unlock()
+	case !known:
 		return &TransitionError{Index: 0, BasketID: basketID, Event: "revoke", Err: ErrUnknownBasket}
 	}
-	var ticket uint64
-	if e.log != nil {
-		rec, err := msgpack.Marshal(&walRecord{Now: now, Revoke: basketID})
-		if err == nil {
-			ticket, err = e.log.Append(rec)
-		}
-		if err != nil {
-			e.mu.Unlock()
-			return fmt.Errorf("basket: the revocation was not applied: %w", err)
-		}
-	}
-	err := e.revokeLocked(now, basketID)
-	e.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return e.waitDurable(ticket)
+	_, err := e.submit(&walRecord{Revoke: basketID})
+	return err
 }
 
 // revokeLocked revokes the tokens of a basket issued up to now (unix ms).

@@ -159,7 +159,10 @@ func (s *EngineStore) Page(pos Pos, limit int) ([]basket.Basket, Pos, error) {
 }
 
 // Len returns the number of abandoned baskets.
-func (s *EngineStore) Len() (int, error) { return s.eng.Stats().Abandoned, nil }
+func (s *EngineStore) Len() (int, error) {
+	st, err := s.eng.Stats(context.Background())
+	return st.Abandoned, err
+}
 
 // Close closes the engine.
 func (s *EngineStore) Close() error { return s.eng.Close() }

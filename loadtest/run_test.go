@@ -123,7 +123,7 @@ func TestRunBothTargets(t *testing.T) {
 	for name, setup := range targets(t) {
 		t.Run(name, func(t *testing.T) {
 			tgt, eng, w := setup(t)
-			before := eng.Stats()
+			before := mustStats(t, eng)
 			r, err := Run(t.Context(), tgt, w, Options{
 				Duration: 1500 * time.Millisecond, Warmup: 300 * time.Millisecond,
 				Pacer: Constant{300}, Workers: 8, Mix: Mix{KindIngest: 1, KindQuery: 4, KindWalk: 1, KindFeed: 2},
@@ -151,7 +151,7 @@ func TestRunBothTargets(t *testing.T) {
 			if q.Pages != q.Ops || q.Items == 0 || q.Items > 50*q.Ops {
 				t.Errorf("query: %d pages, %d baskets in %d operations of 50", q.Pages, q.Items, q.Ops)
 			}
-			if after := eng.Stats(); after.LastPosition <= before.LastPosition {
+			if after := mustStats(t, eng); after.LastPosition <= before.LastPosition {
 				t.Errorf("feed position %d after the run, %d before: ingest changed nothing", after.LastPosition, before.LastPosition)
 			}
 			if err := eng.Check(); err != nil {
@@ -174,7 +174,7 @@ func TestWalkCountsEveryBasket(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkResult(t, r)
-			abandoned := int64(eng.Stats().Abandoned)
+			abandoned := int64(mustStats(t, eng).Abandoned)
 			k, ok := r.Kind("walk")
 			if !ok || k.Ops == 0 || abandoned == 0 {
 				t.Fatalf("walks %+v over %d abandoned baskets; want some", k, abandoned)

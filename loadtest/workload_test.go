@@ -151,14 +151,14 @@ func TestBatchesApply(t *testing.T) {
 				t.Fatalf("batch %d: %v", i, err)
 			}
 		}
-		created := eng.Stats()
+		created := mustStats(t, eng)
 		for range 2 * n {
 			b, _ := w.batch()
 			if err := tgt.Ingest(t.Context(), b); err != nil {
 				t.Fatalf("recycled batch: %v", err)
 			}
 		}
-		after := eng.Stats()
+		after := mustStats(t, eng)
 		if got, want := after.Open+after.Contactable+after.Completed, created.Open+created.Contactable+created.Completed; got != 2*want {
 			t.Errorf("%d baskets after a second pass of renamed batches; want %d, twice the first", got, 2*want)
 		}

@@ -159,7 +159,7 @@ func TestCampaign(t *testing.T) {
 	if recovered == 0 || int64(recovered) > c.Clicked {
 		t.Errorf("%d recovered events for %d clicks; want between 1 and the clicks", recovered, c.Clicked)
 	}
-	if eng.Stats().Completed == 0 {
+	if mustStats(t, eng).Completed == 0 {
 		t.Error("the engine has no completed basket")
 	}
 }

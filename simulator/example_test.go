@@ -37,7 +37,11 @@ func Example() {
 	f := rep.Funnel
 	fmt.Printf("%d baskets, %d abandoned (%.0f%%), %d of them contactable\n",
 		f.Created, f.Abandoned, 100*f.AbandonmentRate, f.AbandonedContactable)
-	fmt.Printf("the engine lists %d abandoned baskets\n", eng.Stats().Abandoned)
+	st, err := eng.Stats(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("the engine lists %d abandoned baskets\n", st.Abandoned)
 
 	page, err := eng.Abandoned(ctx, basket.Query{Limit: 1})
 	if err != nil {

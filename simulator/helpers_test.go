@@ -82,7 +82,7 @@ func runEngine(t testing.TB, sc Scenario, seed uint64, opts *Options, extra ...S
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	rep.AddEngine(eng.Stats())
+	rep.AddEngine(mustStats(t, eng))
 	return rep, eng
 }
 

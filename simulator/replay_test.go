@@ -125,8 +125,8 @@ func newEngine(t testing.TB, now func() time.Time) *basket.Engine {
 	return eng
 }
 
-func stateOf(eng *basket.Engine) basket.Stats {
-	st := eng.Stats()
+func stateOf(t testing.TB, eng *basket.Engine) basket.Stats {
+	st := mustStats(t, eng)
 	st.LastPosition = 0 // feed positions count re-abandonments, which batching changes
 	return st
 }
@@ -189,7 +189,7 @@ func TestReplayJSONL(t *testing.T) {
 			if got := abandonedSet(t, replayed); !slices.Equal(want, got) {
 				t.Fatalf("in process and replayed differ: %s", diffSets(want, got))
 			}
-			if sa, sb := stateOf(eng), stateOf(replayed); sa != sb {
+			if sa, sb := stateOf(t, eng), stateOf(t, replayed); sa != sb {
 				t.Errorf("Stats: in process %+v, replayed %+v", sa, sb)
 			}
 		})

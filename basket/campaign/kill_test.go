@@ -102,7 +102,7 @@ func killChild(dir, smtpAddr string) int {
 	if err := tick(); err != nil { // activation comes before the baskets
 		return fail("tick", err)
 	}
-	if st := eng.Stats(); st.Open+st.Contactable+st.Completed == 0 {
+	if st, err := eng.Stats(context.Background()); err == nil && st.Open+st.Contactable+st.Completed == 0 {
 		for i := range killBaskets {
 			id := fmt.Sprintf("b-%02d", i)
 			at := clock.Now()

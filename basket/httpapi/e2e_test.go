@@ -231,13 +231,15 @@ func TestFeed(t *testing.T) {
 	if len(p.Items) != 0 || p.Next != "0" {
 		t.Fatalf("empty feed = %d items, next %q; want 0 items, next \"0\"", len(p.Items), p.Next)
 	}
+	base := btest.Stats(t, h.eng).LastPosition // positions start at the engine's start time
+	pos := func(n int) string { return strconv.FormatUint(base+uint64(n), 10) }
 	fixture(h)
 	p = h.page("/api/checkout/abandoned/feed?limit=4")
-	if got := ids(p.Items); !slices.Equal(got, []string{"b-00", "b-01", "b-02", "b-03"}) || p.Next != "4" {
-		t.Fatalf("feed page 1 = %v next %q", got, p.Next)
+	if got := ids(p.Items); !slices.Equal(got, []string{"b-00", "b-01", "b-02", "b-03"}) || p.Next != pos(4) {
+		t.Fatalf("feed page 1 = %v next %q; want next %s", got, p.Next, pos(4))
 	}
 	for i, it := range p.Items {
-		if want := strconv.Itoa(i + 1); it["position"] != want {
+		if want := pos(i + 1); it["position"] != want {
 			t.Errorf("feed item %d position = %v; want %q", i, it["position"], want)
 		}
 	}
@@ -256,8 +258,8 @@ func TestFeed(t *testing.T) {
 	if want := []string{"b-04", "b-05", "b-06", "b-07", "b-08", "b-09", "b-00"}; !slices.Equal(got, want) {
 		t.Errorf("rest of the feed = %v; want %v", got, want)
 	}
-	if next != "11" || p.Next != "11" {
-		t.Errorf("next = %q, empty page's next = %q; want 11", next, p.Next)
+	if next != pos(11) || p.Next != pos(11) {
+		t.Errorf("next = %q, empty page's next = %q; want %s", next, p.Next, pos(11))
 	}
 	for _, q := range []string{"after=-1", "after=x", "after=1.5", "limit=0", "limit=2000"} {
 		r := h.get("/api/checkout/abandoned/feed?" + q)
@@ -467,7 +469,7 @@ func TestIngest(t *testing.T) {
 	if r := post("[]"); r.status != http.StatusOK || string(r.body) != "{\"applied\":0}\n" {
 		t.Errorf("empty array = %d %s", r.status, r.body)
 	}
-	before := h.eng.Stats()
+	before := btest.Stats(t, h.eng)
 	bad := []struct {
 		name, body string
 		status     int
@@ -500,7 +502,7 @@ func TestIngest(t *testing.T) {
 			}
 		})
 	}
-	if after := h.eng.Stats(); after != before {
+	if after := btest.Stats(t, h.eng); after != before {
 		t.Errorf("failed batches changed the engine: %+v -> %+v", before, after)
 	}
 	if _, ok := btest.Lookup(t, h.eng, "c"); ok {
@@ -523,7 +525,7 @@ func TestIngest(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("big chunked body = %d; want 413", resp.StatusCode)
 	}
-	if after := h.eng.Stats(); after != before {
+	if after := btest.Stats(t, h.eng); after != before {
 		t.Errorf("oversized bodies changed the engine: %+v -> %+v", before, after)
 	}
 }

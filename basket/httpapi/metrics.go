@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"strconv"
 
 	"github.com/basketlab/abandoned/basket"
@@ -125,7 +126,10 @@ func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.eng.Stats()
+	s, err := c.eng.Stats(context.Background())
+	if err != nil {
+		return // closed: no figures rather than zeros
+	}
 	for _, v := range [...]struct {
 		state string
 		n     int

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -143,7 +141,7 @@ func (c *campaignConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.promo, "promo", "", "promo `code` for the purchase link of later steps")
 	fs.StringVar(&c.suppress, "suppress", "", "suppression list `file` to add before running (one address per line, optional ,reason)")
 	fs.DurationVar(&c.ttl, "ttl", 336*time.Hour, "the baskets' time to live, as the server's -ttl (0 keeps baskets forever): the campaign remembers a basket it forgot until then")
-	fs.DurationVar(&c.abandonAfter, "abandon-after", 0, "with -data-dir: the engine's idle time before abandonment, as the server's")
+	fs.DurationVar(&c.abandonAfter, "abandon-after", 0, "with -data-dir: the engine's idle time before abandonment, used only if the directory does not record the server's")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "send nothing and keep no state: print what would be sent")
 	fs.BoolVar(&c.showContent, "show-content", false, "with -dry-run: print whole messages, addresses and links included")
 	fs.BoolVar(&c.once, "once", false, "one turn, then the report")
@@ -293,7 +291,9 @@ func (c *campaignConfig) run(ctx context.Context, stdout, stderr io.Writer) erro
 	var src campaign.Source
 	stateDir := c.stateDir
 	if c.dataDir != "" {
-		eng, err := basket.Open(c.dataDir, &basket.Options{TTL: opts.BasketTTL, AbandonAfter: c.abandonAfter})
+		// The directory keeps the settings the server wrote it with; they
+		// win over this command's -ttl and -abandon-after.
+		eng, err := basket.Open(c.dataDir, &basket.Options{TTL: opts.BasketTTL, AbandonAfter: c.abandonAfter, KeepStoredSettings: true})
 		if err != nil {
 			if errors.Is(err, store.ErrLocked) {
 				return fmt.Errorf("campaign run: %s is in use (is the server running on it? use -url): %w", c.dataDir, err)
@@ -307,8 +307,16 @@ func (c *campaignConfig) run(ctx context.Context, stdout, stderr io.Writer) erro
 		}
 	} else {
 		src = &campaign.HTTPSource{BaseURL: c.url, Token: c.token.v}
-		if opts.Tokens, err = tokenEngine(stateDir, c.dryRun); err != nil {
-			return fmt.Errorf("campaign run: %w", err)
+		// The server's engine signs no tokens for the campaign: a run keeps
+		// their secret in its state directory (unsubscribe.secret, written
+		// under the directory's lock); a dry run signs with a random one.
+		if c.dryRun {
+			eng, err := basket.New(nil)
+			if err != nil {
+				return fmt.Errorf("campaign run: %w", err)
+			}
+			defer eng.Close()
+			opts.Tokens = eng
 		}
 	}
 	if c.dryRun {
@@ -338,38 +346,6 @@ func (c *campaignConfig) run(ctx context.Context, stdout, stderr io.Writer) erro
 		return writeCampaignReport(stderr, &rep, c.format)
 	}
 	return writeCampaignReport(stdout, &rep, c.format)
-}
-
-// tokenEngine is an engine used only to sign unsubscribe tokens when the
-// baskets come from a server: its secret is kept in the state directory.
-func tokenEngine(dir string, dryRun bool) (*basket.Engine, error) {
-	var secret []byte
-	if dir != "" && !dryRun {
-		path := filepath.Join(dir, "unsubscribe.secret")
-		b, err := os.ReadFile(path)
-		switch {
-		case err == nil:
-			if secret, err = hex.DecodeString(strings.TrimSpace(string(b))); err != nil || len(secret) < basket.MinSecretLen {
-				return nil, fmt.Errorf("%s: not a secret written by this command", path)
-			}
-		case errors.Is(err, os.ErrNotExist):
-			secret = make([]byte, 32)
-			rand.Read(secret)
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return nil, err
-			}
-			if err := os.WriteFile(path, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, err
-		}
-	}
-	var secrets [][]byte
-	if secret != nil {
-		secrets = [][]byte{secret}
-	}
-	return basket.New(&basket.Options{RecoverySecrets: secrets})
 }
 
 // sender builds the sender the flags name.

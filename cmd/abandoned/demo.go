@@ -149,7 +149,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil && (rep == nil || !rep.Interrupted) {
 		return fmt.Errorf("demo: %w", err)
 	}
-	rep.AddEngine(eng.Stats())
+	st, err := eng.Stats(context.WithoutCancel(ctx))
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	rep.AddEngine(st)
 	if err := rep.WriteText(stdout); err != nil {
 		return err
 	}

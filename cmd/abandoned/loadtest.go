@@ -399,7 +399,11 @@ func loadtestRun(ctx context.Context, cfg *loadtestConfig, stdout, stderr io.Wri
 		}
 	}
 	if eng != nil {
-		pop.Abandoned = eng.Stats().Abandoned
+		st, err := eng.Stats(ctx)
+		if err != nil {
+			return err
+		}
+		pop.Abandoned = st.Abandoned
 	}
 
 	if cfg.cpuProfile != "" {

@@ -282,7 +282,7 @@ func TestLoadtestExternalURL(t *testing.T) {
 	if strings.Contains(stdout.String()+stderr.String(), token) {
 		t.Error("the token was printed")
 	}
-	if st := eng.Stats(); st.Abandoned == 0 {
+	if st := mustStats(t, eng); st.Abandoned == 0 {
 		t.Errorf("server stats %+v after a preload over HTTP; want abandoned baskets", st)
 	}
 	if err := eng.Check(); err != nil {

@@ -344,7 +344,7 @@ func TestSimulateLive(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- simulateLive(ctx, eng, &sc, slog.New(slog.DiscardHandler)) }()
 	deadline := time.Now().Add(30 * time.Second)
-	for s := eng.Stats(); s.Open+s.Contactable+s.Completed == 0; s = eng.Stats() {
+	for s := mustStats(t, eng); s.Open+s.Contactable+s.Completed == 0; s = mustStats(t, eng) {
 		if time.Now().After(deadline) {
 			t.Fatal("no simulated basket arrived")
 		}

@@ -277,7 +277,11 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("simulate: %w", err)
 	}
 	if eng != nil {
-		rep.AddEngine(eng.Stats())
+		st, err := eng.Stats(context.WithoutCancel(ctx))
+		if err != nil {
+			return fmt.Errorf("simulate: %w", err)
+		}
+		rep.AddEngine(st)
 	}
 	for _, f := range closers {
 		if cerr := f(); cerr != nil && c.out != "" && c.out != "-" {

@@ -147,7 +147,7 @@ func TestSimulateTarget(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if got := eng.Stats(); got.Abandoned != rep.Engine.Abandoned || got.Completed != rep.Engine.Completed || got.Abandoned == 0 {
+	if got := mustStats(t, eng); got.Abandoned != rep.Engine.Abandoned || got.Completed != rep.Engine.Completed || got.Abandoned == 0 {
 		t.Errorf("server: %+v; in process: %+v; want the same abandoned and completed", got, *rep.Engine)
 	}
 

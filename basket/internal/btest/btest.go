@@ -73,3 +73,13 @@ func Lookup(t testing.TB, e *basket.Engine, id string) (basket.Basket, bool) {
 	}
 	return b, true
 }
+
+// Stats returns the engine's counts; an error fails the test.
+func Stats(t testing.TB, e *basket.Engine) basket.Stats {
+	t.Helper()
+	s, err := e.Stats(context.Background())
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	return s
+}
