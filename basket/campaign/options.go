@@ -198,7 +198,9 @@ type Options struct {
 	Templates *Templates
 
 	// Tokens issues and verifies unsubscribe tokens. Default: the source's
-	// engine, if it has one; a runner without it cannot make messages.
+	// engine, if it has one; else, for a durable runner, tokens signed with
+	// a secret kept in the state directory (unsubscribe.secret, made at the
+	// first run). A runner in memory needs one of these.
 	Tokens Tokens
 
 	// RetryAfter is how long a message that failed for a temporary reason

@@ -37,7 +37,8 @@ type Runner struct {
 
 	mu        sync.Mutex // guards the fields below
 	st        *state
-	log       *store.Store // nil in memory
+	log       *store.Store   // nil in memory
+	ownTokens *basket.Engine // tokens of the state directory's secret, if the runner made them
 	closed    bool
 	resolved  bool  // in-doubt intents of a previous run resolved
 	nextCheck int64 // ms; the next look at watched baskets
@@ -73,8 +74,8 @@ func Open(dir string, src Source, snd Sender, opts *Options) (*Runner, error) {
 	if r.tokens == nil {
 		if t, ok := src.(Tokens); ok {
 			r.tokens = t
-		} else {
-			return nil, fmt.Errorf("%w: Options.Tokens is required with this source (unsubscribe links)", ErrConfig)
+		} else if dir == "" {
+			return nil, fmt.Errorf("%w: Options.Tokens is required with this source in memory (unsubscribe links)", ErrConfig)
 		}
 	}
 	if dir != "" {
@@ -83,6 +84,15 @@ func Open(dir string, src Source, snd Sender, opts *Options) (*Runner, error) {
 			return nil, err
 		}
 		r.st, r.log = st, log
+		if r.tokens == nil {
+			// Under the lock the store holds.
+			tok, err := stateTokens(dir, cfg.Logger)
+			if err != nil {
+				log.Close()
+				return nil, err
+			}
+			r.tokens, r.ownTokens = tok, tok
+		}
 	}
 	r.st.attrWindow = cfg.AttributionWindow.Milliseconds()
 	r.st.reindex(len(cfg.Steps))
@@ -140,10 +150,14 @@ func (r *Runner) Close() error {
 		return nil
 	}
 	r.closed = true
-	if r.log != nil {
-		return r.log.Close()
+	var err error
+	if r.ownTokens != nil {
+		err = r.ownTokens.Close()
 	}
-	return nil
+	if r.log != nil {
+		err = errors.Join(r.log.Close(), err)
+	}
+	return err
 }
 
 // commit appends a record (durably, if asked, together with every record

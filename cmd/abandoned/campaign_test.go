@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/httpapi"
 )
 
 // seedDataDir writes two abandoned baskets, abandoned two hours ago, into
@@ -184,5 +186,43 @@ func TestCampaignTTL(t *testing.T) {
 		if err != nil || o.BasketTTL != tc.want {
 			t.Errorf("-ttl %v: BasketTTL %v, %v; want %v", tc.ttl, o.BasketTTL, err, tc.want)
 		}
+	}
+}
+
+// TestCampaignRunURLSecret: over -url the unsubscribe tokens' secret is
+// kept in the state directory; an empty one, as a crash of an older
+// version left it, does not stop the campaign, and the secret made then
+// is the next run's.
+func TestCampaignRunURLSecret(t *testing.T) {
+	eng, err := basket.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	api, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{"campaign-token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	state := t.TempDir()
+	path := filepath.Join(state, "unsubscribe.secret")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"run", "-url", srv.URL, "-token", "campaign-token", "-state-dir", state, "-shop", "shop.example.com",
+		"-outbox", filepath.Join(t.TempDir(), "outbox.jsonl"), "-once"}
+	if _, _, err := campaignCmd(t, args...); err != nil {
+		t.Fatalf("campaign run with an empty secret: %v", err)
+	}
+	first, err := os.ReadFile(path)
+	if err != nil || len(first) != 65 {
+		t.Fatalf("secret %q, %v; want 64 hex digits and a newline", first, err)
+	}
+	if _, _, err := campaignCmd(t, args...); err != nil {
+		t.Fatalf("campaign run again: %v", err)
+	}
+	if again, _ := os.ReadFile(path); string(again) != string(first) {
+		t.Errorf("the second run changed the secret")
 	}
 }
