@@ -1,9 +1,11 @@
 package campaign
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,7 +44,8 @@ type Report struct {
 
 	// InDoubt lists the messages whose delivery is in doubt (a crash
 	// after the point of no return): never sent again, for an operator to
-	// look at.
+	// look at. They stay listed, even once their basket is forgotten,
+	// until resolved (Runner.ResolveInDoubt).
 	InDoubt []DoubtRef `json:"inDoubt,omitempty"`
 
 	AttributionWindow time.Duration `json:"attributionWindowNs"`
@@ -106,12 +109,13 @@ func (r *Runner) Report() Report {
 				}
 			}
 		}
-		for i := range t.Sent {
-			if t.Doubt&(1<<uint(i)) != 0 {
-				rep.InDoubt = append(rep.InDoubt, DoubtRef{t.ID, i + 1, Key(r.cfg.Name, t.ID, i+1)})
-			}
-		}
 	}
+	for key, d := range st.Doubts {
+		rep.InDoubt = append(rep.InDoubt, DoubtRef{d.BasketID, d.Step + 1, key})
+	}
+	slices.SortFunc(rep.InDoubt, func(a, b DoubtRef) int {
+		return cmp.Or(strings.Compare(a.BasketID, b.BasketID), cmp.Compare(a.Step, b.Step))
+	})
 	for k, v := range skipped {
 		rep.Skipped[Reason(k)] = v
 	}

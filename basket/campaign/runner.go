@@ -873,6 +873,25 @@ func (r *Runner) Run(ctx context.Context, every time.Duration) error {
 	}
 }
 
+// ResolveInDoubt records what an operator found out about a message in
+// doubt (Report.InDoubt, by its key): whether it was delivered. It is not
+// sent again either way; the report counts it as sent or failed, and no
+// longer lists it.
+func (r *Runner) ResolveInDoubt(ctx context.Context, key string, delivered bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, ok := r.st.Doubts[key]; !ok {
+		return fmt.Errorf("campaign: no message in doubt with key %q", truncate(key))
+	}
+	return r.commit(&rec{Kind: kSettle, Text: key, Flag: delivered}, true)
+}
+
 // Suppress adds an address to the suppression list (why: "unsubscribed",
 // "bounced", "complained" or any short word). Only a keyed hash of the
 // normalised address is kept.

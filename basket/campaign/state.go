@@ -33,6 +33,7 @@ const (
 	kOpened     = 14 // ID, Step
 	kRetry      = 15 // ID, Step: an intent found undelivered; try again
 	kResend     = 16 // ID, Step, At: send the committed intent again from then, Flag: an attempt failed
+	kSettle     = 17 // Text: the key of a message in doubt an operator resolved, Flag: delivered
 )
 
 // rec is one record of the log.
@@ -114,6 +115,9 @@ type state struct {
 	// source has passed (ms), so that one abandoned again is not taken
 	// in as new.
 	Gone map[string]int64 `msgpack:"g,omitempty"`
+	// Doubts are the messages in doubt, by key, until an operator
+	// resolves them: they outlive their basket's track.
+	Doubts map[string]doubt `msgpack:"q,omitempty"`
 
 	attrWindow int64             // ms; the runner's attribution window
 	nSteps     int               // the runner's number of steps
@@ -123,7 +127,14 @@ type state struct {
 
 func newState() *state {
 	return &state{Tracks: map[string]*track{}, LastSent: map[string]int64{}, Suppressed: map[string]string{},
-		Skipped: map[string]int64{}, Deferred: map[string]int64{}, Gone: map[string]int64{}}
+		Skipped: map[string]int64{}, Deferred: map[string]int64{}, Gone: map[string]int64{}, Doubts: map[string]doubt{}}
+}
+
+// doubt is a message in doubt.
+type doubt struct {
+	BasketID string `msgpack:"b"`
+	Step     int    `msgpack:"s"` // from 0
+	At       int64  `msgpack:"a"` // ms, its intent
 }
 
 // hashEmail is the key of a normalised email in the campaign's maps: the
@@ -258,6 +269,7 @@ func (s *state) apply1(r *rec) error {
 		} else {
 			s.step(r.Step).InDoubt++
 			t.Doubt |= 1 << uint(r.Step)
+			s.Doubts[Key(s.Name, t.ID, r.Step+1)] = doubt{t.ID, r.Step, r.At}
 		}
 		s.advance(t, r.Step)
 	case kFail:
@@ -290,6 +302,25 @@ func (s *state) apply1(r *rec) error {
 				t.DeferMask |= reasonBit(reason)
 			}
 			t.Until = r.T2
+		}
+	case kSettle:
+		d, ok := s.Doubts[r.Text]
+		if !ok {
+			return fmt.Errorf("record %d: no message in doubt with key %q", r.Kind, truncate(r.Text))
+		}
+		delete(s.Doubts, r.Text)
+		c := s.step(d.Step)
+		c.InDoubt--
+		if r.Flag {
+			c.Sent++
+		} else {
+			c.Failed++
+		}
+		if t := s.Tracks[d.BasketID]; t != nil && d.Step < len(t.Sent) {
+			t.Doubt &^= 1 << uint(d.Step)
+			if !r.Flag {
+				t.Sent[d.Step] = 0 // no click follows it
+			}
 		}
 	case kSuppress:
 		s.Suppressed[r.Email] = r.Text
@@ -393,6 +424,18 @@ func decodeState(r io.Reader) (*state, error) {
 	for id, t := range s.Tracks {
 		if t == nil || t.ID != id {
 			return nil, fmt.Errorf("snapshot: track %q damaged", truncate(id))
+		}
+	}
+	if s.Doubts == nil {
+		// A snapshot from before the list: the doubts of the baskets still
+		// watched are in their tracks.
+		s.Doubts = map[string]doubt{}
+		for _, t := range s.Tracks {
+			for i := range t.Sent {
+				if t.Doubt&(1<<uint(i)) != 0 {
+					s.Doubts[Key(s.Name, t.ID, i+1)] = doubt{t.ID, i, t.Sent[i]}
+				}
+			}
 		}
 	}
 	return s, nil
