@@ -260,6 +260,9 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 	covered, mark := e.logSeq, e.log.Mark()
 	e.wmu.Unlock()
 	if err != nil {
+		if errors.Is(err, store.ErrFailed) {
+			return fmt.Errorf("basket: snapshot: %w: %w", ErrStorage, err)
+		}
 		return err
 	}
 	// Everything logged before the switch is applied first, so that the

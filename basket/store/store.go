@@ -458,11 +458,13 @@ func (s *Store) newSegment(seq uint64) error {
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("store: %w", err)
+		s.fs.Remove(name) //nolint:errcheck // the fsync error is the one to report
+		return fmt.Errorf("store: %w: fsync of a new log segment: %v", ErrFailed, err)
 	}
 	if err := s.fs.SyncDir(s.dir); err != nil {
 		f.Close()
-		return fmt.Errorf("store: %w", err)
+		s.fs.Remove(name) //nolint:errcheck // the fsync error is the one to report
+		return fmt.Errorf("store: %w: fsync of the data directory: %v", ErrFailed, err)
 	}
 	s.seg, s.segSeq, s.segSize = f, seq, int64(walHeader)
 	return nil
@@ -651,6 +653,9 @@ func (s *Store) Rotate() (uint64, error) {
 	old := s.seg
 	next := s.segSeq + 1
 	if err := s.newSegment(next); err != nil {
+		if errors.Is(err, ErrFailed) {
+			return 0, s.setFailed(err)
+		}
 		return 0, err
 	}
 	s.retired = append(s.retired, old)
