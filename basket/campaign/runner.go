@@ -747,9 +747,16 @@ func (r *Runner) message(t *track, b *basket.Basket, i int, at, now time.Time) (
 // notes the recovery clicks of the others.
 func (r *Runner) check(ctx context.Context, now time.Time, ts *TickStats) error {
 	nowMS := now.UnixMilli()
+	// What no longer matters goes; a replay brings it back until the next
+	// look, which is harmless.
 	for id, until := range r.st.Gone {
 		if nowMS > until+tombstoneLeeway.Milliseconds() {
-			delete(r.st.Gone, id) // a replay brings it back until the next look: harmless
+			delete(r.st.Gone, id)
+		}
+	}
+	for h, last := range r.st.LastSent {
+		if nowMS >= last+r.cfg.Window.Milliseconds() {
+			delete(r.st.LastSent, h) // the window is over
 		}
 	}
 	for _, t := range r.sortedTracks() {

@@ -75,3 +75,25 @@ func TestWatchShorterThanSequenceRefused(t *testing.T) {
 	}
 	r.Close()
 }
+
+// TestStatePruned: the one-message window of a customer is forgotten once
+// over, and so is a forgotten basket once past its TTL.
+func TestStatePruned(t *testing.T) {
+	f := newFixture(t, &Options{Steps: []time.Duration{time.Hour}, BasketTTL: 3 * 24 * time.Hour}, nil)
+	f.tick()
+	f.basket("b-1", "ann@example.com", nil)
+	f.run(2*time.Hour, 10*time.Minute)
+	f.complete("b-1")
+	f.run(2*time.Hour, 10*time.Minute)
+	if len(f.r.st.LastSent) != 1 || len(f.r.st.Gone) != 1 {
+		t.Fatalf("after a message: %d windows, %d forgotten baskets; want 1 and 1", len(f.r.st.LastSent), len(f.r.st.Gone))
+	}
+	f.run(21*time.Hour, time.Hour)
+	if len(f.r.st.LastSent) != 0 || len(f.r.st.Gone) != 1 {
+		t.Errorf("a day after: %d windows, %d forgotten baskets; want 0 and 1", len(f.r.st.LastSent), len(f.r.st.Gone))
+	}
+	f.run(3*24*time.Hour, 6*time.Hour)
+	if len(f.r.st.Gone) != 0 {
+		t.Errorf("past its TTL: %d forgotten baskets; want 0", len(f.r.st.Gone))
+	}
+}
