@@ -3,11 +3,13 @@ package campaign
 import (
 	"errors"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
 	"github.com/basketlab/abandoned/basket/httpapi"
+	"github.com/basketlab/abandoned/basket/internal/btest"
 )
 
 // TestClosedEngineForgetsNothing: a closed engine is not an empty one, so
@@ -78,5 +80,60 @@ func TestServerGoneForgetsNothing(t *testing.T) {
 	if after := r.Report(); after.Running != before.Running || after.Watched != before.Watched || after.Total.Sent != before.Total.Sent {
 		t.Fatalf("with the server gone: running %d, watched %d, sent %d; want %d, %d, %d", after.Running, after.Watched,
 			after.Total.Sent, before.Running, before.Watched, before.Total.Sent)
+	}
+}
+
+// TestServerRestartedEmpty: a campaign over HTTP keeps its checkpoint when
+// the server restarts without a data directory; the new server's positions
+// start above it, so the campaign mails the new abandonments too.
+func TestServerRestartedEmpty(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	serve := func(eng *basket.Engine) *httptest.Server {
+		api, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{"campaign-test-token"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return httptest.NewServer(api)
+	}
+	srv := serve(f.eng)
+	src := &HTTPSource{BaseURL: srv.URL, Token: "campaign-test-token", Retries: -1}
+	snd := &memSender{}
+	r, err := New(src, snd, &Options{ShopURL: "shop.example.com", Tokens: f.eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f.r, f.snd = r, snd
+	f.clock.Add(time.Minute)
+	f.tick()
+	f.basket("b-1", "ann@example.com", nil)
+	f.basket("b-2", "bob@example.com", nil)
+	f.run(2*time.Hour, 10*time.Minute)
+	if got := len(snd.messages()); got != 2 {
+		t.Fatalf("before the restart %d messages; want 2", got)
+	}
+	// The server restarts, empty, a moment later.
+	srv.Close()
+	f.clock.Add(time.Second)
+	eng, err := basket.New(&basket.Options{Now: f.clock.Now, RecoverySecrets: [][]byte{btest.Secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	srv = serve(eng)
+	defer srv.Close()
+	src.BaseURL = srv.URL
+	f.eng = eng
+	f.basket("c-1", "cy@example.com", nil)
+	f.basket("c-2", "di@example.com", nil)
+	f.run(2*time.Hour, 10*time.Minute)
+	var firsts []string
+	for _, m := range snd.messages() {
+		if m.Step == 1 {
+			firsts = append(firsts, m.BasketID)
+		}
+	}
+	if want := []string{"b-1", "b-2", "c-1", "c-2"}; !slices.Equal(firsts, want) {
+		t.Fatalf("first messages = %v; want %v", firsts, want)
 	}
 }
