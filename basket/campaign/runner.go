@@ -28,12 +28,16 @@ const feedPage = 1000
 // Runner runs a campaign: it takes in the baskets of the abandonment feed
 // after its activation watermark and sends each its sequence of reminders,
 // by the rules of SPEC section 5. All its methods are safe for concurrent
-// use; Tick holds the runner for its whole turn.
+// use. Turns (Tick, Settle) run one at a time; while a turn waits for the
+// sender, the runner is free: an unsubscribe or a report does not wait for
+// a slow mail server.
 type Runner struct {
 	cfg    *config
 	src    Source
 	snd    Sender
 	tokens Tokens
+
+	turn sync.Mutex // held by a Tick or a Settle for its whole turn, before mu
 
 	mu        sync.Mutex // guards the fields below
 	st        *state
@@ -217,6 +221,8 @@ func (s TickStats) zero() bool { return s == TickStats{} }
 // rules again with fresh data first), and, every CheckEvery, records the
 // outcome of baskets that completed or are gone.
 func (r *Runner) Tick(ctx context.Context, now time.Time) (TickStats, error) {
+	r.turn.Lock()
+	defer r.turn.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var ts TickStats
@@ -625,12 +631,18 @@ func (r *Runner) resend(ctx context.Context, t *track, bs []basket.Basket, compl
 }
 
 // deliver hands the message of t's intent to the sender and records the
-// outcome.
+// outcome. r.mu is released while the sender works (r.turn keeps other
+// turns out), and taken again to record the point of no return.
 func (r *Runner) deliver(ctx context.Context, t *track, m *Message, now time.Time, ts *TickStats) error {
 	step := t.Intent - 1
 	nowMS := now.UnixMilli()
 	again := t.Committed // a repeat of a message that may have left
 	commit := func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.closed {
+			return ErrClosed
+		}
 		if !t.Committed {
 			if err := r.commit(&rec{Kind: kCommit, ID: t.ID, Step: step}, true); err != nil {
 				return err
@@ -638,9 +650,14 @@ func (r *Runner) deliver(ctx context.Context, t *track, m *Message, now time.Tim
 		}
 		return r.crash("commit")
 	}
+	r.mu.Unlock()
 	err := r.snd.Send(ctx, m, commit)
+	r.mu.Lock()
 	if errors.Is(err, errCrash) {
 		return err
+	}
+	if r.closed {
+		return ErrClosed // the outcome is left for the next start to resolve
 	}
 	if err == nil {
 		if err := r.crash("delivered"); err != nil {
@@ -802,6 +819,8 @@ func (r *Runner) check(ctx context.Context, now time.Time, ts *TickStats) error 
 // CheckEvery, and records the outcome of those completed or gone, so that
 // a report made next is up to date.
 func (r *Runner) Settle(ctx context.Context, now time.Time) error {
+	r.turn.Lock()
+	defer r.turn.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {

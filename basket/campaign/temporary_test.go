@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -46,5 +47,50 @@ func TestSMTPTemporaryAfterDataRetried(t *testing.T) {
 					rep.Total.InDoubt, rep.InDoubt)
 			}
 		})
+	}
+}
+
+// lockSender checks, while it sends, that the runner is free, and
+// suppresses an address as an unsubscribe arriving then would.
+type lockSender struct {
+	memSender
+	r      *Runner
+	locked bool
+}
+
+func (s *lockSender) Send(ctx context.Context, m *Message, commit func() error) error {
+	if !s.r.mu.TryLock() {
+		s.locked = true
+	} else {
+		s.r.mu.Unlock()
+		if err := s.r.Suppress(ctx, "bob@example.com", ""); err != nil {
+			return err
+		}
+	}
+	return s.memSender.Send(ctx, m, commit)
+}
+
+// TestSendDoesNotHoldRunner: an unsubscribe need not wait for the sender;
+// one recorded during a send stops the address's next steps.
+func TestSendDoesNotHoldRunner(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	snd := &lockSender{}
+	r, err := New(EngineSource{f.eng}, snd, &Options{ShopURL: "shop.example.com", Steps: []time.Duration{time.Hour, 48 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	snd.r, f.r = r, r
+	f.tick()
+	f.basket("b-1", "bob@example.com", nil)
+	f.run(50*time.Hour, 30*time.Minute)
+	if snd.locked {
+		t.Fatal("the runner was locked while the sender worked")
+	}
+	if got := summary(snd.messages()); len(got) != 1 || got[0] != "b-1/1" {
+		t.Errorf("messages %v; want step 1 only, step 2 suppressed", got)
+	}
+	if rep := r.Report(); rep.Skipped[ReasonSuppressed] != 1 {
+		t.Errorf("skipped %v; want step 2 suppressed", rep.Skipped)
 	}
 }
