@@ -69,17 +69,19 @@ func (kr *keyring) decodeCursor(s, alias string) (*cursorRecord, *key, error) {
 	if len(s) > maxCursorLen {
 		return nil, nil, bad("too long")
 	}
-	raw, err := b64.DecodeString(s)
-	if err != nil {
+	var rawBuf [maxCursorLen * 3 / 4]byte
+	n, ok := decodeB64(rawBuf[:], s)
+	if !ok {
 		return nil, nil, bad("not base64url")
 	}
+	raw := rawBuf[:n]
 	if len(raw) < 4+cursorMACLen+1 {
 		return nil, nil, bad("truncated")
 	}
-	body := raw[:len(raw)-cursorMACLen]
-	k := kr.lookup(body[len(body)-4:])
+	body, tag := raw[:len(raw)-cursorMACLen], raw[len(raw)-cursorMACLen:]
 	var mac [sha256.Size]byte
-	if k == nil || !hmac.Equal(cursorMAC(k, body, mac[:0]), raw[len(raw)-cursorMACLen:]) {
+	k := kr.find(body[len(body)-4:], func(k *key) bool { return hmac.Equal(cursorMAC(k, body, mac[:0]), tag) })
+	if k == nil {
 		return nil, nil, bad("not a cursor issued by this service, or altered")
 	}
 	var rec cursorRecord

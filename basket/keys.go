@@ -4,24 +4,34 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
 	"sync"
 )
 
-// MinSecretLen is the shortest secret Options.RecoverySecrets accepts.
+// MinSecretLen is the shortest secret Options.RecoverySecrets accepts. A
+// secret should be random: 32 bytes from a cryptographic generator, as the
+// engine generates when it is given none.
 const MinSecretLen = 16
 
 // key holds the keys derived from one secret. Each purpose has its own key,
 // so a token of one purpose never verifies as another.
 type key struct {
+	// id is what tokens and cursors signed with this key carry as their
+	// key id: the key's position in the keyring when it signed. It is a
+	// hint and nothing more; it says nothing about the secret, so that
+	// guesses of a secret cannot be filtered with it.
 	id      [4]byte
 	recover []byte // recovery and other link tokens
 	cursor  []byte // cursor MACs
-	email   []byte // seals emails in cursors
+
+	// The email sealed in a cursor: a synthetic IV under one key, AES-CTR
+	// under another.
+	emailMAC []byte
+	emailEnc cipher.Block
 
 	recoverMACs *macPool
 	cursorMACs  *macPool
@@ -60,29 +70,35 @@ func derive(secret []byte, label string) []byte {
 
 func newKeyring(secrets [][]byte) (*keyring, error) {
 	if len(secrets) == 0 {
-		s := make([]byte, 32)
-		if _, err := rand.Read(s); err != nil {
+		s, err := randomSecret()
+		if err != nil {
 			return nil, fmt.Errorf("generating a recovery secret: %w", err)
 		}
 		secrets = [][]byte{s}
 	}
 	kr := &keyring{}
-	seen := map[[4]byte]bool{}
+	seen := map[[sha256.Size]byte]bool{}
 	for i, s := range secrets {
 		if len(s) < MinSecretLen {
 			return nil, fmt.Errorf("recovery secret %d: shorter than %d bytes", i, MinSecretLen)
 		}
 		k := key{
-			recover: derive(s, "recover"),
-			cursor:  derive(s, "cursor"),
-			email:   derive(s, "email"),
+			recover:  derive(s, "recover"),
+			cursor:   derive(s, "cursor"),
+			emailMAC: derive(s, "email-siv"),
 		}
-		copy(k.id[:], derive(s, "kid"))
+		b, err := aes.NewCipher(derive(s, "email-ctr")) // 32 bytes: AES-256
+		if err != nil {
+			return nil, fmt.Errorf("recovery secret %d: %w", i, err)
+		}
+		k.emailEnc = b
+		binary.BigEndian.PutUint32(k.id[:], uint32(i))
 		k.recoverMACs, k.cursorMACs = newMACPool(k.recover), newMACPool(k.cursor)
-		if seen[k.id] {
+		fp := sha256.Sum256(k.recover)
+		if seen[fp] {
 			return nil, errors.New("recovery secrets: the same secret is given twice")
 		}
-		seen[k.id] = true
+		seen[fp] = true
 		kr.keys = append(kr.keys, k)
 	}
 	return kr, nil
@@ -90,9 +106,22 @@ func newKeyring(secrets [][]byte) (*keyring, error) {
 
 func (kr *keyring) signer() *key { return &kr.keys[0] }
 
-func (kr *keyring) lookup(id []byte) *key {
+// find returns the key under which ok holds (a MAC verifies): the key the
+// id names first, then every other, newest first. Tokens signed before a
+// rotation name another position, and those of earlier versions a
+// fingerprint; they verify all the same. It returns nil if no key does.
+func (kr *keyring) find(id []byte, ok func(k *key) bool) *key {
+	hint := -1
+	if len(id) == 4 {
+		if n := binary.BigEndian.Uint32(id); n < uint32(len(kr.keys)) {
+			hint = int(n)
+			if ok(&kr.keys[hint]) {
+				return &kr.keys[hint]
+			}
+		}
+	}
 	for i := range kr.keys {
-		if hmac.Equal(kr.keys[i].id[:], id) {
+		if i != hint && ok(&kr.keys[i]) {
 			return &kr.keys[i]
 		}
 	}
@@ -100,15 +129,16 @@ func (kr *keyring) lookup(id []byte) *key {
 }
 
 // sealEmail encrypts a normalised email for a cursor, deterministically (a
-// synthetic IV: the email's MAC), so that a cursor shows no email and the
-// same query gives the same cursor. The cursor's own MAC authenticates it.
+// synthetic IV: the email's MAC under a key of its own), so that a cursor
+// shows no email and the same query gives the same cursor. The cursor's own
+// MAC authenticates it.
 func (k *key) sealEmail(norm string) []byte {
-	m := hmac.New(sha256.New, k.email)
+	m := hmac.New(sha256.New, k.emailMAC)
 	m.Write([]byte(norm))
 	iv := m.Sum(nil)[:aes.BlockSize]
 	out := make([]byte, aes.BlockSize+len(norm))
 	copy(out, iv)
-	k.emailStream(iv).XORKeyStream(out[aes.BlockSize:], []byte(norm))
+	cipher.NewCTR(k.emailEnc, iv).XORKeyStream(out[aes.BlockSize:], []byte(norm))
 	return out
 }
 
@@ -119,8 +149,8 @@ func (k *key) openEmail(sealed []byte) (string, bool) {
 	}
 	iv := sealed[:aes.BlockSize]
 	pt := make([]byte, len(sealed)-aes.BlockSize)
-	k.emailStream(iv).XORKeyStream(pt, sealed[aes.BlockSize:])
-	m := hmac.New(sha256.New, k.email)
+	cipher.NewCTR(k.emailEnc, iv).XORKeyStream(pt, sealed[aes.BlockSize:])
+	m := hmac.New(sha256.New, k.emailMAC)
 	m.Write(pt)
 	if !hmac.Equal(m.Sum(nil)[:aes.BlockSize], iv) {
 		return "", false
@@ -128,10 +158,29 @@ func (k *key) openEmail(sealed []byte) (string, bool) {
 	return string(pt), true
 }
 
-func (k *key) emailStream(iv []byte) cipher.Stream {
-	b, err := aes.NewCipher(k.email) // 32 bytes: AES-256
-	if err != nil {
-		panic("basket: derived key of the wrong size: " + err.Error())
+// b64Alphabet marks the bytes of base64url.
+var b64Alphabet = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		t[c] = true
 	}
-	return cipher.NewCTR(b, iv)
+	return t
+}()
+
+var b64Strict = b64.Strict()
+
+// decodeB64 decodes unpadded base64url strictly into dst, which must be
+// large enough: every byte must be of the alphabet (encoding/base64 skips
+// CR and LF) and the unused bits of the last character zero, so that each
+// decoded value has one encoding. It returns the decoded length.
+func decodeB64(dst []byte, s string) (int, bool) {
+	for i := 0; i < len(s); i++ {
+		if !b64Alphabet[s[i]] {
+			return 0, false
+		}
+	}
+	if b64.DecodedLen(len(s)) > len(dst) {
+		return 0, false
+	}
+	n, err := b64Strict.Decode(dst, []byte(s))
+	return n, err == nil
 }

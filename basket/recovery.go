@@ -56,18 +56,15 @@ func (kr *keyring) verify(p TokenPurpose, subject, token string, now int64) (int
 	if token == "" {
 		return 0, ErrTokenMissing
 	}
-	if b64.DecodedLen(len(token)) != tokenLen {
+	if b64.EncodedLen(tokenLen) != len(token) {
 		return 0, ErrTokenInvalid
 	}
 	var buf [tokenLen]byte
-	if n, err := b64.Decode(buf[:], []byte(token)); err != nil || n != tokenLen {
+	if n, ok := decodeB64(buf[:], token); !ok || n != tokenLen {
 		return 0, ErrTokenInvalid
 	}
-	k := kr.lookup(buf[:4])
+	k := kr.find(buf[:4], func(k *key) bool { return hmac.Equal(k.tokenMAC(p, subject, buf[:8]), buf[8:]) })
 	if k == nil {
-		return 0, ErrTokenInvalid
-	}
-	if !hmac.Equal(k.tokenMAC(p, subject, buf[:8]), buf[8:]) {
 		return 0, ErrTokenInvalid
 	}
 	exp := int64(binary.BigEndian.Uint32(buf[4:8]))
