@@ -38,7 +38,7 @@ func (e *Engine) Apply(ctx context.Context, events ...Event) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return e.submit(&walRecord{Events: events})
+	return e.submit(ctx, &walRecord{Events: events})
 }
 
 // pending is a record logged and not yet applied.
@@ -53,8 +53,19 @@ type pending struct {
 // submit runs a record through the engine. In memory it is applied at once.
 // A durable engine logs it first and applies it only once it is durable, in
 // log order, so that no reader sees what a crash could take back; whether it
-// applies (or is refused) is decided then, exactly as a replay decides it.
-func (e *Engine) submit(rec *walRecord) (Result, error) {
+// applies (or is refused) is decided then, exactly as a replay decides it. On
+// a replicated log, the same holds of the log's order, which other nodes
+// write to as well.
+func (e *Engine) submit(ctx context.Context, rec *walRecord) (Result, error) {
+	if e.rl != nil {
+		if e.isClosed.Load() {
+			return Result{}, ErrClosed
+		}
+		if err := e.rl.health(); err != nil {
+			return Result{}, err
+		}
+		return e.submitReplicated(ctx, newRecordID(), rec)
+	}
 	if e.log == nil {
 		e.mu.Lock()
 		defer e.mu.Unlock()

@@ -69,6 +69,17 @@ type Options struct {
 	// negative: only when Snapshot is called.
 	SnapshotEvery int64
 
+	// Log, if set, is a replicated log that the engine writes every change
+	// to and applies, in its order, with the other nodes of a cluster (see
+	// package cluster): New catches up with it before it returns, and
+	// checks that the log's alias, secrets and settings are the engine's.
+	// Time-based changes follow the time recorded in the log. Default nil.
+	Log Log
+
+	// TickInterval is how often an engine on a Log asks it to move time on
+	// when time-based changes are due. Default DefaultTickInterval.
+	TickInterval time.Duration
+
 	// KeepStoredSettings makes a durable engine (Open) keep the settings
 	// its directory was written with (AbandonAfter, TTL, RecoveryValidity)
 	// when they differ from these options, as a reader of another
@@ -106,6 +117,9 @@ type Engine struct {
 	report        store.Report
 	snapshotEvery int64
 
+	rl      *replicated  // nil unless on a replicated log
+	logTime atomic.Int64 // on a replicated log: the time of the last record applied, unix ms
+
 	// lazy: no sweeper runs, so a read that finds time-based changes due
 	// makes them (through the log, as a tick) before it reads.
 	lazy bool
@@ -131,6 +145,7 @@ type Engine struct {
 	// abandonAfter, ttl and recoveryValidity above are the settings in
 	// force; a replay changes them, under mu, where the log did.
 	hasSettings bool   // the settings came from the snapshot or the log
+	clusterID   []byte // on a replicated log: its identity, from the founding record
 	applied     uint64 // the sequence of the last record applied (a durable engine)
 	recs        map[string]*record
 	erased      *btree.Map[string, int64] // ids erased, forever, with the erasure's time
@@ -211,6 +226,13 @@ func New(opts *Options) (*Engine, error) {
 	// out a position an earlier one did (see epochOf).
 	e.lastPos = epochOf(o.Now())
 	e.lazy = o.SweepInterval <= 0
+	if o.Log != nil {
+		e.lazy = false
+		if err := e.startReplicated(context.Background(), &o); err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
 	e.startBackground(o.SweepInterval)
 	return e, nil
 }
@@ -241,6 +263,9 @@ func (e *Engine) Close() error {
 			close(e.stop)
 			<-e.done
 		}
+		if e.rl != nil {
+			e.rl.stop()
+		}
 		e.wmu.Lock() // no record is logged after this
 		e.mu.Lock()
 		e.closed = true
@@ -266,6 +291,9 @@ func (e *Engine) Health(ctx context.Context) error {
 	if e.isClosed.Load() {
 		return ErrClosed
 	}
+	if e.rl != nil {
+		return e.rl.health()
+	}
 	if e.log != nil {
 		if err := e.log.Err(); err != nil {
 			return fmt.Errorf("%w: %w", ErrStorage, err)
@@ -289,17 +317,35 @@ func (e *Engine) Sweep(ctx context.Context) error {
 	if toMS(e.now()) < e.nextDue.Load() {
 		return nil
 	}
-	_, err := e.submit(&walRecord{}) // a tick
+	_, err := e.submit(ctx, &walRecord{}) // a tick
 	return err
 }
 
-// maintain makes the time-based changes that are due before a read, when no
-// sweeper does. Its failure is not the read's: the read then serves what is
-// there.
-func (e *Engine) maintain() {
-	if e.lazy && toMS(e.now()) >= e.nextDue.Load() && !e.isClosed.Load() {
-		e.submit(&walRecord{}) //nolint:errcheck // see above
+// beforeRead readies the engine for a read. On a replicated log it waits
+// until every record stored before the read started is applied, so that the
+// read sees every write acknowledged by any node. Otherwise, when no sweeper
+// runs, it makes the time-based changes that are due; that failure is not
+// the read's, which then serves what is there.
+func (e *Engine) beforeRead(ctx context.Context) error {
+	if e.rl != nil {
+		if err := e.rl.health(); err != nil {
+			return err
+		}
+		return e.catchUp(ctx)
 	}
+	if e.lazy && toMS(e.now()) >= e.nextDue.Load() && !e.isClosed.Load() {
+		e.submit(ctx, &walRecord{}) //nolint:errcheck // see above
+	}
+	return nil
+}
+
+// readNow is the time a read computes with (links to hand out), unix ms:
+// on a replicated log the log's, so that every node answers alike.
+func (e *Engine) readNow() int64 {
+	if e.rl != nil {
+		return e.logTime.Load()
+	}
+	return toMS(e.now())
 }
 
 // runDue promotes, expires and forgets what is due at now. e.mu must be held
@@ -503,8 +549,10 @@ func (e *Engine) Get(ctx context.Context, id string) (Basket, error) {
 	if err := ctx.Err(); err != nil {
 		return Basket{}, err
 	}
-	e.maintain()
-	now := toMS(e.now())
+	if err := e.beforeRead(ctx); err != nil {
+		return Basket{}, err
+	}
+	now := e.readNow()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
@@ -558,7 +606,9 @@ func (e *Engine) Stats(ctx context.Context) (Stats, error) {
 	if err := ctx.Err(); err != nil {
 		return Stats{}, err
 	}
-	e.maintain()
+	if err := e.beforeRead(ctx); err != nil {
+		return Stats{}, err
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {

@@ -47,8 +47,10 @@ func (e *Engine) feedPage(ctx context.Context, after uint64, limit int, visit fu
 	if err != nil {
 		return FeedPage{}, err
 	}
-	e.maintain()
-	now := toMS(e.now())
+	if err := e.beforeRead(ctx); err != nil {
+		return FeedPage{}, err
+	}
+	now := e.readNow()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {

@@ -47,6 +47,8 @@ type walRecord struct {
 	Seq      uint64
 	Settings *settings
 	Epoch    uint64 // feed positions continue above it
+	ID       string // on a replicated log: the writer's id for the record
+	Identity []byte // on a replicated log: the cluster's (see identity)
 }
 
 // settings are the options that shape what records do. They are kept in the
@@ -150,13 +152,13 @@ func (e *Engine) settle(want settings, o Options, fresh bool) error {
 	case !e.hasSettings:
 		// A new directory, or one written by a version that kept none: the
 		// options are the settings.
-		if _, err := e.submit(&walRecord{Settings: &want}); err != nil {
+		if _, err := e.submit(context.Background(), &walRecord{Settings: &want}); err != nil {
 			return err
 		}
 	case cur != want && o.KeepStoredSettings:
 		e.logger.Info("using the settings the data directory was written with", "settings", cur.String())
 	case cur != want:
-		if _, err := e.submit(&walRecord{Settings: &want}); err != nil {
+		if _, err := e.submit(context.Background(), &walRecord{Settings: &want}); err != nil {
 			return err
 		}
 		e.logger.Warn("settings changed since the data directory was written; the new ones apply from now on",
@@ -167,7 +169,7 @@ func (e *Engine) settle(want settings, o Options, fresh bool) error {
 		sync = o.Store.Sync
 	}
 	if fresh || sync != store.SyncAlways {
-		if _, err := e.submit(&walRecord{Epoch: epochOf(e.now())}); err != nil {
+		if _, err := e.submit(context.Background(), &walRecord{Epoch: epochOf(e.now())}); err != nil {
 			return err
 		}
 	}

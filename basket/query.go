@@ -155,8 +155,10 @@ func (e *Engine) query(ctx context.Context, qp *Query, sized func(n int), visit 
 	if err != nil {
 		return Page{}, err
 	}
-	e.maintain()
-	now := toMS(e.now())
+	if err := e.beforeRead(ctx); err != nil {
+		return Page{}, err
+	}
+	now := e.readNow()
 
 	recs, more, total, err := e.collect(&s, limit, q.Count, now/1000, sized, visit)
 	if err != nil {
@@ -187,8 +189,10 @@ func (e *Engine) Customer(ctx context.Context, email string) ([]Basket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	e.maintain()
-	now := toMS(e.now())
+	if err := e.beforeRead(ctx); err != nil {
+		return nil, err
+	}
+	now := e.readNow()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {

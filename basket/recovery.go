@@ -123,7 +123,9 @@ func (e *Engine) Recover(ctx context.Context, basketID, token string) (Recovery,
 	if err != nil && err != ErrTokenExpired {
 		return Recovery{}, err
 	}
-	e.maintain()
+	if err := e.beforeRead(ctx); err != nil {
+		return Recovery{}, err
+	}
 	e.mu.RLock()
 	if e.closed {
 		e.mu.RUnlock()
@@ -182,7 +184,7 @@ func (e *Engine) Revoke(ctx context.Context, basketID string) error {
 	case !known:
 		return &TransitionError{Index: 0, BasketID: basketID, Event: "revoke", Err: ErrUnknownBasket}
 	}
-	_, err := e.submit(&walRecord{Revoke: basketID})
+	_, err := e.submit(ctx, &walRecord{Revoke: basketID})
 	return err
 }
 

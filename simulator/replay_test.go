@@ -154,14 +154,14 @@ func TestReplayJSONL(t *testing.T) {
 		handle func(t *testing.T, replayed *basket.Engine) http.Handler
 	}{
 		{"httpapi", func(t *testing.T, replayed *basket.Engine) http.Handler {
-			srv, err := httpapi.New(replayed, &httpapi.Options{APITokens: []string{"replay-token"}, MaxBody: 1 << 30})
+			srv, err := httpapi.New(replayed, &httpapi.Options{APITokens: []string{"replay-token-0123456789"}, MaxBody: 1 << 30})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return srv
 		}},
 		{"stand-in", func(t *testing.T, replayed *basket.Engine) http.Handler {
-			return &ingestServer{eng: replayed, token: "replay-token"}
+			return &ingestServer{eng: replayed, token: "replay-token-0123456789"}
 		}},
 	}
 	for _, s := range servers {
@@ -171,7 +171,7 @@ func TestReplayJSONL(t *testing.T) {
 			srv := httptest.NewServer(s.handle(t, replayed))
 			defer srv.Close()
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+IngestPath, bytes.NewReader(file.Bytes()))
-			req.Header.Set("Authorization", "Bearer replay-token")
+			req.Header.Set("Authorization", "Bearer replay-token-0123456789")
 			req.Header.Set("Content-Type", "application/x-ndjson")
 			resp, err := srv.Client().Do(req)
 			if err != nil {

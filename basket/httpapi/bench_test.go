@@ -69,7 +69,7 @@ func benchEngine(b *testing.B, n int) *basket.Engine {
 // engine's part alone, for comparison: the difference is the handler's.
 func BenchmarkPageHandler(b *testing.B) {
 	eng := benchEngine(b, 100_000)
-	srv, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{"bench-token"}})
+	srv, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{"bench-token-0123456789"}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func BenchmarkPageHandler(b *testing.B) {
 	for _, limit := range []int{10, 50} {
 		b.Run(fmt.Sprintf("limit=%d/handler", limit), func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/api/checkout/abandoned?limit=%d&createdAfter=%s", limit, after), nil)
-			req.Header.Set("Authorization", "Bearer bench-token")
+			req.Header.Set("Authorization", "Bearer bench-token-0123456789")
 			w := &discard{h: http.Header{}}
 			srv.ServeHTTP(w, req)
 			if w.n < limit*300 {
@@ -112,7 +112,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { eng.Close() })
-	srv, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{"bench-token"}})
+	srv, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{"bench-token-0123456789"}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func BenchmarkIngest(b *testing.B) {
 			b.StartTimer()
 		}
 		req := httptest.NewRequest(http.MethodPost, "/api/baskets/events", bytes.NewReader(bodies[n%len(bodies)]))
-		req.Header.Set("Authorization", "Bearer bench-token")
+		req.Header.Set("Authorization", "Bearer bench-token-0123456789")
 		srv.ServeHTTP(w, req)
 		n++
 	}

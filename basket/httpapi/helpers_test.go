@@ -87,6 +87,7 @@ func start(t *testing.T, configure func(*basket.Options, *httpapi.Options)) *har
 	ho := &httpapi.Options{
 		APITokens:    []string{testToken},
 		OAuthClients: map[string]string{"client-1": "secret-1-abcdefgh"},
+		Now:          clk.Now,
 		Logger:       slog.New(slog.NewTextHandler(logs, nil)),
 	}
 	if configure != nil {

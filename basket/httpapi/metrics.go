@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/basketlab/abandoned/basket"
 	"github.com/prometheus/client_golang/prometheus"
@@ -116,6 +117,10 @@ var (
 		"Basket ids erased (right to erasure).", nil, nil)
 	descPosition = prometheus.NewDesc("abandoned_feed_position",
 		"The newest position of the abandonment feed.", nil, nil)
+	descApplied = prometheus.NewDesc("abandoned_log_applied",
+		"A node of a cluster: the sequence of the last record of the cluster's log it applied.", nil, nil)
+	descLag = prometheus.NewDesc("abandoned_log_lag",
+		"A node of a cluster: records of the cluster's log it has not applied yet.", nil, nil)
 )
 
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -123,6 +128,10 @@ func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descExpired
 	ch <- descErased
 	ch <- descPosition
+	if c.eng.Replicated() {
+		ch <- descApplied
+		ch <- descLag
+	}
 }
 
 func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
@@ -142,4 +151,12 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descExpired, prometheus.CounterValue, float64(s.Expired))
 	ch <- prometheus.MustNewConstMetric(descErased, prometheus.GaugeValue, float64(s.Erased))
 	ch <- prometheus.MustNewConstMetric(descPosition, prometheus.GaugeValue, float64(s.LastPosition))
+	if c.eng.Replicated() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if applied, last, err := c.eng.Position(ctx); err == nil {
+			ch <- prometheus.MustNewConstMetric(descApplied, prometheus.GaugeValue, float64(applied))
+			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(last-min(applied, last)))
+		}
+	}
 }

@@ -26,11 +26,24 @@ func (s *Server) oauthError(w http.ResponseWriter, status int, code, msg string)
 	writeJSON(w, status, b)
 }
 
+// tokenParams are the parameters of a token request, each of which may be
+// given once (RFC 6749, section 3.1).
+var tokenParams = [...]string{"grant_type", "client_id", "client_secret", "scope"}
+
 // handleToken is POST /oauth2/token: the client-credentials grant, with the
 // client's credentials in HTTP Basic authentication or in the form
-// (client_id, client_secret). The form must be the request's body; a
-// secret in the query string is refused.
+// (client_id, client_secret), not both (RFC 6749, section 2.3). The form
+// must be the request's body; a secret in the query string is refused, and
+// so is a parameter given twice. An address that failed too often lately
+// is answered 429 whatever it sends.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	addr := clientAddr(r)
+	if err := s.auth.backoff.check(addr); err != nil {
+		te := err.(*throttledError)
+		w.Header().Set("Retry-After", strconv.Itoa(te.seconds()))
+		s.oauthError(w, http.StatusTooManyRequests, "slow_down", te.Error())
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenForm)
 	if r.Header.Get("Content-Type") == "" {
 		// Some clients send the form without saying so: read it as one.
@@ -43,6 +56,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	form := r.PostForm
 	if q, _ := url.ParseQuery(r.URL.RawQuery); q.Has("client_secret") {
 		s.oauthError(w, http.StatusBadRequest, "invalid_request", "send client_secret in the body, never in the URL")
+		return
+	}
+	for _, p := range tokenParams {
+		if len(form[p]) > 1 {
+			s.oauthError(w, http.StatusBadRequest, "invalid_request", p+": given more than once")
+			return
+		}
+	}
+	if len(r.Header["Authorization"]) > 1 {
+		s.oauthError(w, http.StatusBadRequest, "invalid_request", "Authorization: given more than once")
 		return
 	}
 	if gt := form.Get("grant_type"); gt != "client_credentials" {
@@ -62,6 +85,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		if v, err := url.QueryUnescape(secret); err == nil {
 			secret = v
 		}
+		// One authentication method per request: a secret in the form
+		// beside Basic credentials is refused, and so is another client id.
+		if form.Has("client_secret") || (form.Has("client_id") && form.Get("client_id") != id) {
+			s.oauthError(w, http.StatusBadRequest, "invalid_request", "client credentials both in the Authorization header and in the form: use one")
+			return
+		}
 	} else {
 		id, secret = form.Get("client_id"), form.Get("client_secret")
 	}
@@ -70,6 +99,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.auth.checkClient(id, secret) {
+		s.auth.backoff.fail(addr, "client")
 		s.oauthError(w, http.StatusUnauthorized, "invalid_client", "invalid client credentials")
 		return
 	}

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +44,18 @@ type Options struct {
 	// TokenLifetime is how long an issued access token is valid. Default
 	// DefaultTokenLifetime (one hour), as expires_in reports.
 	TokenLifetime time.Duration
+
+	// AccessSecrets sign OAuth2 access tokens: the first signs, all verify,
+	// so a new secret is rotated in by putting it first. Each is at least
+	// MinAccessSecretLen random bytes, and none is a recovery secret of the
+	// engine: no customer-facing link is signed with these. Servers that
+	// accept each other's access tokens share them. Default: one random
+	// secret per Server, so access tokens do not outlive it.
+	AccessSecrets [][]byte
+
+	// Now is the clock of access tokens and of the backoff after failed
+	// authentications. Default time.Now.
+	Now func() time.Time
 
 	// CheckoutURL is where a recovery link leads back into the checkout
 	// (with ?basket=<id>) and where purchase links point (with
@@ -134,23 +145,11 @@ func New(eng *basket.Engine, opts *Options) (*Server, error) {
 	if s.purchased, err = parseTarget("PurchasedURL", o.PurchasedURL); err != nil {
 		return nil, err
 	}
-	s.auth = &authenticator{eng: eng, lifetime: o.TokenLifetime, clients: map[string][sha256.Size]byte{}}
-	for i, t := range o.APITokens {
-		if t == "" || strings.ContainsFunc(t, unicode.IsSpace) {
-			return nil, fmt.Errorf("httpapi: API token %d is empty or holds white space", i)
-		}
-		s.auth.static = append(s.auth.static, sha256.Sum256([]byte(t)))
-	}
-	for id, secret := range o.OAuthClients {
-		if err := checkClientID(id); err != nil {
-			return nil, err
-		}
-		if secret == "" {
-			return nil, fmt.Errorf("httpapi: OAuth2 client %q has an empty secret", id)
-		}
-		s.auth.clients[id] = sha256.Sum256([]byte(secret))
+	if s.auth, err = newAuthenticator(&o); err != nil {
+		return nil, err
 	}
 	s.metrics = newMetrics(eng)
+	s.metrics.reg.MustRegister(s.auth.backoff.collectors()...)
 	s.routes()
 	return s, nil
 }
@@ -282,6 +281,10 @@ func (s *Server) wrap(route string, scope Scope, h http.HandlerFunc) http.Handle
 		}()
 		if scope != 0 {
 			have, err := s.auth.authenticate(r)
+			if te := (*throttledError)(nil); errors.As(err, &te) {
+				s.tooMany(rec, te)
+				return
+			}
 			if err != nil {
 				hdr := `Bearer realm="abandoned"`
 				if err != errNoToken {
@@ -341,6 +344,12 @@ func (s *Server) engineError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, basket.ErrStorage):
 		s.log.ErrorContext(r.Context(), "storage failed", "path", r.URL.Path, "err", err.Error())
 		s.writeError(w, http.StatusServiceUnavailable, "storage failed: the server takes no writes")
+	case errors.Is(err, basket.ErrCatchingUp):
+		w.Header().Set("Retry-After", "1")
+		s.writeError(w, http.StatusServiceUnavailable, "catching up with the cluster's log")
+	case errors.Is(err, basket.ErrDiverged):
+		s.log.ErrorContext(r.Context(), "node stopped serving", "path", r.URL.Path, "err", err.Error())
+		s.writeError(w, http.StatusServiceUnavailable, "this node disagrees with the cluster's log and stopped serving")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.writeError(w, http.StatusServiceUnavailable, "request cancelled")
 	default:
@@ -454,8 +463,21 @@ func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 // no lock): maintenance runs where writes run.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	switch err := s.eng.Health(r.Context()); {
+	case err == nil && s.eng.Replicated():
+		// A node of a cluster says where it is in the log.
+		applied, last, lerr := s.eng.Position(r.Context())
+		if lerr != nil {
+			s.writeError(w, http.StatusServiceUnavailable, "the cluster's log does not answer")
+			return
+		}
+		writeJSON(w, http.StatusOK, []byte(fmt.Sprintf("{\"status\":\"ok\",\"applied\":\"%d\",\"log\":\"%d\"}\n", applied, last)))
 	case err == nil:
 		writeJSON(w, http.StatusOK, []byte("{\"status\":\"ok\"}\n"))
+	case errors.Is(err, basket.ErrCatchingUp):
+		w.Header().Set("Retry-After", "1")
+		s.writeError(w, http.StatusServiceUnavailable, "catching up with the cluster's log")
+	case errors.Is(err, basket.ErrDiverged):
+		s.writeError(w, http.StatusServiceUnavailable, "this node disagrees with the cluster's log and stopped serving")
 	case errors.Is(err, basket.ErrClosed):
 		s.writeError(w, http.StatusServiceUnavailable, "shutting down")
 	case errors.Is(err, basket.ErrStorage):

@@ -199,7 +199,7 @@ func TestCampaignRunURLSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	api, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{"campaign-token"}})
+	api, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{"campaign-token-0123456789"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestCampaignRunURLSecret(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"run", "-url", srv.URL, "-token", "campaign-token", "-state-dir", state, "-shop", "shop.example.com",
+	args := []string{"run", "-url", srv.URL, "-token", "campaign-token-0123456789", "-state-dir", state, "-shop", "shop.example.com",
 		"-outbox", filepath.Join(t.TempDir(), "outbox.jsonl"), "-once"}
 	if _, _, err := campaignCmd(t, args...); err != nil {
 		t.Fatalf("campaign run with an empty secret: %v", err)

@@ -98,7 +98,7 @@ func TestDemoServes(t *testing.T) {
 	var out lockedBuffer // safe for the demo's goroutine and the test
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"demo", "-days", "1", "-rate", "60", "-addr", "127.0.0.1:0", "-token", "demo-token"}, &out, io.Discard)
+		done <- run(ctx, []string{"demo", "-days", "1", "-rate", "60", "-addr", "127.0.0.1:0", "-token", "demo-token-0123456789"}, &out, io.Discard)
 	}()
 	re := regexp.MustCompile(`Serving the API on (http://127\.0\.0\.1:\d+) `)
 	var base string
@@ -117,7 +117,7 @@ func TestDemoServes(t *testing.T) {
 			t.Fatalf("the demo did not serve within 30 s:\n%s", out.String())
 		}
 	}
-	if s := out.String(); strings.Contains(s, "demo-token") || !strings.Contains(s, "export TOKEN=$ABANDONED_API_TOKEN") {
+	if s := out.String(); strings.Contains(s, "demo-token-0123456789") || !strings.Contains(s, "export TOKEN=$ABANDONED_API_TOKEN") {
 		t.Errorf("a token given by flag must not be printed:\n%s", s)
 	}
 	get := func(path, token string) (*http.Response, []byte) {
@@ -134,7 +134,7 @@ func TestDemoServes(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp, b
 	}
-	resp, body := get("/api/checkout/abandoned?limit=3", "demo-token")
+	resp, body := get("/api/checkout/abandoned?limit=3", "demo-token-0123456789")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET page = %d %s", resp.StatusCode, body)
 	}

@@ -63,8 +63,9 @@ func liveServer(t *testing.T, n int, wrap func(http.Handler) http.Handler) (stri
 		t.Fatal(err)
 	}
 	srv, err := httpapi.New(eng, &httpapi.Options{
-		APITokens:    []string{"query-token"},
-		OAuthClients: map[string]string{"cli": "cli-secret-0123"},
+		APITokens:    []string{"query-token-0123456789"},
+		OAuthClients: map[string]string{"cli": "cli-secret-0123456789"},
+		Now:          clk.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -123,14 +124,14 @@ func TestQueryCommand(t *testing.T) {
 	u, _ := liveServer(t, 25, nil)
 	withEnv(t, map[string]string{})
 	var out, errs bytes.Buffer
-	if err := run(context.Background(), []string{"query", "-url", u, "-token", "query-token", "-limit", "7"}, &out, &errs); err != nil {
+	if err := run(context.Background(), []string{"query", "-url", u, "-token", "query-token-0123456789", "-limit", "7"}, &out, &errs); err != nil {
 		t.Fatalf("query = %v; stderr %s", err, errs.String())
 	}
 	if got := lines(t, out.String()); !slices.Equal(got, wantIDs(25, nil)) {
 		t.Errorf("query wrote %v", got)
 	}
 	// Filters, and OAuth2 client credentials from the environment.
-	withEnv(t, map[string]string{"ABANDONED_CLIENT_ID": "cli", "ABANDONED_CLIENT_SECRET": "cli-secret-0123"})
+	withEnv(t, map[string]string{"ABANDONED_CLIENT_ID": "cli", "ABANDONED_CLIENT_SECRET": "cli-secret-0123456789"})
 	out.Reset()
 	err := run(context.Background(), []string{"query", "-url", u + "/", "-tag", "web", "-created-after", "2024-03-26T00:03", "-limit", "2"}, &out, &errs)
 	if err != nil {
@@ -149,7 +150,7 @@ func TestQueryCommandErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"-url", u, "-token", "wrong"}, "401: invalid bearer token"},
-		{[]string{"-url", u, "-token", "query-token", "-created-after", "soon"}, "400: createdAfter: not an ISO-8601"},
+		{[]string{"-url", u, "-token", "query-token-0123456789", "-created-after", "soon"}, "400: createdAfter: not an ISO-8601"},
 		{[]string{"-url", u, "-client-id", "cli", "-client-secret", "wrong-secret"}, "401: invalid client credentials"},
 		{[]string{"-url", u}, "give -token"},
 		{[]string{"-url", u, "-token", "t", "-limit", "0"}, "-limit"},
@@ -194,7 +195,7 @@ func TestQueryRetries(t *testing.T) {
 		})
 	})
 	cfg := queryConfig{url: u, limit: 6, retries: 5, timeout: 10 * time.Second, backoff: time.Millisecond, maxBackoff: 5 * time.Millisecond}
-	cfg.token.v = "query-token"
+	cfg.token.v = "query-token-0123456789"
 	var out bytes.Buffer
 	if err := query(context.Background(), &cfg, &out); err != nil {
 		t.Fatal(err)
@@ -228,7 +229,7 @@ func TestQueryRenewsToken(t *testing.T) {
 	})
 	clk = c
 	cfg := queryConfig{url: u, clientID: "cli", limit: 3, retries: 1, timeout: 10 * time.Second, backoff: time.Millisecond, maxBackoff: time.Millisecond}
-	cfg.clientSecret.v = "cli-secret-0123"
+	cfg.clientSecret.v = "cli-secret-0123456789"
 	var out bytes.Buffer
 	if err := query(context.Background(), &cfg, &out); err != nil {
 		t.Fatal(err)
@@ -247,7 +248,7 @@ func TestQueryStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	cfg := queryConfig{url: u, limit: 5, retries: 100, timeout: time.Second, backoff: time.Hour, maxBackoff: time.Hour}
-	cfg.token.v = "query-token"
+	cfg.token.v = "query-token-0123456789"
 	if err := query(ctx, &cfg, &bytes.Buffer{}); err == nil {
 		t.Error("query with a cancelled context succeeded")
 	}

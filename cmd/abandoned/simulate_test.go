@@ -116,7 +116,7 @@ func TestSimulateTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	srv, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{"target-token"}})
+	srv, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{"target-token-0123456789"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestSimulateTarget(t *testing.T) {
 	old := simLookupEnv
 	simLookupEnv = func(k string) (string, bool) {
 		if k == "ABANDONED_API_TOKEN" {
-			return "target-token", true
+			return "target-token-0123456789", true
 		}
 		return "", false
 	}
@@ -136,7 +136,7 @@ func TestSimulateTarget(t *testing.T) {
 	if err != nil {
 		t.Fatalf("simulate -target = %v; stderr %s", err, errOut)
 	}
-	if !strings.Contains(errOut, "events accepted by "+ts.URL+"/api/baskets/events") || strings.Contains(errOut, "target-token") {
+	if !strings.Contains(errOut, "events accepted by "+ts.URL+"/api/baskets/events") || strings.Contains(errOut, "target-token-0123456789") {
 		t.Errorf("stderr = %q; want the count of events accepted, without the token", errOut)
 	}
 	out, _, err := simRun(t, "-days", "2", "-rate", "80", "-seed", "4", "-start", start, "-format", "json")

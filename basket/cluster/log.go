@@ -1,0 +1,250 @@
+package cluster
+
+import (
+	"context"
+	cryptorand "crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultReplicas is how many replicas a stream has by default.
+const DefaultReplicas = 3
+
+// Log is a basket.Log over one JetStream stream: one environment's records.
+type Log struct {
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	subject string
+}
+
+// StreamName returns the name of the stream that holds alias's records.
+func StreamName(alias string) string {
+	var b strings.Builder
+	b.WriteString("ABANDONED_")
+	for _, c := range alias {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	// Two aliases that differ only where characters were replaced stay apart.
+	sum := sha256.Sum256([]byte(alias))
+	b.WriteString("_" + hex.EncodeToString(sum[:4]))
+	return b.String()
+}
+
+// OpenLog finds or creates the stream of alias, with replicas replicas, on
+// the JetStream that nc reaches. It waits (until ctx is done) for the
+// JetStream cluster to be ready.
+func OpenLog(ctx context.Context, nc *nats.Conn, alias string, replicas int) (*Log, error) {
+	if replicas < 1 {
+		return nil, fmt.Errorf("cluster: %d replicas: want at least 1", replicas)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	name := StreamName(alias)
+	cfg := jetstream.StreamConfig{
+		Name:        name,
+		Description: "abandoned: the log of environment " + alias,
+		Subjects:    []string{"abandoned.log." + name},
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Duplicates:  2 * time.Minute,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+	}
+	var stream jetstream.Stream
+	err = retry(ctx, func(ctx context.Context) error {
+		var err error
+		stream, err = js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			stream, err = js.CreateStream(ctx, cfg)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				stream, err = js.Stream(ctx, name) // another node was first
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: the stream %s: %w", name, err)
+	}
+	if got := stream.CachedInfo().Config.Replicas; got != replicas {
+		return nil, fmt.Errorf("cluster: the stream %s has %d replicas; this node asks for %d (-replicas)", name, got, replicas)
+	}
+	return &Log{js: js, stream: stream, subject: cfg.Subjects[0]}, nil
+}
+
+// Replicas returns the replicas of the stream.
+func (l *Log) Replicas() int { return l.stream.CachedInfo().Config.Replicas }
+
+// Append publishes a record with id as its Nats-Msg-Id, retrying (the same
+// id: the stream keeps one) while the stream has no leader, until ctx is
+// done. It returns the record's sequence once the stream has stored it.
+func (l *Log) Append(ctx context.Context, id string, rec []byte) (uint64, error) {
+	var seq uint64
+	err := retry(ctx, func(ctx context.Context) error {
+		ack, err := l.js.Publish(ctx, l.subject, rec, jetstream.WithMsgID(id))
+		if err == nil {
+			seq = ack.Sequence
+		}
+		return err
+	})
+	return seq, err
+}
+
+// Follow calls apply with every record from sequence from on, in order,
+// until ctx is done. A consumer that fails (its server went away) is made
+// again from the next sequence.
+func (l *Log) Follow(ctx context.Context, from uint64, apply func(seq uint64, rec []byte)) error {
+	next := max(from, 1)
+	for ctx.Err() == nil {
+		err := l.follow(ctx, &next, apply)
+		if ctx.Err() != nil {
+			break
+		}
+		_ = err // the consumer went away: make it again
+		sleep(ctx, 100*time.Millisecond)
+	}
+	return ctx.Err()
+}
+
+func (l *Log) follow(ctx context.Context, next *uint64, apply func(uint64, []byte)) error {
+	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: *next,
+	})
+	if err != nil {
+		return err
+	}
+	// Short pulls and heartbeats: a consumer whose server went away is
+	// noticed, and made again, within a second or two, not ten.
+	it, err := cons.Messages(jetstream.PullExpiry(2*time.Second), jetstream.PullHeartbeat(500*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			return err
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return err
+		}
+		seq := md.Sequence.Stream
+		if seq < *next {
+			continue // delivered again after a reset
+		}
+		if seq > *next {
+			return fmt.Errorf("cluster: record %d follows %d", seq, *next-1) // a gap: start again
+		}
+		apply(seq, msg.Data())
+		*next = seq + 1
+	}
+}
+
+// Last returns the sequence of the stream's last record, as its leader
+// knows it.
+func (l *Log) Last(ctx context.Context) (uint64, error) {
+	var last uint64
+	err := retry(ctx, func(ctx context.Context) error {
+		info, err := l.stream.Info(ctx)
+		if err == nil {
+			last = info.State.LastSeq
+		}
+		return err
+	})
+	return last, err
+}
+
+// attemptTimeout bounds one request to JetStream: one that goes unanswered
+// (a stream electing its leader) is asked again rather than waited for.
+const attemptTimeout = 2 * time.Second
+
+// retry calls fn until it succeeds or ctx is done, waiting a little more
+// each time (with jitter): JetStream answers "no responders" or times out
+// while a stream elects a leader.
+func retry(ctx context.Context, fn func(ctx context.Context) error) error {
+	wait := 20 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := fn(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		}
+		sleep(ctx, wait/2+rand.N(wait))
+		wait = min(2*wait, time.Second)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// SharedSecret returns the recovery secret of environment alias kept in the
+// cluster's key-value store, generating it the first time any node asks:
+// every node then signs and verifies links, cursors and tokens alike. The
+// secret is as safe as the NATS cluster's storage and access.
+func SharedSecret(ctx context.Context, nc *nats.Conn, alias string, replicas int) ([]byte, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	var kv jetstream.KeyValue
+	err = retry(ctx, func(ctx context.Context) error {
+		var err error
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: "abandoned_secrets", Replicas: replicas, Storage: jetstream.FileStorage,
+			Description: "abandoned: generated recovery secrets, one per environment",
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: the secrets' bucket: %w", err)
+	}
+	key := StreamName(alias)
+	var secret []byte
+	err = retry(ctx, func(ctx context.Context) error {
+		if e, err := kv.Get(ctx, key); err == nil {
+			secret = e.Value()
+			return nil
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return err
+		}
+		s := make([]byte, 32)
+		if _, err := cryptorand.Read(s); err != nil {
+			return err
+		}
+		if _, err := kv.Create(ctx, key, s); err != nil {
+			return err // another node was first: the next round reads its secret
+		}
+		secret = s
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: the shared recovery secret: %w", err)
+	}
+	return secret, nil
+}

@@ -1,0 +1,334 @@
+package basket
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"golang.org/x/sync/singleflight"
+)
+
+// Log is a replicated log that the nodes of a cluster share (package
+// cluster has one over NATS JetStream). An engine given one (Options.Log)
+// keeps no log of its own: it writes every change to the Log and applies
+// every record of it, its own and other nodes', in the Log's order, so that
+// every node derives the same state.
+type Log interface {
+	// Append stores a record durably (on a quorum of the log's replicas)
+	// and returns its sequence. Records appended again with the same id are
+	// stored once, so a retry is harmless.
+	Append(ctx context.Context, id string, rec []byte) (uint64, error)
+	// Follow calls apply with every record from sequence from on, in
+	// order, until ctx is done; it returns ctx's error, or one that makes
+	// following impossible.
+	Follow(ctx context.Context, from uint64, apply func(seq uint64, rec []byte)) error
+	// Last returns the sequence of the last record stored.
+	Last(ctx context.Context) (uint64, error)
+}
+
+// Errors of an engine on a replicated log.
+var (
+	// ErrCatchingUp means the engine has not yet applied the records the
+	// log held when it started: it serves nothing until it has.
+	ErrCatchingUp = errors.New("catching up with the log")
+
+	// ErrDiverged means the engine met a record it cannot read or a
+	// cluster whose alias or secrets differ from its own: it stops serving.
+	ErrDiverged = errors.New("the node disagrees with the log")
+)
+
+// DefaultTickInterval is how often an engine on a replicated log asks the
+// log to move time on when time-based changes are due.
+const DefaultTickInterval = time.Second
+
+// replicated is the state of an engine on a replicated log.
+type replicated struct {
+	log  Log
+	tick time.Duration
+
+	flight singleflight.Group // shares one Last among concurrent reads
+
+	mu      sync.Mutex // guards the fields below
+	waiters map[string]chan outcome
+	applied uint64        // the sequence of the last record applied
+	moved   chan struct{} // closed and replaced whenever applied moves
+	err     error         // why following stopped; ErrDiverged wraps it
+	ready   bool          // caught up with the log as it was at start
+
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+type outcome struct {
+	res Result
+	err error
+}
+
+// startReplicated catches the engine up with the log, checks that the
+// cluster is the engine's own (alias, secrets, settings) and starts
+// following it and ticking. It returns once the engine serves.
+func (e *Engine) startReplicated(ctx context.Context, o *Options) error {
+	rl := &replicated{log: o.Log, tick: o.TickInterval, waiters: map[string]chan outcome{}, moved: make(chan struct{})}
+	if rl.tick <= 0 {
+		rl.tick = DefaultTickInterval
+	}
+	e.rl = rl
+	e.lastPos = 0 // the log says where positions are
+	want := e.settings()
+	fctx, cancel := context.WithCancel(context.Background())
+	rl.cancel = cancel
+	rl.done.Add(1)
+	go func() {
+		defer rl.done.Done()
+		err := rl.log.Follow(fctx, 1, e.applyLogged)
+		if fctx.Err() == nil && err != nil {
+			rl.fail(fmt.Errorf("following the log: %w", err))
+		}
+	}()
+	fail := func(err error) error {
+		cancel()
+		rl.done.Wait()
+		return err
+	}
+	if err := e.catchUp(ctx); err != nil {
+		return fail(err)
+	}
+	if len(o.RecoverySecrets) == 0 {
+		return fail(errors.New("basket: an engine on a replicated log needs Options.RecoverySecrets, the same on every node"))
+	}
+	id := identity(o.RecoverySecrets[0], e.alias)
+	if !e.hasSettings {
+		// A new log: this node founds it with its settings, identity and
+		// epoch of positions (another founding at the same moment is the
+		// same record, de-duplicated, or loses the race and is checked).
+		founding := &walRecord{Settings: &want, Identity: id[:], Epoch: epochOf(e.now())}
+		if _, err := e.submitReplicated(ctx, "found-"+hex.EncodeToString(id[:8]), founding); err != nil {
+			return fail(err)
+		}
+	}
+	e.mu.RLock()
+	cur, have := e.settings(), e.identityOK(id)
+	e.mu.RUnlock()
+	switch {
+	case !have:
+		return fail(fmt.Errorf("%w: the cluster's log was written with another alias or other recovery secrets; give every node the same -alias and -recovery-secret", ErrDiverged))
+	case cur != want:
+		return fail(fmt.Errorf("%w: the cluster's settings are %s; this node's are %s", ErrDiverged, cur, want))
+	}
+	rl.mu.Lock()
+	rl.ready = true
+	rl.mu.Unlock()
+	rl.done.Add(1)
+	go func() {
+		defer rl.done.Done()
+		e.ticker(fctx)
+	}()
+	return nil
+}
+
+// identity is a fingerprint of an alias and a signing secret, under a key
+// of its own: it tells whether two nodes agree without revealing the secret.
+func identity(secret []byte, alias string) [32]byte {
+	m := hmac.New(sha256.New, derive(secret, "cluster-identity"))
+	m.Write([]byte(alias))
+	var id [32]byte
+	copy(id[:], m.Sum(nil))
+	return id
+}
+
+// identityOK reports whether the log's identity is id. e.mu must be held.
+func (e *Engine) identityOK(id [32]byte) bool {
+	return hmac.Equal(e.clusterID, id[:])
+}
+
+// applyLogged applies one record of the replicated log.
+func (e *Engine) applyLogged(seq uint64, b []byte) {
+	rl := e.rl
+	var rec walRecord
+	err := msgpack.Unmarshal(b, &rec)
+	var out outcome
+	if err != nil {
+		rl.fail(fmt.Errorf("record %d: %w", seq, err))
+		return
+	}
+	rec.Seq = seq
+	e.mu.Lock()
+	if len(rec.Identity) > 0 && e.clusterID == nil {
+		e.clusterID = rec.Identity
+	}
+	out.res, out.err = e.applyRecord(&rec)
+	e.logTime.Store(e.lastNow)
+	e.mu.Unlock()
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	// The outcome reaches its waiter before the sequence counts as
+	// applied, so a waiter that sees it applied finds its outcome.
+	if w := rl.waiters[rec.ID]; w != nil {
+		w <- out // buffered: never blocks
+		delete(rl.waiters, rec.ID)
+	}
+	if seq > rl.applied {
+		rl.applied = seq
+		close(rl.moved)
+		rl.moved = make(chan struct{})
+	}
+}
+
+func (rl *replicated) fail(err error) {
+	rl.setErr(fmt.Errorf("%w: %w", ErrDiverged, err))
+}
+
+// setErr stops the engine's service with err, waking every waiter.
+func (rl *replicated) setErr(err error) {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if rl.err == nil {
+		rl.err = err
+		close(rl.moved)
+		rl.moved = make(chan struct{})
+	}
+}
+
+// waitApplied waits until the engine has applied seq.
+func (rl *replicated) waitApplied(ctx context.Context, seq uint64) error {
+	for {
+		rl.mu.Lock()
+		applied, moved, err := rl.applied, rl.moved, rl.err
+		rl.mu.Unlock()
+		switch {
+		case applied >= seq:
+			return nil
+		case err != nil:
+			return err
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// catchUp waits until the engine has applied every record stored before it
+// was called: what makes a read see every write acknowledged before it.
+// Concurrent reads share one question to the log.
+func (e *Engine) catchUp(ctx context.Context) error {
+	v, err, _ := e.rl.flight.Do("last", func() (any, error) { return e.rl.log.Last(ctx) })
+	if err != nil {
+		return fmt.Errorf("basket: asking the log for its last record: %w", err)
+	}
+	return e.rl.waitApplied(ctx, v.(uint64))
+}
+
+// submitReplicated appends a record to the replicated log under id and
+// waits for its outcome, decided when it is applied as on every node.
+func (e *Engine) submitReplicated(ctx context.Context, id string, rec *walRecord) (Result, error) {
+	rl := e.rl
+	if rec.Now == 0 {
+		rec.Now = toMS(e.now())
+	}
+	rec.ID = id
+	b, err := msgpack.Marshal(rec)
+	if err != nil {
+		return Result{}, fmt.Errorf("basket: encoding a batch: %w", err)
+	}
+	w := make(chan outcome, 1)
+	rl.mu.Lock()
+	rl.waiters[id] = w
+	rl.mu.Unlock()
+	defer func() {
+		rl.mu.Lock()
+		delete(rl.waiters, id)
+		rl.mu.Unlock()
+	}()
+	seq, err := rl.log.Append(ctx, id, b)
+	if err != nil {
+		return Result{}, fmt.Errorf("basket: the batch was not logged: %w: %w", ErrStorage, err)
+	}
+	if err := rl.waitApplied(ctx, seq); err != nil {
+		return Result{}, err
+	}
+	select {
+	case out := <-w:
+		return out.res, out.err
+	default:
+		// A duplicate of a record stored before (a retry): applied then.
+		return Result{Applied: len(rec.Events)}, nil
+	}
+}
+
+// newRecordID returns a random id for a record.
+func newRecordID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ticker asks the log to move time on, once a tick interval, when
+// time-based changes are due. Every node does; the log keeps one tick an
+// interval, whoever sends it.
+func (e *Engine) ticker(ctx context.Context) {
+	t := time.NewTicker(e.rl.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := e.now()
+		if toMS(now) < e.nextDue.Load() {
+			continue
+		}
+		// One tick an interval survives the log's de-duplication, whichever
+		// node sends it.
+		id := "tick-" + strconv.FormatInt(now.UnixMilli()/e.rl.tick.Milliseconds(), 10)
+		tctx, cancel := context.WithTimeout(ctx, 10*e.rl.tick)
+		e.submitReplicated(tctx, id, &walRecord{Now: toMS(now)}) //nolint:errcheck // the next tick tries again
+		cancel()
+	}
+}
+
+// healthReplicated reports whether an engine on a replicated log serves.
+func (rl *replicated) health() error {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	switch {
+	case rl.err != nil:
+		return rl.err
+	case !rl.ready:
+		return ErrCatchingUp
+	}
+	return nil
+}
+
+// Replicated reports whether the engine is on a replicated log.
+func (e *Engine) Replicated() bool { return e.rl != nil }
+
+// Position returns the sequence of the last record the engine applied from
+// its replicated log, and the log's, for /healthz and metrics; zeros for an
+// engine without one.
+func (e *Engine) Position(ctx context.Context) (applied, last uint64, err error) {
+	if e.rl == nil {
+		return 0, 0, nil
+	}
+	e.rl.mu.Lock()
+	applied = e.rl.applied
+	e.rl.mu.Unlock()
+	last, err = e.rl.log.Last(ctx)
+	return applied, last, err
+}
+
+func (rl *replicated) stop() {
+	rl.setErr(ErrClosed)
+	rl.cancel()
+	rl.done.Wait()
+}
