@@ -143,7 +143,7 @@ type loadtestConfig struct {
 
 func (c *loadtestConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.target, "target", "http", "what to load: `http` (the HTTP API) or engine (in process)")
-	fs.StringVar(&c.url, "url", "", "base `URL` of a running server to load; default: start one on 127.0.0.1")
+	fs.StringVar(&c.url, "url", "", "base `URL` of a running server to load, or several, comma-separated (the nodes of a cluster: operations go to each in turn); default: start one on 127.0.0.1")
 	fs.Var(&c.token, "token", "bearer `token` for -url (a static API token)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long operations are started, warm-up included (each search step too)")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "first part of the duration not measured")
@@ -369,14 +369,24 @@ func loadtestRun(ctx context.Context, cfg *loadtestConfig, stdout, stderr io.Wri
 		defer ht.Close()
 		target = ht
 	default:
-		ht, err := loadtest.NewHTTPTarget(cfg.url, &loadtest.HTTPOptions{Token: cfg.token.v, Conns: max(cfg.workers, 64), AllowRemote: true})
-		if err != nil {
+		urls := strings.Split(cfg.url, ",")
+		var targets []loadtest.Target
+		for _, u := range urls {
+			ht, err := loadtest.NewHTTPTarget(strings.TrimSpace(u), &loadtest.HTTPOptions{Token: cfg.token.v, Conns: max(cfg.workers, 64), AllowRemote: true})
+			if err != nil {
+				return err
+			}
+			defer ht.Close()
+			targets = append(targets, ht)
+		}
+		if target, err = loadtest.NewSpread(targets...); err != nil {
 			return err
 		}
-		defer ht.Close()
-		target = ht
+		if len(targets) == 1 {
+			target = targets[0]
+		}
 		if cfg.population > 0 {
-			hs, err := simulator.NewHTTPSink(cfg.url, &simulator.HTTPOptions{Token: cfg.token.v})
+			hs, err := simulator.NewHTTPSink(strings.TrimSpace(urls[0]), &simulator.HTTPOptions{Token: cfg.token.v})
 			if err != nil {
 				return fmt.Errorf("loadtest: %w", err)
 			}

@@ -80,6 +80,8 @@ func startServe(t *testing.T, args ...string) *running {
 		}
 		select {
 		case err := <-r.done:
+			r.cancel, r.done = nil, nil // nothing left to stop
+			cancel()
 			t.Fatalf("serve ended before ready: %v\n%s", err, logs.String())
 		case <-time.After(5 * time.Millisecond):
 		}
@@ -124,12 +126,12 @@ func (r *running) do(t *testing.T, method, path, token, body string) (int, http.
 
 func TestServeFlags(t *testing.T) {
 	withEnv(t, map[string]string{
-		"ABANDONED_API_TOKEN":       "tok-a, tok-b",
+		"ABANDONED_API_TOKEN":       "5e7a1c0d9b3f4e2a8c6d0b1f3e5a7c9d, f9e8d7c6b5a4938271605f4e3d2c1b0a",
 		"ABANDONED_ALIAS":           "from-env",
 		"ABANDONED_TTL":             "0",
 		"ABANDONED_MAX_BODY":        "1MiB",
-		"ABANDONED_OAUTH_CLIENT":    "c1:secret-one,c2:secret-two",
-		"ABANDONED_RECOVERY_SECRET": "0123456789abcdef0123",
+		"ABANDONED_OAUTH_CLIENT":    "c1:c1d2e3f405162738495a6b7c8d9e0f1a,c2:a0b1c2d3e4f5061728394a5b6c7d8e9f",
+		"ABANDONED_RECOVERY_SECRET": "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
 	})
 	cfg, err := parseServe([]string{"-alias", "from-flag", "-abandon-after", "90s", "-fsync", "never"}, io.Discard)
 	if err != nil {
@@ -139,11 +141,11 @@ func TestServeFlags(t *testing.T) {
 	switch {
 	case cfg.alias != "from-flag":
 		t.Errorf("alias = %q; the flag should win over the environment", cfg.alias)
-	case strings.Join(cfg.apiTokens.listFlag, "|") != "tok-a|tok-b":
+	case strings.Join(cfg.apiTokens.listFlag, "|") != "5e7a1c0d9b3f4e2a8c6d0b1f3e5a7c9d|f9e8d7c6b5a4938271605f4e3d2c1b0a":
 		t.Errorf("api tokens = %q", cfg.apiTokens.listFlag)
 	case cfg.ttl != 0 || cfg.abandonAfter != 90*time.Second || cfg.maxBody != 1<<20 || cfg.fsync != "never":
 		t.Errorf("cfg = %+v", cfg)
-	case len(clients) != 2 || clients["c2"] != "secret-two":
+	case len(clients) != 2 || clients["c2"] != "a0b1c2d3e4f5061728394a5b6c7d8e9f":
 		t.Errorf("clients = %d", len(clients))
 	case cfg.addr != "127.0.0.1:8080" || cfg.checkoutURL != "/checkout" || cfg.purchasedURL != "/checkout/complete":
 		t.Errorf("defaults: %+v", cfg)
@@ -161,7 +163,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"-abandon-after", "-1s"}, "-abandon-after"},
 		{[]string{"-recovery-secret", "short-secret"}, "-recovery-secret 1: shorter than 16 bytes"},
 		{[]string{"-oauth-client", "no-colon-secret-value"}, "-oauth-client 1: want ID:SECRET"},
-		{[]string{"-oauth-client", "a:one-secret", "-oauth-client", "a:two-secret"}, `client "a" given twice`},
+		{[]string{"-oauth-client", "a:" + strings.Repeat("01", 16), "-oauth-client", "a:" + strings.Repeat("02", 16)}, `client "a" given twice`},
 		{[]string{"-api-token", "has space"}, "-api-token 1"},
 		{[]string{"-max-body", "lots"}, "max-body"},
 		{[]string{"-max-body", "0"}, "max-body"},
@@ -207,20 +209,26 @@ func TestServeUsage(t *testing.T) {
 	}
 }
 
+// Credentials of the tests: random bytes in hex, as serve wants them.
+const (
+	envToken  = "5e7a1c0d9b3f4e2a8c6d0b1f3e5a7c9d"
+	espSecret = "c1d2e3f405162738495a6b7c8d9e0f1a"
+)
+
 // TestServeEndToEnd runs serve over a data directory: ingest, query, a
 // recovery redirect, OAuth2, then a restart that finds the baskets again.
 func TestServeEndToEnd(t *testing.T) {
-	withEnv(t, map[string]string{"ABANDONED_API_TOKEN": "env-token-123"})
+	withEnv(t, map[string]string{"ABANDONED_API_TOKEN": envToken})
 	dir := t.TempDir()
 	args := []string{"-data-dir", dir, "-fsync", "always", "-ttl", "0", "-alias", "e2e",
-		"-oauth-client", "esp:esp-secret-0123", "-checkout-url", "https://shop.example/checkout"}
+		"-oauth-client", "esp:" + espSecret, "-checkout-url", "https://shop.example/checkout"}
 	r := startServe(t, args...)
 	events := `{"type":"created","basketId":"b-1","at":"2024-03-26T15:44:54.975Z","entry":"/checkout","orderItems":[{"name":"The Offer","path":"/offers2/The Offer","products":[]}]}
 {"type":"emailCaptured","basketId":"b-1","at":"2024-03-26T15:45:00Z","email":"ann@example.com"}`
-	if code, _, body := r.do(t, http.MethodPost, "/api/baskets/events", "env-token-123", events); code != 200 || body != "{\"applied\":2}\n" {
+	if code, _, body := r.do(t, http.MethodPost, "/api/baskets/events", envToken, events); code != 200 || body != "{\"applied\":2}\n" {
 		t.Fatalf("ingest = %d %s", code, body)
 	}
-	code, _, body := r.do(t, http.MethodGet, "/api/checkout/abandoned", "env-token-123", "")
+	code, _, body := r.do(t, http.MethodGet, "/api/checkout/abandoned", envToken, "")
 	if code != 200 || !strings.Contains(body, `"id":"b-1"`) {
 		t.Fatalf("query = %d %s", code, body)
 	}
@@ -234,7 +242,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if want := "https://shop.example/checkout?basket=b-1&utm_source=x"; code != http.StatusFound || hdr.Get("Location") != want {
 		t.Errorf("recovery = %d %q; want 302 %q", code, hdr.Get("Location"), want)
 	}
-	code, _, body = r.do(t, http.MethodPost, "/oauth2/token", "", "grant_type=client_credentials&client_id=esp&client_secret=esp-secret-0123&scope=checkout")
+	code, _, body = r.do(t, http.MethodPost, "/oauth2/token", "", "grant_type=client_credentials&client_id=esp&client_secret="+espSecret+"&scope=checkout")
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
@@ -249,7 +257,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	r.stop(t)
 	logs := r.logs.String()
-	for _, secret := range []string{"env-token-123", "esp-secret-0123", tok.AccessToken, "ann@example.com", "utm_source"} {
+	for _, secret := range []string{envToken, espSecret, tok.AccessToken, "ann@example.com", "utm_source"} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs hold %q:\n%s", secret, logs)
 		}
@@ -261,7 +269,7 @@ func TestServeEndToEnd(t *testing.T) {
 	// A restart on the same directory finds the basket, and the generated
 	// recovery secret: the old link still verifies.
 	r2 := startServe(t, args...)
-	code, _, body = r2.do(t, http.MethodGet, "/api/checkout/abandoned", "env-token-123", "")
+	code, _, body = r2.do(t, http.MethodGet, "/api/checkout/abandoned", envToken, "")
 	if code != 200 || !strings.Contains(body, `"id":"b-1"`) {
 		t.Errorf("after restart: query = %d %s", code, body)
 	}
@@ -292,7 +300,7 @@ func TestServeGeneratedToken(t *testing.T) {
 // shutdown begins is answered.
 func TestServeGracefulShutdown(t *testing.T) {
 	withEnv(t, map[string]string{})
-	r := startServe(t, "-api-token", "tok-123456", "-ttl", "0")
+	r := startServe(t, "-api-token", envToken, "-ttl", "0")
 	conn, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +309,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	body := `{"type":"created","basketId":"late","at":"2024-03-26T15:44:54Z"}`
 	// With Expect: 100-continue the server answers "100 Continue" once the
 	// handler reads the body: then the request is surely in flight.
-	fmt.Fprintf(conn, "POST /api/baskets/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-123456\r\n"+
+	fmt.Fprintf(conn, "POST /api/baskets/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+envToken+"\r\n"+
 		"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body))
 	br := bufio.NewReader(conn)
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
