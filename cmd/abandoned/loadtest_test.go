@@ -255,7 +255,7 @@ func TestLoadtestExternalURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	const token = "loadtest-test-token"
+	const token = "6c6f61647465737420746f6b656e3031"
 	srv, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{token}})
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +361,7 @@ func tooManyErrorsLine(code int) *regexp.Regexp {
 func TestLoadtestMaxErrorRate(t *testing.T) {
 	noSignalReset(t)
 	withEnv(t, map[string]string{}) // no ABANDONED_TOKEN
-	const token = "loadtest-test-token"
+	const token = "6c6f61647465737420746f6b656e3031"
 	keeps := startServe(t, "-api-token", token, "-ttl", "0")
 	// The simulated times are long past: with a TTL of an hour every
 	// basket an ingest creates has expired, and the server answers 409.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,13 +48,21 @@ Examples:
   # In memory, a generated API token printed at start:
   abandoned serve
 
-  # Durable, with a fixed token and an OAuth2 client, behind a proxy:
-  ABANDONED_API_TOKEN=s3cr3t-token ABANDONED_OAUTH_CLIENT=esp:long-client-secret \
+  # Durable, with a fixed token and an OAuth2 client, behind a proxy (the
+  # recovery and access-token secrets generated and kept in -data-dir):
+  export ABANDONED_API_TOKEN=$(openssl rand -hex 16)
+  ABANDONED_OAUTH_CLIENT=esp:$(openssl rand -hex 16) \
     abandoned serve -addr :8080 -data-dir /var/lib/abandoned -alias shop.prod \
       -checkout-url https://shop.example.com/checkout
 
   # Then:
-  curl -H "Authorization: Bearer s3cr3t-token" 'localhost:8080/api/checkout/abandoned?limit=10'
+  curl -H "Authorization: Bearer $ABANDONED_API_TOKEN" 'localhost:8080/api/checkout/abandoned?limit=10'
+
+Tokens and secrets are random: API tokens and client secrets at least 16
+bytes, the recovery and access-token secrets at least 32, given in hex or
+base64 (openssl rand -hex 32). The recovery secret signs what customers
+receive (recovery links) and cursors; the access-token secret signs OAuth2
+access tokens, so that no link a customer holds helps forge one.
 
 Flags:
 `
@@ -63,6 +72,7 @@ type serveConfig struct {
 	addr            string
 	apiTokens       secretListFlag
 	recoverySecrets secretListFlag
+	accessSecrets   secretListFlag
 	alias           string
 	abandonAfter    time.Duration
 	ttl             time.Duration
@@ -78,7 +88,8 @@ type serveConfig struct {
 func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`address` to listen on, host:port")
 	fs.Var(&c.apiTokens, "api-token", "static bearer `token` holding every scope (repeatable); if none is given, one is generated and printed once at start")
-	fs.Var(&c.recoverySecrets, "recovery-secret", "`secret` of at least 16 bytes signing recovery links, cursors and access tokens (repeatable: the first signs, all verify); default: kept in -data-dir, or random per run in memory")
+	fs.Var(&c.recoverySecrets, "recovery-secret", "`secret` signing recovery links and cursors: 32 random bytes or more in hex or base64, e.g. from openssl rand -hex 32 (repeatable: the first signs, all verify); default: generated and kept in -data-dir, or random per run in memory")
+	fs.Var(&c.accessSecrets, "access-secret", "`secret` signing OAuth2 access tokens, like -recovery-secret and not one of them (repeatable: the first signs, all verify); default: generated and kept in -data-dir, or random per run in memory")
 	fs.StringVar(&c.alias, "alias", "", "environment `name` reported in queryMore.alias")
 	fs.DurationVar(&c.abandonAfter, "abandon-after", 0, "idle `time` after which a contactable basket is abandoned")
 	fs.DurationVar(&c.ttl, "ttl", basket.DefaultTTL, "a basket's time to live from creation; 0 keeps baskets forever")
@@ -104,14 +115,27 @@ func (c *serveConfig) check() error {
 	if _, err := store.ParseSync(c.fsync); err != nil {
 		return fmt.Errorf("-fsync: %q: want always, interval or never", c.fsync)
 	}
-	for i, s := range c.recoverySecrets.listFlag {
-		if len(s) < basket.MinSecretLen {
-			return fmt.Errorf("-recovery-secret %d: shorter than %d bytes", i+1, basket.MinSecretLen)
+	for _, f := range []struct {
+		name string
+		l    *secretListFlag
+		min  int
+		hint string
+	}{
+		{"-recovery-secret", &c.recoverySecrets, minSecretBytes, "or give none: serve generates one (kept in -data-dir)"},
+		{"-access-secret", &c.accessSecrets, minSecretBytes, "or give none: serve generates one (kept in -data-dir)"},
+		{"-api-token", &c.apiTokens, minTokenBytes, "or give none: serve generates one and prints it once at start"},
+	} {
+		for i, s := range f.l.listFlag {
+			if err := checkRandom(s, f.min); err != nil {
+				return fmt.Errorf("%s %d: %v: generate one with openssl rand -hex %d, %s", f.name, i+1, err, f.min, f.hint)
+			}
 		}
 	}
-	for i, t := range c.apiTokens.listFlag {
-		if t == "" || strings.ContainsAny(t, " \t\r\n") {
-			return fmt.Errorf("-api-token %d: empty or holds white space", i+1)
+	for i, a := range c.accessSecrets.listFlag {
+		for _, r := range c.recoverySecrets.listFlag {
+			if a == r {
+				return fmt.Errorf("-access-secret %d: is also a -recovery-secret; give it a secret of its own", i+1)
+			}
 		}
 	}
 	if _, err := c.clients(); err != nil {
@@ -130,6 +154,9 @@ func (c *serveConfig) clients() (map[string]string, error) {
 		}
 		if _, dup := m[id]; dup {
 			return nil, fmt.Errorf("-oauth-client %d: client %q given twice", i+1, id)
+		}
+		if err := checkRandom(secret, minTokenBytes); err != nil {
+			return nil, fmt.Errorf("-oauth-client %d: client %q: its secret %v: generate one with openssl rand -hex %d", i+1, id, err, minTokenBytes)
 		}
 		m[id] = secret
 	}
@@ -220,13 +247,18 @@ func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Wri
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer eng.Close()
+	access, err := cfg.accessKeys()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	srv, err := httpapi.New(eng, &httpapi.Options{
-		APITokens:    tokens,
-		OAuthClients: clients,
-		CheckoutURL:  cfg.checkoutURL,
-		PurchasedURL: cfg.purchasedURL,
-		MaxBody:      int64(cfg.maxBody),
-		Logger:       logger,
+		APITokens:     tokens,
+		OAuthClients:  clients,
+		AccessSecrets: access,
+		CheckoutURL:   cfg.checkoutURL,
+		PurchasedURL:  cfg.purchasedURL,
+		MaxBody:       int64(cfg.maxBody),
+		Logger:        logger,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -399,4 +431,65 @@ func applyEnv(fs *flag.FlagSet) error {
 		}
 	})
 	return err
+}
+
+// The least random bytes a secret (-recovery-secret, -access-secret) and
+// a token (-api-token, an -oauth-client's secret) hold.
+const (
+	minSecretBytes = 32
+	minTokenBytes  = 16
+)
+
+// accessSecretFile keeps the generated access-token secret in -data-dir.
+const accessSecretFile = "access.secret"
+
+// checkRandom accepts s if it is hex, or base64 (standard or URL
+// alphabet, padded or not), of at least min bytes: what a generator gives,
+// not a word or a passphrase. Its error never repeats s.
+func checkRandom(s string, min int) error {
+	n, ok := decodedLen(s)
+	switch {
+	case !ok:
+		return fmt.Errorf("is not hex or base64")
+	case n < min:
+		return fmt.Errorf("holds %d bytes; want %d or more random bytes", n, min)
+	}
+	return nil
+}
+
+// decodedLen is the number of bytes s encodes in hex or base64.
+func decodedLen(s string) (int, bool) {
+	if b, err := hex.DecodeString(s); err == nil {
+		return len(b), true
+	}
+	if strings.ContainsFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("+/-_=", r))
+	}) {
+		return 0, false
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.Strict().DecodeString(s); err == nil {
+			return len(b), true
+		}
+	}
+	return 0, false
+}
+
+// accessKeys returns the secrets of OAuth2 access tokens: -access-secret,
+// or with -data-dir the one kept there (generated at the first start); nil
+// in memory, for a random one per run. The engine must be open, holding
+// the directory.
+func (c *serveConfig) accessKeys() ([][]byte, error) {
+	var keys [][]byte
+	for _, s := range c.accessSecrets.listFlag {
+		keys = append(keys, []byte(s))
+	}
+	if len(keys) == 0 && c.dataDir != "" {
+		s, err := basket.KeepSecret(c.dataDir, accessSecretFile)
+		if err != nil {
+			return nil, err
+		}
+		keys = [][]byte{s}
+	}
+	return keys, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -161,7 +164,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"-fsync", "sometimes"}, "-fsync"},
 		{[]string{"-ttl", "-1h"}, "-ttl"},
 		{[]string{"-abandon-after", "-1s"}, "-abandon-after"},
-		{[]string{"-recovery-secret", "short-secret"}, "-recovery-secret 1: shorter than 16 bytes"},
+		{[]string{"-recovery-secret", "short-secret"}, "-recovery-secret 1: holds 9 bytes; want 32 or more random bytes: generate one with openssl rand -hex 32"},
 		{[]string{"-oauth-client", "no-colon-secret-value"}, "-oauth-client 1: want ID:SECRET"},
 		{[]string{"-oauth-client", "a:" + strings.Repeat("01", 16), "-oauth-client", "a:" + strings.Repeat("02", 16)}, `client "a" given twice`},
 		{[]string{"-api-token", "has space"}, "-api-token 1"},
@@ -198,14 +201,14 @@ func TestServeUsage(t *testing.T) {
 		t.Errorf("serve -h = %v", err)
 	}
 	// Exactly the flags of the product contract.
-	for _, f := range []string{"-addr", "-api-token", "-recovery-secret", "-alias", "-abandon-after", "-ttl",
+	for _, f := range []string{"-addr", "-api-token", "-recovery-secret", "-access-secret", "-alias", "-abandon-after", "-ttl",
 		"-data-dir", "-fsync", "-checkout-url", "-oauth-client", "-purchased-url", "-max-body", "-simulate", "Examples:"} {
 		if !strings.Contains(stderr.String(), f) {
 			t.Errorf("usage lacks %s", f)
 		}
 	}
-	if n := strings.Count(stderr.String(), "\n  -"); n != 13 {
-		t.Errorf("usage lists %d flags; want the 13 of SPEC section 9", n)
+	if n := strings.Count(stderr.String(), "\n  -"); n != 14 {
+		t.Errorf("usage lists %d flags; want the 13 of SPEC section 9 and -access-secret", n)
 	}
 }
 
@@ -364,5 +367,141 @@ func TestSimulateLive(t *testing.T) {
 	}
 	if err := eng.Check(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestServeRefusesWeakSecrets: a secret or token that is not hex or base64
+// of enough bytes is refused, from a flag or the environment, with an error
+// naming the flag and how to generate one, never the value.
+func TestServeRefusesWeakSecrets(t *testing.T) {
+	withEnv(t, map[string]string{})
+	b64of := func(n int, enc *base64.Encoding) string { return enc.EncodeToString(bytes.Repeat([]byte{0xa5}, n)) }
+	hexOf := func(n int) string { return strings.Repeat("a5", n) }
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-recovery-secret", "Summer2024Shop!!"}, "-recovery-secret 1: is not hex or base64: generate one with openssl rand -hex 32"},
+		{[]string{"-recovery-secret", hexOf(31)}, "-recovery-secret 1: holds 31 bytes"},
+		{[]string{"-recovery-secret", b64of(31, base64.StdEncoding)}, "-recovery-secret 1: holds 31 bytes"},
+		{[]string{"-recovery-secret", hexOf(32), "-recovery-secret", "correct horse battery staple"}, "-recovery-secret 2: is not hex or base64"},
+		{[]string{"-access-secret", "Summer2024Shop!!"}, "-access-secret 1: is not hex or base64: generate one with openssl rand -hex 32"},
+		{[]string{"-access-secret", hexOf(32), "-recovery-secret", hexOf(32)}, "-access-secret 1: is also a -recovery-secret"},
+		{[]string{"-api-token", "a"}, "-api-token 1: is not hex or base64: generate one with openssl rand -hex 16"},
+		{[]string{"-api-token", "tok-123456"}, "-api-token 1: is not hex or base64"},
+		{[]string{"-api-token", hexOf(7)}, "-api-token 1: holds 7 bytes; want 16 or more"},
+		{[]string{"-api-token", hexOf(15)}, "-api-token 1: holds 15 bytes"},
+		{[]string{"-oauth-client", "esp:" + b64of(13, base64.RawURLEncoding)}, `-oauth-client 1: client "esp": its secret holds 13 bytes; want 16 or more random bytes: generate one with openssl rand -hex 16`},
+		{[]string{"-oauth-client", "esp:" + hexOf(16) + "\n"}, `-oauth-client 1: client "esp": its secret is not hex or base64`},
+	} {
+		_, err := parseServe(tt.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseServe(%q) = %v; want an error mentioning %q", tt.args, err, tt.want)
+			continue
+		}
+		for _, a := range tt.args {
+			if !strings.HasPrefix(a, "-") && len(a) > 3 && strings.Contains(err.Error(), a) {
+				t.Errorf("parseServe(%q): the error repeats a secret: %v", tt.args, err)
+			}
+		}
+	}
+	withEnv(t, map[string]string{"ABANDONED_RECOVERY_SECRET": "Summer2024Shop!!"})
+	if _, err := parseServe(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "openssl rand -hex 32") || strings.Contains(err.Error(), "Summer") {
+		t.Errorf("a weak ABANDONED_RECOVERY_SECRET: %v", err)
+	}
+	withEnv(t, map[string]string{})
+	for _, args := range [][]string{
+		{"-recovery-secret", hexOf(32), "-access-secret", strings.ToUpper(hexOf(40))},
+		{"-recovery-secret", b64of(32, base64.StdEncoding), "-access-secret", b64of(33, base64.RawStdEncoding)},
+		{"-recovery-secret", b64of(32, base64.URLEncoding), "-access-secret", b64of(32, base64.RawURLEncoding)},
+		{"-api-token", hexOf(16), "-api-token", b64of(16, base64.RawURLEncoding), "-oauth-client", "esp:" + b64of(16, base64.StdEncoding)},
+	} {
+		if _, err := parseServe(args, io.Discard); err != nil {
+			t.Errorf("parseServe(%q) = %v; want it accepted", args, err)
+		}
+	}
+	if tok, err := generateToken(); err != nil || checkRandom(tok, minTokenBytes) != nil {
+		t.Errorf("the generated API token %v is refused: %v", err, checkRandom(tok, minTokenBytes))
+	}
+}
+
+// TestServeAccessSecret: with -data-dir the access-token secret is
+// generated once, kept (mode 0600) beside the recovery secret and apart
+// from it, so that access tokens survive a restart; removing the file
+// rotates it: the access tokens stop working, the recovery links do not.
+// In memory, -access-secret shared by two runs lets one's tokens work on
+// the other.
+func TestServeAccessSecret(t *testing.T) {
+	withEnv(t, map[string]string{})
+	dir := t.TempDir()
+	args := []string{"-data-dir", dir, "-ttl", "0", "-api-token", envToken, "-oauth-client", "esp:" + espSecret}
+	token := func(r *running) string {
+		t.Helper()
+		code, _, body := r.do(t, http.MethodPost, "/oauth2/token", "", "grant_type=client_credentials&client_id=esp&client_secret="+espSecret)
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if code != 200 || json.Unmarshal([]byte(body), &tok) != nil {
+			t.Fatalf("token = %d %s", code, body)
+		}
+		return tok.AccessToken
+	}
+	r := startServe(t, args...)
+	events := `{"type":"created","basketId":"b-1","at":"2024-03-26T15:44:54.975Z","entry":"/checkout","orderItems":[{"name":"The Offer","path":"/offers2/The Offer","products":[]}]}
+{"type":"emailCaptured","basketId":"b-1","at":"2024-03-26T15:45:00Z","email":"ann@example.com"}`
+	if code, _, body := r.do(t, http.MethodPost, "/api/baskets/events", envToken, events); code != 200 {
+		t.Fatalf("ingest = %d %s", code, body)
+	}
+	_, _, body := r.do(t, http.MethodGet, "/api/checkout/abandoned", envToken, "")
+	var page struct {
+		Items []struct{ RecoveryLink string }
+	}
+	if err := json.Unmarshal([]byte(body), &page); err != nil || len(page.Items) != 1 {
+		t.Fatalf("page %s: %v", body, err)
+	}
+	link := page.Items[0].RecoveryLink
+	tok := token(r)
+	r.stop(t)
+
+	fi, err := os.Stat(filepath.Join(dir, accessSecretFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v, %v; want a file of mode 0600", accessSecretFile, fi, err)
+	}
+	access, _ := os.ReadFile(filepath.Join(dir, accessSecretFile))
+	recovery, err := os.ReadFile(filepath.Join(dir, "recovery.secret"))
+	if err != nil || bytes.Equal(access, recovery) || len(bytes.TrimSpace(access)) != 64 {
+		t.Fatalf("access secret %d bytes, the same as the recovery secret: %v (%v)", len(access), bytes.Equal(access, recovery), err)
+	}
+
+	r = startServe(t, args...)
+	if code, _, _ := r.do(t, http.MethodGet, "/api/checkout/abandoned", tok, ""); code != 200 {
+		t.Errorf("after a restart, the access token = %d; want 200", code)
+	}
+	r.stop(t)
+
+	if err := os.Remove(filepath.Join(dir, accessSecretFile)); err != nil {
+		t.Fatal(err)
+	}
+	r = startServe(t, args...)
+	if code, _, _ := r.do(t, http.MethodGet, "/api/checkout/abandoned", tok, ""); code != http.StatusUnauthorized {
+		t.Errorf("after the access secret's rotation, the old access token = %d; want 401", code)
+	}
+	if code, _, _ := r.do(t, http.MethodGet, link, "", ""); code != http.StatusFound {
+		t.Errorf("after the access secret's rotation, the recovery link = %d; want 302", code)
+	}
+	if code, _, _ := r.do(t, http.MethodGet, "/api/checkout/abandoned", token(r), ""); code != 200 {
+		t.Errorf("a new access token = %d; want 200", code)
+	}
+	r.stop(t)
+
+	mem := []string{"-ttl", "0", "-api-token", envToken, "-oauth-client", "esp:" + espSecret}
+	a, b := startServe(t, mem...), startServe(t, mem...)
+	if code, _, _ := b.do(t, http.MethodGet, "/api/checkout/abandoned", token(a), ""); code != http.StatusUnauthorized {
+		t.Errorf("in memory, another run's access token = %d; want 401", code)
+	}
+	shared := append(mem, "-access-secret", strings.Repeat("5a", 32))
+	c, d := startServe(t, shared...), startServe(t, shared...)
+	if code, _, _ := d.do(t, http.MethodGet, "/api/checkout/abandoned", token(c), ""); code != 200 {
+		t.Errorf("with a shared -access-secret, another run's access token = %d; want 200", code)
 	}
 }
