@@ -137,3 +137,41 @@ func TestServerRestartedEmpty(t *testing.T) {
 		t.Fatalf("first messages = %v; want %v", firsts, want)
 	}
 }
+
+// TestHTTPSourceNodes: with the URLs of several nodes, a source whose node
+// goes away reads from the next, and the campaign goes on without a
+// duplicate or a gap.
+func TestHTTPSourceNodes(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	api, err := httpapi.New(f.eng, &httpapi.Options{APITokens: []string{"campaign-test-token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two servers over one engine stand for two nodes of a cluster.
+	first, second := httptest.NewServer(api), httptest.NewServer(api)
+	defer second.Close()
+	snd := &memSender{}
+	r, err := New(&HTTPSource{BaseURL: first.URL + "," + second.URL, Token: "campaign-test-token", Retries: -1}, snd,
+		&Options{ShopURL: "shop.example.com", Tokens: f.eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f.r, f.snd = r, snd
+	f.clock.Add(time.Minute)
+	f.tick()
+	f.basket("b-1", "ann@example.com", nil)
+	f.run(2*time.Hour, 10*time.Minute)
+	first.Close() // the node goes away
+	f.basket("b-2", "bob@example.com", nil)
+	f.run(2*time.Hour, 10*time.Minute)
+	var firsts []string
+	for _, m := range snd.messages() {
+		if m.Step == 1 {
+			firsts = append(firsts, m.BasketID)
+		}
+	}
+	if want := []string{"b-1", "b-2"}; !slices.Equal(firsts, want) {
+		t.Fatalf("first messages = %v; want %v", firsts, want)
+	}
+}

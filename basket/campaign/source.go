@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
@@ -75,15 +76,20 @@ func (s EngineSource) VerifyToken(p basket.TokenPurpose, subject, token string) 
 // address) is skipped as expired, and outcomes are settled from what the
 // customer's baskets showed once Options.Watch has passed.
 type HTTPSource struct {
-	// BaseURL is the server's base URL, e.g. http://127.0.0.1:8080.
+	// BaseURL is the server's base URL, e.g. http://127.0.0.1:8080, or the
+	// URLs of several nodes of a cluster, comma-separated: a request that
+	// fails on one node goes to the next, where it stays.
 	BaseURL string
 	// Token is the bearer token (scope checkout).
 	Token string
 	// Client is the HTTP client. Default: one with a 30 s timeout.
 	Client *http.Client
 	// Retries is how many times a failed request (5xx, 429, transport) is
-	// tried again, with exponential backoff from 250 ms. Default 3.
+	// tried again, with exponential backoff from 250 ms; with several
+	// nodes, at least once on each. Default 3.
 	Retries int
+
+	node atomic.Uint32 // the node of BaseURL requests go to
 }
 
 // maxAPIPosition is the largest feed position the API accepts.
@@ -193,12 +199,16 @@ func (it *feedItem) basket() basket.Basket {
 // get fetches a page, retrying what may succeed on another try. Neither
 // the URL (it may hold an email) nor the token appears in its errors.
 func (s *HTTPSource) get(ctx context.Context, path string, q url.Values) ([]byte, error) {
-	base, err := url.Parse(strings.TrimRight(s.BaseURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("%w: source URL: want an http(s) URL", ErrConfig)
+	var nodes []string
+	for _, n := range strings.Split(s.BaseURL, ",") {
+		base, err := url.Parse(strings.TrimRight(strings.TrimSpace(n), "/"))
+		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+			return nil, fmt.Errorf("%w: source URL: want an http(s) URL, or several comma-separated", ErrConfig)
+		}
+		base.Path += path
+		base.RawQuery = q.Encode()
+		nodes = append(nodes, base.String())
 	}
-	base.Path += path
-	base.RawQuery = q.Encode()
 	client := s.Client
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
@@ -207,9 +217,16 @@ func (s *HTTPSource) get(ctx context.Context, path string, q url.Values) ([]byte
 	if retries == 0 {
 		retries = 3
 	}
+	retries = max(retries, len(nodes)-1)
 	var last error
 	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String(), nil)
+		node := s.node.Load() % uint32(len(nodes))
+		if attempt > 0 && len(nodes) > 1 {
+			// The node failed: the next one, from now on.
+			node = (node + 1) % uint32(len(nodes))
+			s.node.Store(node)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, nodes[node], nil)
 		if err != nil {
 			return nil, err
 		}
@@ -240,6 +257,9 @@ func (s *HTTPSource) get(ctx context.Context, path string, q url.Values) ([]byte
 		}
 		d := 250 * time.Millisecond << attempt
 		d = d/2 + rand.N(d/2+1)
+		if attempt < len(nodes)-1 {
+			d = 0 // another node may answer at once
+		}
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():

@@ -130,7 +130,7 @@ type campaignConfig struct {
 func (c *campaignConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", "", "the engine's data `directory` (the campaign's state goes in its campaign/ folder)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "the campaign's state `directory` (required with -url)")
-	fs.StringVar(&c.url, "url", "", "base `URL` of a server whose feed to read, instead of -data-dir")
+	fs.StringVar(&c.url, "url", "", "base `URL` of a server whose feed to read, instead of -data-dir; the nodes of a cluster: several, comma-separated (a failing node is left for the next)")
 	fs.Var(&c.token, "token", "bearer `token` for -url (scope checkout)")
 	fs.StringVar(&c.config, "config", "", "campaign configuration `file` (JSON; see the campaign package's Config)")
 	fs.StringVar(&c.name, "name", "", "campaign `name` (utm_campaign); overrides the configuration file")
