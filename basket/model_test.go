@@ -428,7 +428,7 @@ func TestModel(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for _, seed := range seeds {
-		if !runModel(t, seed, seen, false) {
+		if !runModel(t, seed, seen, modelMemory) {
 			t.Fatalf("replay with SEED=%d go test ./basket -run 'TestModel$'", seed)
 		}
 	}
@@ -465,7 +465,7 @@ func TestModelDurable(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for _, seed := range seeds {
-		if !runModel(t, seed, seen, true) {
+		if !runModel(t, seed, seen, modelDurable) {
 			t.Fatalf("replay with SEED=%d go test ./basket -run TestModelDurable", seed)
 		}
 	}
@@ -479,9 +479,23 @@ func TestModelDurable(t *testing.T) {
 	}
 }
 
+// modelMode says what runModel runs the sequence through.
+type modelMode struct {
+	durable bool
+	// nodes, if set, starts the engines of a cluster's nodes on a new log
+	// with the options: the batches go to each in turn, and every node is
+	// compared with the oracle.
+	nodes func(t *testing.T, opts *basket.Options) []*basket.Engine
+}
+
+var (
+	modelMemory  = modelMode{}
+	modelDurable = modelMode{durable: true}
+)
+
 // runModel runs one random sequence and reports whether engine and oracle
 // agreed throughout. A durable run restarts the engine at random.
-func runModel(t *testing.T, seed uint64, seen map[string]int, durable bool) bool {
+func runModel(t *testing.T, seed uint64, seen map[string]int, mode modelMode) bool {
 	t.Helper()
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(seed, seed>>1|1))
@@ -493,24 +507,33 @@ func runModel(t *testing.T, seed uint64, seen map[string]int, durable bool) bool
 		Now: clock.Now, AbandonAfter: abandonAfter, TTL: ttl,
 		RecoverySecrets: [][]byte{btest.Secret}, Alias: "model",
 	}
+	durable := mode.durable
 	var (
-		eng *basket.Engine
-		err error
-		dir string
-		fs  *btest.FaultFS
+		eng   *basket.Engine
+		nodes []*basket.Engine
+		err   error
+		dir   string
+		fs    *btest.FaultFS
 	)
-	if durable {
+	switch {
+	case mode.nodes != nil:
+		opts.Alias = fmt.Sprintf("model-%d", seed)
+		nodes = mode.nodes(t, opts)
+		eng = nodes[0]
+	case durable:
 		dir, fs = t.TempDir(), &btest.FaultFS{}
 		opts.SnapshotEvery = -1
 		opts.Store = &store.Options{Sync: store.SyncAlways, FS: fs}
 		eng, err = basket.Open(dir, opts)
-	} else {
+	default:
 		eng, err = basket.New(opts)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { eng.Close() }()
+	if nodes == nil {
+		defer func() { eng.Close() }()
+	}
 	o := newOracle(abandonAfter, ttl)
 	o.lastPos = btest.Stats(t, eng).LastPosition // where the engine's positions start
 	g := newGen(r)
@@ -538,7 +561,11 @@ func runModel(t *testing.T, seed uint64, seen map[string]int, durable bool) bool
 				}
 			})
 		}
-		res, err := eng.Apply(ctx, evs...)
+		writer := eng
+		if nodes != nil {
+			writer = nodes[step%len(nodes)]
+		}
+		res, err := writer.Apply(ctx, evs...)
 		race.Wait()
 		if !errors.Is(err, wantErr) || (err == nil) != (wantErr == nil) {
 			return fail("step %d: Apply(%+v) = %v; want %v", step, evs, err, wantErr)
@@ -572,7 +599,7 @@ func runModel(t *testing.T, seed uint64, seen map[string]int, durable bool) bool
 			return fail("step %d: invariants: %v", step, err)
 		}
 
-		if step%3 == 0 && !compareModel(t, eng, o, r, now, seen, fail) {
+		if step%3 == 0 && !compareNodes(t, eng, nodes, o, r, now, seen, fail) {
 			return false
 		}
 		if durable && r.IntN(15) == 0 {
@@ -611,7 +638,29 @@ func runModel(t *testing.T, seed uint64, seen map[string]int, durable bool) bool
 			}
 		}
 	}
-	return compareModel(t, eng, o, r, clock.Now(), seen, fail)
+	return compareNodes(t, eng, nodes, o, r, clock.Now(), seen, fail)
+}
+
+// compareNodes compares the engine, or every node of a cluster, with the
+// oracle. A cluster's time moves with ticks in its log: one is made first,
+// as a read of a lone engine makes it.
+func compareNodes(t *testing.T, eng *basket.Engine, nodes []*basket.Engine, o *oracle, r *rand.Rand, now time.Time, seen map[string]int, fail func(string, ...any) bool) bool {
+	t.Helper()
+	if nodes == nil {
+		return compareModel(t, eng, o, r, now, seen, fail)
+	}
+	if err := nodes[0].Sweep(context.Background()); err != nil {
+		return fail("Sweep: %v", err)
+	}
+	for i, n := range nodes {
+		if err := n.Check(); err != nil {
+			return fail("node %d: invariants: %v", i, err)
+		}
+		if !compareModel(t, n, o, r, now, seen, fail) {
+			return fail("node %d disagrees", i)
+		}
+	}
+	return true
 }
 
 // links returns the recovery link of every basket that has one.
@@ -675,7 +724,7 @@ func compareModel(t *testing.T, eng *basket.Engine, o *oracle, r *rand.Rand, now
 			if q.Count && p.Total != len(want) {
 				return fail("Abandoned(%+v).Total = %d; want %d", q, p.Total, len(want))
 			}
-			if p.Alias != "model" {
+			if p.Alias != eng.Alias() {
 				return fail("Alias = %q", p.Alias)
 			}
 			got = append(got, p.Items...)
