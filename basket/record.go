@@ -21,7 +21,7 @@ type record struct {
 	completedAt  int64  // unix ms of the completion; 0 if not completed
 	createHash   uint64 // creationHash of the created event
 	linkExp      uint32 // unix seconds; the cached link's token expiry
-	revokedUntil uint32 // unix seconds; tokens expiring at or before are revoked
+	revokedUntil uint32 // stamp of the last revocation (unix seconds, increasing); 0: none; see recoverSubject
 	state        State
 	details      CustomerDetails
 	items        []OrderItem

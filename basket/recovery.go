@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"math"
 	"net/url"
 	"time"
 )
@@ -78,16 +79,52 @@ func (kr *keyring) verify(p TokenPurpose, subject, token string, now int64) (int
 // recovery secret and valid for validity from the engine's clock. For
 // PurposeRecover the subject is the basket id; for PurposeUnsubscribe it is
 // the normalised email.
+//
+// A recovery token is bound to the basket's last revocation (see Revoke):
+// it verifies until the basket's tokens are revoked again, whatever its
+// validity.
 func (e *Engine) IssueToken(p TokenPurpose, subject string, validity time.Duration) string {
 	exp := e.now().Add(validity).Unix()
+	if p == PurposeRecover {
+		subject = recoverSubject(subject, e.revocation(subject))
+	}
 	return e.keys.signer().issue(p, subject, exp)
 }
 
 // VerifyToken checks a token issued by IssueToken for subject and purpose.
-// It does not look at any basket, so revocation is not checked.
+// A recovery token issued before its basket's last revocation is invalid;
+// VerifyToken looks at nothing else of a basket (Recover does).
 func (e *Engine) VerifyToken(p TokenPurpose, subject, token string) error {
+	if p == PurposeRecover {
+		subject = recoverSubject(subject, e.revocation(subject))
+	}
 	_, err := e.keys.verify(p, subject, token, e.now().Unix())
 	return err
+}
+
+// revocation returns the stamp of a basket's last revocation; 0 if none,
+// or if the basket is not live.
+func (e *Engine) revocation(basketID string) uint32 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if r := e.recs[basketID]; r != nil {
+		return r.revokedUntil
+	}
+	return 0
+}
+
+// recoverSubject is what a recovery token of a basket is a MAC over: the
+// basket id and, once its tokens were revoked, the revocation's stamp, so
+// that no token issued before a revocation verifies after it, whatever the
+// validity it was issued with. Basket ids hold no NUL: the two forms are
+// distinct.
+func recoverSubject(id string, stamp uint32) string {
+	if stamp == 0 {
+		return id
+	}
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], stamp)
+	return id + "\x00" + string(b[:])
 }
 
 // RecoveryOutcome says where a recovery link leads.
@@ -118,11 +155,10 @@ func (e *Engine) Recover(ctx context.Context, basketID, token string) (Recovery,
 	if err := ctx.Err(); err != nil {
 		return Recovery{}, err
 	}
-	now := e.now()
-	exp, err := e.keys.verify(PurposeRecover, basketID, token, now.Unix())
-	if err != nil && err != ErrTokenExpired {
-		return Recovery{}, err
+	if token == "" {
+		return Recovery{}, ErrTokenMissing
 	}
+	now := e.now()
 	if err := e.beforeRead(ctx); err != nil {
 		return Recovery{}, err
 	}
@@ -138,15 +174,20 @@ func (e *Engine) Recover(ctx context.Context, basketID, token string) (Recovery,
 	r := e.recs[basketID]
 	var tb tomb
 	var tombed bool
+	var stamp uint32 // a tomb keeps none: its tokens verify as never revoked
 	if r == nil {
 		tb, tombed = e.tombs.Get(basketID)
+	} else {
+		stamp = r.revokedUntil
 	}
 	e.mu.RUnlock()
+	if r == nil && !tombed {
+		return Recovery{}, ErrTokenInvalid
+	}
+	_, err := e.keys.verify(PurposeRecover, recoverSubject(basketID, stamp), token, now.Unix())
 	switch {
-	case r == nil && !tombed:
-		return Recovery{}, ErrTokenInvalid
-	case r != nil && exp <= int64(r.revokedUntil):
-		return Recovery{}, ErrTokenInvalid
+	case err != nil && err != ErrTokenExpired:
+		return Recovery{}, err // ErrTokenInvalid: also a token issued before a revocation
 	case err != nil:
 		return Recovery{}, err
 	case r == nil && tb.completed:
@@ -188,15 +229,22 @@ func (e *Engine) Revoke(ctx context.Context, basketID string) error {
 	return err
 }
 
-// revokeLocked revokes the tokens of a basket issued up to now (unix ms).
-// e.mu must be held for writing.
+// revokeLocked revokes the tokens of a basket issued up to now (unix ms),
+// whatever their validity: it gives the basket a new revocation stamp (the
+// time in unix seconds, above the previous stamp), which the tokens issued
+// from now on carry in their MAC and those issued before do not. e.mu must
+// be held for writing.
 func (e *Engine) revokeLocked(now int64, basketID string) error {
 	r := e.recs[basketID]
 	if r == nil {
 		return &TransitionError{Index: 0, BasketID: basketID, Event: "revoke", Err: ErrUnknownBasket}
 	}
 	c := *r
-	c.revokedUntil = uint32(now/1000 + int64(e.recoveryValidity/time.Second) + 1)
+	stamp := max(now/1000, int64(r.revokedUntil)+1, 1)
+	if stamp > math.MaxUint32 {
+		stamp = math.MaxUint32 // in 2106; a later revocation reuses it
+	}
+	c.revokedUntil = uint32(stamp)
 	c.link, c.linkExp = "", 0
 	e.replace(r, &c)
 	return nil
@@ -210,13 +258,21 @@ func (e *Engine) recoveryLink(r *record, nowSec int64) string {
 	if r.link != "" && int64(r.linkExp)-nowSec > int64(e.recoveryValidity/time.Second)/2 {
 		return r.link
 	}
-	return e.newRecoveryLink(r.id, nowSec+int64(e.recoveryValidity/time.Second))
+	return e.recoveryPath(r.id, r.revokedUntil, nowSec+int64(e.recoveryValidity/time.Second))
 }
 
 // newRecoveryLink returns a recovery path with a token valid until exp
-// (unix seconds).
+// (unix seconds), bound to the basket's last revocation. e.mu must be held.
 func (e *Engine) newRecoveryLink(id string, exp int64) string {
-	return e.recoverPath + "?basketId=" + queryEscape(id) + "&recover=" + e.keys.signer().issue(PurposeRecover, id, exp)
+	var stamp uint32
+	if r := e.recs[id]; r != nil {
+		stamp = r.revokedUntil
+	}
+	return e.recoveryPath(id, stamp, exp)
+}
+
+func (e *Engine) recoveryPath(id string, stamp uint32, exp int64) string {
+	return e.recoverPath + "?basketId=" + queryEscape(id) + "&recover=" + e.keys.signer().issue(PurposeRecover, recoverSubject(id, stamp), exp)
 }
 
 // queryEscape is url.QueryEscape without its cost for the usual id, which
