@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -133,7 +134,7 @@ func (c *serveConfig) check() error {
 	}
 	for i, a := range c.accessSecrets.listFlag {
 		for _, r := range c.recoverySecrets.listFlag {
-			if a == r {
+			if bytes.Equal(decodeSecret(a), decodeSecret(r)) {
 				return fmt.Errorf("-access-secret %d: is also a -recovery-secret; give it a secret of its own", i+1)
 			}
 		}
@@ -232,9 +233,7 @@ func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Wri
 	if cfg.ttl == 0 {
 		opts.TTL = basket.NoExpiry
 	}
-	for _, s := range cfg.recoverySecrets.listFlag {
-		opts.RecoverySecrets = append(opts.RecoverySecrets, []byte(s))
-	}
+	opts.RecoverySecrets = recoveryKeys(cfg.recoverySecrets.listFlag)
 	var eng *basket.Engine
 	if cfg.dataDir != "" {
 		sync, _ := store.ParseSync(cfg.fsync)
@@ -447,32 +446,49 @@ const accessSecretFile = "access.secret"
 // alphabet, padded or not), of at least min bytes: what a generator gives,
 // not a word or a passphrase. Its error never repeats s.
 func checkRandom(s string, min int) error {
-	n, ok := decodedLen(s)
+	b := decodeSecret(s)
 	switch {
-	case !ok:
+	case b == nil:
 		return fmt.Errorf("is not hex or base64")
-	case n < min:
-		return fmt.Errorf("holds %d bytes; want %d or more random bytes", n, min)
+	case len(b) < min:
+		return fmt.Errorf("holds %d bytes; want %d or more random bytes", len(b), min)
 	}
 	return nil
 }
 
-// decodedLen is the number of bytes s encodes in hex or base64.
-func decodedLen(s string) (int, bool) {
-	if b, err := hex.DecodeString(s); err == nil {
-		return len(b), true
+// decodeSecret returns the bytes s encodes in hex or base64; nil if it is
+// neither.
+func decodeSecret(s string) []byte {
+	if b, err := hex.DecodeString(s); err == nil && len(b) > 0 {
+		return b
 	}
 	if strings.ContainsFunc(s, func(r rune) bool {
 		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("+/-_=", r))
 	}) {
-		return 0, false
+		return nil
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.Strict().DecodeString(s); err == nil {
-			return len(b), true
+		if b, err := enc.Strict().DecodeString(s); err == nil && len(b) > 0 {
+			return b
 		}
 	}
-	return 0, false
+	return nil
+}
+
+// recoveryKeys are the engine's recovery secrets for -recovery-secret: the
+// bytes each value encodes, in order (the first signs), so that the hex of
+// a generated recovery.secret given by flag is that very secret; then each
+// value's text, which verifies only: earlier versions used the text as the
+// secret, and the links they signed keep working.
+func recoveryKeys(values []string) [][]byte {
+	var keys [][]byte
+	for _, s := range values {
+		keys = append(keys, decodeSecret(s))
+	}
+	for _, s := range values {
+		keys = append(keys, []byte(s))
+	}
+	return keys
 }
 
 // accessKeys returns the secrets of OAuth2 access tokens: -access-secret,
@@ -482,7 +498,7 @@ func decodedLen(s string) (int, bool) {
 func (c *serveConfig) accessKeys() ([][]byte, error) {
 	var keys [][]byte
 	for _, s := range c.accessSecrets.listFlag {
-		keys = append(keys, []byte(s))
+		keys = append(keys, decodeSecret(s))
 	}
 	if len(keys) == 0 && c.dataDir != "" {
 		s, err := basket.KeepSecret(c.dataDir, accessSecretFile)

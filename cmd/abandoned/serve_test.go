@@ -387,6 +387,7 @@ func TestServeRefusesWeakSecrets(t *testing.T) {
 		{[]string{"-recovery-secret", hexOf(32), "-recovery-secret", "correct horse battery staple"}, "-recovery-secret 2: is not hex or base64"},
 		{[]string{"-access-secret", "Summer2024Shop!!"}, "-access-secret 1: is not hex or base64: generate one with openssl rand -hex 32"},
 		{[]string{"-access-secret", hexOf(32), "-recovery-secret", hexOf(32)}, "-access-secret 1: is also a -recovery-secret"},
+		{[]string{"-access-secret", hexOf(32), "-recovery-secret", b64of(32, base64.StdEncoding)}, "-access-secret 1: is also a -recovery-secret"},
 		{[]string{"-api-token", "a"}, "-api-token 1: is not hex or base64: generate one with openssl rand -hex 16"},
 		{[]string{"-api-token", "tok-123456"}, "-api-token 1: is not hex or base64"},
 		{[]string{"-api-token", hexOf(7)}, "-api-token 1: holds 7 bytes; want 16 or more"},
@@ -413,7 +414,7 @@ func TestServeRefusesWeakSecrets(t *testing.T) {
 	for _, args := range [][]string{
 		{"-recovery-secret", hexOf(32), "-access-secret", strings.ToUpper(hexOf(40))},
 		{"-recovery-secret", b64of(32, base64.StdEncoding), "-access-secret", b64of(33, base64.RawStdEncoding)},
-		{"-recovery-secret", b64of(32, base64.URLEncoding), "-access-secret", b64of(32, base64.RawURLEncoding)},
+		{"-recovery-secret", b64of(32, base64.URLEncoding), "-access-secret", b64of(34, base64.RawURLEncoding)},
 		{"-api-token", hexOf(16), "-api-token", b64of(16, base64.RawURLEncoding), "-oauth-client", "esp:" + b64of(16, base64.StdEncoding)},
 	} {
 		if _, err := parseServe(args, io.Discard); err != nil {
@@ -422,6 +423,69 @@ func TestServeRefusesWeakSecrets(t *testing.T) {
 	}
 	if tok, err := generateToken(); err != nil || checkRandom(tok, minTokenBytes) != nil {
 		t.Errorf("the generated API token %v is refused: %v", err, checkRandom(tok, minTokenBytes))
+	}
+}
+
+// TestServeRecoverySecretForms: a -recovery-secret stands for the bytes it
+// encodes, so the hex kept in recovery.secret given by flag (second, after
+// a new secret) is that secret, and its links verify; a secret's text, as
+// earlier versions used it, verifies too.
+func TestServeRecoverySecretForms(t *testing.T) {
+	withEnv(t, map[string]string{})
+	events := `{"type":"created","basketId":"b-1","at":"2024-03-26T15:44:54.975Z","entry":"/checkout","orderItems":[{"name":"The Offer","path":"/offers2/The Offer","products":[]}]}
+{"type":"emailCaptured","basketId":"b-1","at":"2024-03-26T15:45:00Z","email":"ann@example.com"}`
+	linkOf := func(r *running) string {
+		t.Helper()
+		if code, _, body := r.do(t, http.MethodPost, "/api/baskets/events", envToken, events); code != 200 {
+			t.Fatalf("ingest = %d %s", code, body)
+		}
+		_, _, body := r.do(t, http.MethodGet, "/api/checkout/abandoned", envToken, "")
+		var page struct {
+			Items []struct{ RecoveryLink string }
+		}
+		if err := json.Unmarshal([]byte(body), &page); err != nil || len(page.Items) != 1 {
+			t.Fatalf("page %s: %v", body, err)
+		}
+		return page.Items[0].RecoveryLink
+	}
+	dir := t.TempDir()
+	r := startServe(t, "-data-dir", dir, "-ttl", "0", "-api-token", envToken)
+	link := linkOf(r)
+	r.stop(t)
+	kept, err := os.ReadFile(filepath.Join(dir, "recovery.secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = startServe(t, "-data-dir", dir, "-ttl", "0", "-api-token", envToken,
+		"-recovery-secret", strings.Repeat("3c", 32), "-recovery-secret", strings.TrimSpace(string(kept)))
+	if code, _, _ := r.do(t, http.MethodGet, link, "", ""); code != http.StatusFound {
+		t.Errorf("the link of the kept secret, given second by flag = %d; want 302", code)
+	}
+	r.stop(t)
+
+	// A link signed with a secret's text.
+	text := strings.Repeat("7e", 32)
+	eng, err := basket.New(&basket.Options{RecoverySecrets: [][]byte{[]byte(text)}, TTL: basket.NoExpiry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	at := time.Date(2024, 3, 26, 15, 44, 54, 975e6, time.UTC)
+	if _, err := eng.Apply(context.Background(),
+		basket.Event{Type: basket.EventCreated, BasketID: "b-1", At: at},
+		basket.Event{Type: basket.EventEmailCaptured, BasketID: "b-1", At: at, Email: "ann@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := eng.Get(context.Background(), "b-1")
+	if err != nil || b.RecoveryLink == "" {
+		t.Fatalf("Get = %+v, %v", b, err)
+	}
+	r = startServe(t, "-ttl", "0", "-api-token", envToken, "-recovery-secret", text)
+	if ours := linkOf(r); ours == b.RecoveryLink {
+		t.Errorf("serve signs with the secret's text, not its bytes")
+	}
+	if code, _, _ := r.do(t, http.MethodGet, b.RecoveryLink, "", ""); code != http.StatusFound {
+		t.Errorf("a link signed with the secret's text = %d; want 302", code)
 	}
 }
 
