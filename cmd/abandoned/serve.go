@@ -64,7 +64,7 @@ bytes, the recovery and access-token secrets at least 32, given in hex or
 base64 (openssl rand -hex 32). The recovery secret signs what customers
 receive (recovery links) and cursors; the access-token secret signs OAuth2
 access tokens, so that no link a customer holds helps forge one.
-
+` + clusterUsage + `
 Flags:
 `
 
@@ -84,6 +84,7 @@ type serveConfig struct {
 	purchasedURL    string
 	maxBody         byteSize
 	simulate        bool
+	nats            natsConfig
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -102,6 +103,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	c.maxBody = httpapi.DefaultMaxBody
 	fs.Var(&c.maxBody, "max-body", "largest request `size` accepted (B, KiB, MiB, GiB); larger bodies get 413")
 	fs.BoolVar(&c.simulate, "simulate", false, "feed the server live simulated checkout traffic (the default scenario, in real time)")
+	c.nats.flags(fs)
 }
 
 // check validates the configuration, naming the flag at fault and never a
@@ -142,7 +144,7 @@ func (c *serveConfig) check() error {
 	if _, err := c.clients(); err != nil {
 		return err
 	}
-	return nil
+	return c.nats.check(c.dataDir)
 }
 
 // clients parses -oauth-client.
@@ -235,7 +237,13 @@ func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Wri
 	}
 	opts.RecoverySecrets = recoveryKeys(cfg.recoverySecrets.listFlag)
 	var eng *basket.Engine
-	if cfg.dataDir != "" {
+	if cfg.nats.enabled() {
+		var stopNATS func()
+		eng, stopNATS, err = cfg.nats.open(ctx, opts, cfg.dataDir, logger)
+		if err == nil {
+			defer stopNATS() // deferred first: runs after the engine's Close
+		}
+	} else if cfg.dataDir != "" {
 		sync, _ := store.ParseSync(cfg.fsync)
 		opts.Store = &store.Options{Sync: sync}
 		eng, err = basket.Open(cfg.dataDir, opts)

@@ -200,15 +200,18 @@ func TestServeUsage(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("serve -h = %v", err)
 	}
-	// Exactly the flags of the product contract.
-	for _, f := range []string{"-addr", "-api-token", "-recovery-secret", "-access-secret", "-alias", "-abandon-after", "-ttl",
-		"-data-dir", "-fsync", "-checkout-url", "-oauth-client", "-purchased-url", "-max-body", "-simulate", "Examples:"} {
+	// Exactly the flags of the product contract: the server's and the
+	// cluster's.
+	flags := []string{"-addr", "-api-token", "-recovery-secret", "-access-secret", "-alias", "-abandon-after", "-ttl",
+		"-data-dir", "-fsync", "-checkout-url", "-oauth-client", "-purchased-url", "-max-body", "-simulate",
+		"-nats-url", "-nats-listen", "-nats-cluster", "-nats-peers", "-replicas"}
+	for _, f := range append(flags, "Examples:") {
 		if !strings.Contains(stderr.String(), f) {
 			t.Errorf("usage lacks %s", f)
 		}
 	}
-	if n := strings.Count(stderr.String(), "\n  -"); n != 14 {
-		t.Errorf("usage lists %d flags; want the 13 of SPEC section 9 and -access-secret", n)
+	if n := strings.Count(stderr.String(), "\n  -"); n != len(flags) {
+		t.Errorf("usage lists %d flags; want the %d of the product contract", n, len(flags))
 	}
 }
 
