@@ -2,10 +2,12 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,21 +52,18 @@ func freeAddrs(t *testing.T, n int) []string {
 }
 
 // newCluster starts n nodes, each with its server, and an engine on each.
+// Route ports are chosen free beforehand; if another test takes one in
+// between, the cluster is started again on others.
 func newCluster(t *testing.T, n int) []*node {
 	t.Helper()
-	clients, routes := freeAddrs(t, n), freeAddrs(t, n)
-	nodes := make([]*node, n)
-	for i := range nodes {
-		nd := &node{name: "n" + strconv.Itoa(i+1), dir: t.TempDir(), listen: clients[i], route: routes[i]}
-		for j, r := range routes {
-			if j != i {
-				nd.peers = append(nd.peers, r)
-			}
+	var nodes []*node
+	for attempt := 0; ; attempt++ {
+		var err error
+		if nodes, err = tryCluster(t, n); err == nil {
+			break
+		} else if attempt == 2 {
+			t.Fatal(err)
 		}
-		nodes[i] = nd
-	}
-	for _, nd := range nodes {
-		nd.startServer(t)
 	}
 	// Engines start together: each waits for the JetStream cluster.
 	errs := make(chan error, n)
@@ -76,21 +75,52 @@ func newCluster(t *testing.T, n int) []*node {
 			t.Fatal(err)
 		}
 	}
+	return nodes
+}
+
+func tryCluster(t *testing.T, n int) ([]*node, error) {
+	routes := freeAddrs(t, n)
+	nodes := make([]*node, n)
+	for i := range nodes {
+		// Clients connect in process: any free client port will do.
+		nd := &node{name: "n" + strconv.Itoa(i+1), dir: t.TempDir(), listen: "127.0.0.1:0", route: routes[i]}
+		for j, r := range routes {
+			if j != i {
+				nd.peers = append(nd.peers, r)
+			}
+		}
+		nodes[i] = nd
+	}
+	for _, nd := range nodes {
+		if err := nd.tryServer(); err != nil {
+			for _, nd := range nodes {
+				nd.stop()
+			}
+			return nil, err
+		}
+	}
 	t.Cleanup(func() {
 		for _, nd := range nodes {
 			nd.stop()
 		}
 	})
-	return nodes
+	return nodes, nil
+}
+
+func (nd *node) tryServer() error {
+	srv, err := cluster.StartServer(cluster.ServerOptions{Name: nd.name, Listen: nd.listen, Cluster: nd.route, Peers: nd.peers, Dir: nd.dir})
+	if err != nil {
+		return fmt.Errorf("%s: %w", nd.name, err)
+	}
+	nd.srv = srv
+	return nil
 }
 
 func (nd *node) startServer(t *testing.T) {
 	t.Helper()
-	srv, err := cluster.StartServer(cluster.ServerOptions{Name: nd.name, Listen: nd.listen, Cluster: nd.route, Peers: nd.peers, Dir: nd.dir})
-	if err != nil {
-		t.Fatalf("%s: %v", nd.name, err)
+	if err := nd.tryServer(); err != nil {
+		t.Fatal(err)
 	}
-	nd.srv = srv
 }
 
 func (nd *node) startEngine(t *testing.T) error {
@@ -272,5 +302,42 @@ func TestClusterLeaderLost(t *testing.T) {
 		if got := feed(t, nd.eng); !slices.Equal(got, want) {
 			t.Fatalf("feed of %s = %v; want %v", nd.name, got, want)
 		}
+	}
+}
+
+// TestClusterRefusesStrangers: a node whose recovery secret or settings
+// differ from those the cluster's log was founded with refuses to start,
+// saying so.
+func TestClusterRefusesStrangers(t *testing.T) {
+	nodes := newCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := cluster.OpenLog(ctx, nodes[0].nc, "shop", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		opts basket.Options
+		want string
+	}{
+		{"another secret", basket.Options{RecoverySecrets: [][]byte{[]byte("another-secret-0123456789abcdef")}, AbandonAfter: time.Second}, "-recovery-secret"},
+		{"other settings", basket.Options{RecoverySecrets: [][]byte{btest.Secret}, AbandonAfter: time.Hour}, "settings"},
+	} {
+		o := tt.opts
+		o.Log, o.Alias = l, "shop"
+		eng, err := basket.New(&o)
+		if err == nil {
+			eng.Close()
+			t.Errorf("%s: New = nil; want it refused", tt.name)
+			continue
+		}
+		if !errors.Is(err, basket.ErrDiverged) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: New = %v; want ErrDiverged naming %s", tt.name, err, tt.want)
+		}
+	}
+	// The cluster serves on.
+	if _, err := nodes[1].eng.Apply(ctx, batch("still", time.Now())...); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -203,11 +203,12 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// SharedSecret returns the recovery secret of environment alias kept in the
-// cluster's key-value store, generating it the first time any node asks:
-// every node then signs and verifies links, cursors and tokens alike. The
-// secret is as safe as the NATS cluster's storage and access.
-func SharedSecret(ctx context.Context, nc *nats.Conn, alias string, replicas int) ([]byte, error) {
+// SharedSecret returns the secret called name (such as "recovery" or
+// "access") of environment alias kept in the cluster's key-value store,
+// generating it the first time any node asks: every node then signs and
+// verifies links, cursors and tokens alike. The secret is as safe as the
+// NATS cluster's storage and access.
+func SharedSecret(ctx context.Context, nc *nats.Conn, alias, name string, replicas int) ([]byte, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -217,14 +218,14 @@ func SharedSecret(ctx context.Context, nc *nats.Conn, alias string, replicas int
 		var err error
 		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: "abandoned_secrets", Replicas: replicas, Storage: jetstream.FileStorage,
-			Description: "abandoned: generated recovery secrets, one per environment",
+			Description: "abandoned: generated secrets of the environments",
 		})
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: the secrets' bucket: %w", err)
 	}
-	key := StreamName(alias)
+	key := StreamName(alias) + "." + name
 	var secret []byte
 	err = retry(ctx, func(ctx context.Context) error {
 		if e, err := kv.Get(ctx, key); err == nil {
@@ -244,7 +245,7 @@ func SharedSecret(ctx context.Context, nc *nats.Conn, alias string, replicas int
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: the shared recovery secret: %w", err)
+		return nil, fmt.Errorf("cluster: the shared %s secret: %w", name, err)
 	}
 	return secret, nil
 }

@@ -288,3 +288,36 @@ func freeLocalAddrs(t *testing.T, n int) []string {
 	}
 	return out
 }
+
+// TestNotReady: while a node catches up it answers 503 with Retry-After on
+// its listener, which it then hands, open, to the API.
+func TestNotReady(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	url := "http://" + ln.Addr().String() + "/healthz"
+	ready := notReady(ln)
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("while catching up: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	ready()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	http.DefaultClient.CloseIdleConnections()
+	resp, err = http.Get(url)
+	if err != nil {
+		t.Fatalf("after catching up: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("after catching up: %d; want 200 from the server that took over", resp.StatusCode)
+	}
+}

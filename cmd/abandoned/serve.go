@@ -237,9 +237,14 @@ func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Wri
 	}
 	opts.RecoverySecrets = recoveryKeys(cfg.recoverySecrets.listFlag)
 	var eng *basket.Engine
+	var access [][]byte
 	if cfg.nats.enabled() {
+		// The node answers 503 while it joins the cluster and catches up.
+		ready := notReady(ln)
 		var stopNATS func()
-		eng, stopNATS, err = cfg.nats.open(ctx, opts, cfg.dataDir, logger)
+		access = decodeSecrets(cfg.accessSecrets.listFlag)
+		eng, stopNATS, err = cfg.nats.open(ctx, opts, &access, cfg.dataDir, logger)
+		ready()
 		if err == nil {
 			defer stopNATS() // deferred first: runs after the engine's Close
 		}
@@ -254,9 +259,10 @@ func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Wri
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer eng.Close()
-	access, err := cfg.accessKeys()
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+	if !cfg.nats.enabled() {
+		if access, err = cfg.accessKeys(); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	srv, err := httpapi.New(eng, &httpapi.Options{
 		APITokens:     tokens,
@@ -499,15 +505,21 @@ func recoveryKeys(values []string) [][]byte {
 	return keys
 }
 
+// decodeSecrets returns the bytes of secrets given by flag.
+func decodeSecrets(list []string) [][]byte {
+	var keys [][]byte
+	for _, s := range list {
+		keys = append(keys, decodeSecret(s))
+	}
+	return keys
+}
+
 // accessKeys returns the secrets of OAuth2 access tokens: -access-secret,
 // or with -data-dir the one kept there (generated at the first start); nil
 // in memory, for a random one per run. The engine must be open, holding
 // the directory.
 func (c *serveConfig) accessKeys() ([][]byte, error) {
-	var keys [][]byte
-	for _, s := range c.accessSecrets.listFlag {
-		keys = append(keys, decodeSecret(s))
-	}
+	keys := decodeSecrets(c.accessSecrets.listFlag)
 	if len(keys) == 0 && c.dataDir != "" {
 		s, err := basket.KeepSecret(c.dataDir, accessSecretFile)
 		if err != nil {

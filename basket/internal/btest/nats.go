@@ -32,10 +32,28 @@ func FreeAddrs(t testing.TB, n int) []string {
 
 // NATSCluster starts n embedded NATS servers with JetStream on 127.0.0.1,
 // routed to each other, storage in temporary directories; the test's
-// cleanup stops them.
+// cleanup stops them. Route ports are chosen free beforehand; if another
+// test takes one in between, the cluster is started again on others.
 func NATSCluster(t testing.TB, n int) []*cluster.Server {
 	t.Helper()
-	clients, routes := FreeAddrs(t, n), FreeAddrs(t, n)
+	for attempt := 0; ; attempt++ {
+		srvs, err := tryNATSCluster(t, n)
+		if err == nil {
+			t.Cleanup(func() {
+				for _, s := range srvs {
+					s.Shutdown()
+				}
+			})
+			return srvs
+		}
+		if attempt == 2 {
+			t.Fatal(err)
+		}
+	}
+}
+
+func tryNATSCluster(t testing.TB, n int) ([]*cluster.Server, error) {
+	routes := FreeAddrs(t, n)
 	var srvs []*cluster.Server
 	for i := range n {
 		var peers []string
@@ -44,19 +62,18 @@ func NATSCluster(t testing.TB, n int) []*cluster.Server {
 				peers = append(peers, r)
 			}
 		}
-		s, err := cluster.StartServer(cluster.ServerOptions{Name: "n" + strconv.Itoa(i+1), Listen: clients[i],
+		// Clients connect in process: any free client port will do.
+		s, err := cluster.StartServer(cluster.ServerOptions{Name: "n" + strconv.Itoa(i+1), Listen: "127.0.0.1:0",
 			Cluster: routes[i], Peers: peers, Dir: t.TempDir()})
 		if err != nil {
-			t.Fatal(err)
+			for _, s := range srvs {
+				s.Shutdown()
+			}
+			return nil, err
 		}
 		srvs = append(srvs, s)
 	}
-	t.Cleanup(func() {
-		for _, s := range srvs {
-			s.Shutdown()
-		}
-	})
-	return srvs
+	return srvs, nil
 }
 
 // ClusterEngines starts an engine with opts on each server, all on the
