@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
-	"golang.org/x/sync/singleflight"
 )
 
 // Log is a replicated log that the nodes of a cluster share (package
@@ -54,7 +53,12 @@ type replicated struct {
 	log  Log
 	tick time.Duration
 
-	flight singleflight.Group // shares one Last among concurrent reads
+	lastMu  sync.Mutex // guards lastCur and lastNext
+	lastCur *lastCall  // the question to the log in flight, if any
+	// lastNext is the one asked once lastCur is answered, for the reads
+	// that came while lastCur was in flight: lastCur may not see their
+	// writes.
+	lastNext *lastCall
 
 	mu      sync.Mutex // guards the fields below
 	waiters map[string]chan outcome
@@ -105,7 +109,10 @@ func (e *Engine) startReplicated(ctx context.Context, o *Options) error {
 		return fail(errors.New("basket: an engine on a replicated log needs Options.RecoverySecrets, the same on every node"))
 	}
 	id := identity(o.RecoverySecrets[0], e.alias)
-	if !e.hasSettings {
+	e.mu.RLock()
+	founded := e.hasSettings
+	e.mu.RUnlock()
+	if !founded {
 		// A new log: this node founds it with its settings, identity and
 		// epoch of positions (another founding at the same moment is the
 		// same record, de-duplicated, or loses the race and is checked).
@@ -217,15 +224,61 @@ func (rl *replicated) waitApplied(ctx context.Context, seq uint64) error {
 	}
 }
 
+// lastCall is one question to the log for its last sequence, shared by the
+// reads waiting for it.
+type lastCall struct {
+	done chan struct{} // closed once seq and err are set
+	seq  uint64
+	err  error
+}
+
+// lastTimeout bounds one question to the log: reads waiting on it leave on
+// their own deadlines.
+const lastTimeout = 10 * time.Second
+
 // catchUp waits until the engine has applied every record stored before it
-// was called: what makes a read see every write acknowledged before it.
-// Concurrent reads share one question to the log.
+// was called: what makes a read see every write acknowledged, by any node,
+// before it. Concurrent reads share questions to the log, but a read only
+// takes the answer of a question asked after it came.
 func (e *Engine) catchUp(ctx context.Context) error {
-	v, err, _ := e.rl.flight.Do("last", func() (any, error) { return e.rl.log.Last(ctx) })
-	if err != nil {
-		return fmt.Errorf("basket: asking the log for its last record: %w", err)
+	rl := e.rl
+	rl.lastMu.Lock()
+	var c *lastCall
+	switch {
+	case rl.lastCur == nil:
+		c = &lastCall{done: make(chan struct{})}
+		rl.lastCur = c
+		go rl.ask(c)
+	case rl.lastNext == nil:
+		c = &lastCall{done: make(chan struct{})}
+		rl.lastNext = c
+	default:
+		c = rl.lastNext
 	}
-	return e.rl.waitApplied(ctx, v.(uint64))
+	rl.lastMu.Unlock()
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if c.err != nil {
+		return fmt.Errorf("basket: asking the log for its last record: %w", c.err)
+	}
+	return rl.waitApplied(ctx, c.seq)
+}
+
+// ask asks the log for its last sequence for the reads of c, then starts
+// the question queued behind it, if any.
+func (rl *replicated) ask(c *lastCall) {
+	for c != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), lastTimeout)
+		c.seq, c.err = rl.log.Last(ctx)
+		cancel()
+		close(c.done)
+		rl.lastMu.Lock()
+		c, rl.lastCur, rl.lastNext = rl.lastNext, rl.lastNext, nil
+		rl.lastMu.Unlock()
+	}
 }
 
 // submitReplicated appends a record to the replicated log under id and

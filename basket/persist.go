@@ -51,6 +51,28 @@ type walRecord struct {
 	Identity []byte // on a replicated log: the cluster's (see identity)
 }
 
+// DecodeMsgpack reads a record of any version: the fields it holds, in
+// order (a log written before a field existed has fewer), skipping any a
+// later version added.
+func (r *walRecord) DecodeMsgpack(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	fields := [...]any{&r.Now, &r.Events, &r.Revoke, &r.Seq, &r.Settings, &r.Epoch, &r.ID, &r.Identity}
+	for i := range max(n, 0) {
+		if i >= len(fields) {
+			err = dec.Skip()
+		} else {
+			err = dec.Decode(fields[i])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // settings are the options that shape what records do. They are kept in the
 // log and the snapshot, so that a replay applies every record under the
 // settings it was first applied with, whatever the options of the process

@@ -465,7 +465,9 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	switch err := s.eng.Health(r.Context()); {
 	case err == nil && s.eng.Replicated():
 		// A node of a cluster says where it is in the log.
-		applied, last, lerr := s.eng.Position(r.Context())
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		applied, last, lerr := s.eng.Position(ctx)
+		cancel()
 		if lerr != nil {
 			s.writeError(w, http.StatusServiceUnavailable, "the cluster's log does not answer")
 			return

@@ -160,7 +160,9 @@ func notReady(ln net.Listener) func() {
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		hs.Shutdown(ctx) //nolint:errcheck // what is left in flight is cut
+		if hs.Shutdown(ctx) != nil {
+			hs.Close() // what is left in flight is cut
+		}
 		<-done
 		tl.SetDeadline(time.Time{}) //nolint:errcheck // the next server accepts as usual
 	}
