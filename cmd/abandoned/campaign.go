@@ -90,7 +90,7 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if len(args) == 0 {
 			return errUsage
 		}
-		return nil
+		return flag.ErrHelp
 	}
 	switch args[0] {
 	case "run":
@@ -98,8 +98,7 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "report":
 		return campaignReport(ctx, args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "abandoned campaign: unknown subcommand %q\n\n%s", args[0], campaignUsage)
-	return errUsage
+	return usagef("campaign", "unknown subcommand %q: want run or report", args[0])
 }
 
 // campaignConfig is what the flags of campaign run say.
@@ -158,23 +157,14 @@ func (c *campaignConfig) flags(fs *flag.FlagSet) {
 }
 
 func campaignRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("abandoned campaign run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("campaign run", campaignRunUsage, stderr)
 	var cfg campaignConfig
 	cfg.flags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), campaignRunUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags("campaign run", fs, args, 0); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "abandoned campaign run: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
 	if err := applyEnv(fs); err != nil {
-		return fmt.Errorf("campaign run: %w", err)
+		return usagef("campaign run", "%v", err)
 	}
 	return cfg.run(ctx, stdout, stderr)
 }
@@ -252,23 +242,23 @@ func withShop(data []byte, shop string) []byte {
 func (c *campaignConfig) run(ctx context.Context, stdout, stderr io.Writer) error {
 	switch {
 	case c.format != "text" && c.format != "json":
-		return errors.New("campaign run: -format: want text or json")
+		return usagef("campaign run", "-format: want text or json")
 	case c.dataDir == "" && c.url == "":
-		return errors.New("campaign run: give -data-dir or -url")
+		return usagef("campaign run", "give -data-dir or -url")
 	case c.dataDir != "" && c.url != "":
-		return errors.New("campaign run: give -data-dir or -url, not both")
+		return usagef("campaign run", "give -data-dir or -url, not both")
 	case c.url != "" && c.token.v == "":
-		return errors.New("campaign run: -url needs -token")
+		return usagef("campaign run", "-url needs -token")
 	case c.url != "" && c.stateDir == "" && !c.dryRun:
-		return errors.New("campaign run: -url needs -state-dir (or -dry-run)")
+		return usagef("campaign run", "-url needs -state-dir (or -dry-run)")
 	case c.every <= 0:
-		return errors.New("campaign run: -every: must be positive")
+		return usagef("campaign run", "-every: must be positive")
 	case c.showContent && !c.dryRun:
-		return errors.New("campaign run: -show-content goes with -dry-run")
+		return usagef("campaign run", "-show-content goes with -dry-run")
 	}
 	opts, err := c.options(time.Now())
 	if err != nil {
-		return fmt.Errorf("campaign run: %w", err)
+		return usagef("campaign run", "%v", err)
 	}
 	var suppressions []campaign.Suppression
 	if c.suppress != "" {
@@ -283,7 +273,9 @@ func (c *campaignConfig) run(ctx context.Context, stdout, stderr io.Writer) erro
 		}
 	}
 	snd, closeSender, err := c.sender(stdout)
-	if err != nil {
+	if errors.Is(err, errUsage) {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("campaign run: %w", err)
 	}
 	defer closeSender()
@@ -360,9 +352,9 @@ func (c *campaignConfig) sender(stdout io.Writer) (campaign.Sender, func(), erro
 	case c.dryRun:
 		return &campaign.DryRun{W: stdout, ShowContent: c.showContent}, func() {}, nil
 	case n == 0:
-		return nil, nil, errors.New("give a sender: -smtp-addr, -webhook-url or -outbox (or -dry-run)")
+		return nil, nil, usagef("campaign run", "give a sender: -smtp-addr, -webhook-url or -outbox (or -dry-run)")
 	case n > 1:
-		return nil, nil, errors.New("give one sender: -smtp-addr, -webhook-url or -outbox")
+		return nil, nil, usagef("campaign run", "give one sender: -smtp-addr, -webhook-url or -outbox")
 	case c.outbox != "":
 		ob, err := campaign.OpenOutbox(c.outbox)
 		if err != nil {
@@ -371,7 +363,7 @@ func (c *campaignConfig) sender(stdout io.Writer) (campaign.Sender, func(), erro
 		return ob, func() { ob.Close() }, nil
 	case c.webhookURL != "":
 		if !strings.HasPrefix(c.webhookURL, "http://") && !strings.HasPrefix(c.webhookURL, "https://") {
-			return nil, nil, errors.New("-webhook-url: want an http(s) URL")
+			return nil, nil, usagef("campaign run", "-webhook-url: want an http(s) URL")
 		}
 		return &campaign.Webhook{URL: c.webhookURL, Token: c.webhookToken.v}, func() {}, nil
 	}
@@ -379,11 +371,11 @@ func (c *campaignConfig) sender(stdout io.Writer) (campaign.Sender, func(), erro
 	tm, ok := mode[c.smtpTLS]
 	switch {
 	case !ok:
-		return nil, nil, errors.New("-smtp-tls: want starttls, tls or none")
+		return nil, nil, usagef("campaign run", "-smtp-tls: want starttls, tls or none")
 	case c.smtpFrom == "":
-		return nil, nil, errors.New("-smtp-addr needs -smtp-from")
+		return nil, nil, usagef("campaign run", "-smtp-addr needs -smtp-from")
 	case c.smtpUser != "" && tm == campaign.NoTLS:
-		return nil, nil, errors.New("-smtp-user needs TLS: -smtp-tls starttls or tls")
+		return nil, nil, usagef("campaign run", "-smtp-user needs TLS: -smtp-tls starttls or tls")
 	}
 	return &campaign.SMTP{Addr: c.smtpAddr, TLS: tm, Username: c.smtpUser, Password: c.smtpPassword.v, From: c.smtpFrom}, func() {}, nil
 }
@@ -396,32 +388,23 @@ func writeCampaignReport(w io.Writer, rep *campaign.Report, format string) error
 }
 
 func campaignReport(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("abandoned campaign report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("campaign report", campaignReportUsage, stderr)
 	var dataDir, stateDir, config, format string
 	fs.StringVar(&dataDir, "data-dir", "", "the engine's data `directory` (the state is in its campaign/ folder)")
 	fs.StringVar(&stateDir, "state-dir", "", "the campaign's state `directory`")
 	fs.StringVar(&config, "config", "", "the campaign's configuration `file`, for its steps and attribution window")
 	fs.StringVar(&format, "format", "text", "text or json")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), campaignReportUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags("campaign report", fs, args, 0); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "abandoned campaign report: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
 	if err := applyEnv(fs); err != nil {
-		return fmt.Errorf("campaign report: %w", err)
+		return usagef("campaign report", "%v", err)
 	}
 	switch {
 	case format != "text" && format != "json":
-		return errors.New("campaign report: -format: want text or json")
+		return usagef("campaign report", "-format: want text or json")
 	case stateDir == "" && dataDir == "":
-		return errors.New("campaign report: give -data-dir or -state-dir")
+		return usagef("campaign report", "give -data-dir or -state-dir")
 	case stateDir == "":
 		stateDir = filepath.Join(dataDir, "campaign")
 	}

@@ -130,7 +130,7 @@ func TestCampaignErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{}, "usage"},
-		{[]string{"fly"}, "usage"},
+		{[]string{"fly"}, `unknown subcommand "fly"`},
 		{[]string{"run", "-nope"}, "flag provided but not defined"},
 		{[]string{"run", "-shop", "x", "-dry-run"}, "-data-dir or -url"},
 		{[]string{"run", "-data-dir", dir, "-shop", "x"}, "give a sender"},

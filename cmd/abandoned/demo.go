@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -63,12 +62,7 @@ type demoConfig struct {
 
 func parseDemo(args []string, stderr io.Writer) (*demoConfig, error) {
 	c := &demoConfig{}
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, demoUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("demo", demoUsage, stderr)
 	fs.IntVar(&c.days, "days", 7, "days of traffic to simulate before serving")
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed")
 	fs.Float64Var(&c.rate, "rate", 0, "baskets created in an average hour (default: the scenario's, 1000)")
@@ -76,19 +70,13 @@ func parseDemo(args []string, stderr io.Writer) (*demoConfig, error) {
 	fs.BoolVar(&c.noServe, "no-serve", false, "exit after the report instead of serving")
 	fs.IntVar(&c.limit, "limit", 3, "items on the page shown")
 	fs.StringVar(&c.token, "token", "", "API token to serve with (default $ABANDONED_API_TOKEN, or generated)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags("demo", fs, args, 0); err != nil {
 		return nil, err
 	}
-	bad := func(format string, a ...any) error {
-		fmt.Fprintf(stderr, "demo: "+format+"\n\n", a...)
-		fs.Usage()
-		return errUsage
-	}
+	bad := func(format string, a ...any) error { return usagef("demo", format, a...) }
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
-	case fs.NArg() > 0:
-		return nil, bad("unexpected argument %q", fs.Arg(0))
 	case c.days < 1 || c.days > 13:
 		return nil, bad("-days %d is not from 1 to 13 (baskets live 14 days)", c.days)
 	case set["rate"] && !(c.rate > 0 && c.rate <= 1e6):
@@ -105,10 +93,7 @@ func parseDemo(args []string, stderr io.Writer) (*demoConfig, error) {
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := parseDemo(args, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+		return err
 	}
 	tokenShown := c.token == ""
 	if tokenShown {

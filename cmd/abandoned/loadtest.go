@@ -290,30 +290,17 @@ func (e *loadtestExit) ExitCode() int { return e.code }
 var resetSignals = func() { signal.Reset(os.Interrupt, syscall.SIGTERM) }
 
 func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("abandoned loadtest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("loadtest", loadtestUsage, stderr)
 	var cfg loadtestConfig
 	cfg.flags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), loadtestUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage // the flag package printed the error and the usage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "abandoned loadtest: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
+	if err := parseFlags("loadtest", fs, args, 0); err != nil {
+		return err
 	}
 	if err := applyEnv(fs); err != nil {
-		return fmt.Errorf("loadtest: %w", err)
+		return usagef("loadtest", "%v", err)
 	}
 	if err := cfg.check(); err != nil {
-		fmt.Fprintf(stderr, "abandoned loadtest: %v\n", err)
-		return errUsage
+		return usagef("loadtest", "%v", err)
 	}
 	stop := context.AfterFunc(ctx, resetSignals)
 	defer stop()

@@ -41,20 +41,27 @@ func main() {
 	// The first signal cancels ctx: commands stop cleanly and report. Then
 	// the default handling is back, so a second one ends the process.
 	context.AfterFunc(ctx, stop)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	os.Exit(code)
+}
+
+// execute runs the command line and returns the process's exit code: 0
+// for success and for -h, 2 for a bad flag or argument, 1 for another
+// error, or the code an exitCoder chooses. Every error is printed.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, stdout, stderr)
+	var ec exitCoder
 	switch {
-	case err == nil:
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
-		os.Exit(2)
-	default:
-		var ec exitCoder
-		if errors.As(err, &ec) {
-			os.Exit(ec.ExitCode())
-		}
-		fmt.Fprintln(os.Stderr, "abandoned:", err)
-		os.Exit(1)
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage): // printed by run
+		return 2
+	case errors.As(err, &ec):
+		return ec.ExitCode()
 	}
+	fmt.Fprintln(stderr, "abandoned:", err)
+	return 1
 }
 
 // exitCoder is an error that chooses the process's exit code; its message,
@@ -67,23 +74,33 @@ type exitCoder interface {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		if len(args) > 1 {
-			if c := commands[args[1]]; c != nil {
-				return c.run(ctx, []string{"-h"}, stdout, stderr)
+			c := commands[args[1]]
+			if c == nil {
+				return unknownCommand(args[1], stderr)
 			}
+			return c.run(ctx, []string{"-h"}, stdout, stderr)
 		}
 		usage(stderr)
 		if len(args) == 0 {
 			return errUsage
 		}
-		return nil
+		return flag.ErrHelp
 	}
 	c := commands[args[0]]
 	if c == nil {
-		fmt.Fprintf(stderr, "abandoned: unknown command %q\n\n", args[0])
-		usage(stderr)
-		return errUsage
+		return unknownCommand(args[0], stderr)
 	}
-	return c.run(ctx, args[1:], stdout, stderr)
+	err := c.run(ctx, args[1:], stdout, stderr)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		ue.print(stderr)
+	}
+	return err
+}
+
+func unknownCommand(name string, stderr io.Writer) error {
+	fmt.Fprintf(stderr, "abandoned: unknown command %q\nrun 'abandoned help' for the list of commands\n", name)
+	return errUsage
 }
 
 func usage(w io.Writer) {

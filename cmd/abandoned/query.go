@@ -81,23 +81,14 @@ func (c *queryConfig) flags(fs *flag.FlagSet) {
 }
 
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("abandoned query", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("query", queryUsage, stderr)
 	var cfg queryConfig
 	cfg.flags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), queryUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags("query", fs, args, 0); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "abandoned query: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
 	if err := applyEnv(fs); err != nil {
-		return fmt.Errorf("query: %w", err)
+		return usagef("query", "%v", err)
 	}
 	return query(ctx, &cfg, stdout)
 }
@@ -130,19 +121,19 @@ func (e *httpError) Error() string {
 func query(ctx context.Context, cfg *queryConfig, w io.Writer) error {
 	base, err := url.Parse(strings.TrimRight(cfg.url, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return errors.New("query: -url: want an http(s) URL such as http://127.0.0.1:8080")
+		return usagef("query", "-url: want an http(s) URL such as http://127.0.0.1:8080")
 	}
 	switch {
 	case cfg.limit < 1 || cfg.limit > 1000:
-		return errors.New("query: -limit: must be from 1 to 1000")
+		return usagef("query", "-limit: must be from 1 to 1000")
 	case cfg.retries < 0:
-		return errors.New("query: -retries: must not be negative")
+		return usagef("query", "-retries: must not be negative")
 	case cfg.token.v != "" && cfg.clientID != "":
-		return errors.New("query: give -token or -client-id, not both")
+		return usagef("query", "give -token or -client-id, not both")
 	case cfg.token.v == "" && cfg.clientID == "":
-		return errors.New("query: give -token, or -client-id and -client-secret")
+		return usagef("query", "give -token, or -client-id and -client-secret")
 	case cfg.clientID != "" && cfg.clientSecret.v == "":
-		return errors.New("query: -client-id needs -client-secret")
+		return usagef("query", "-client-id needs -client-secret")
 	}
 	c := &queryClient{cfg: cfg, base: base, http: &http.Client{Timeout: cfg.timeout}, bearer: cfg.token.v}
 	if cfg.clientID != "" {

@@ -181,26 +181,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // parseServe reads serve's flags and their environment variables, and
 // checks them.
 func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
-	fs := flag.NewFlagSet("abandoned serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", serveUsage, stderr)
 	var cfg serveConfig
 	cfg.flags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), serveUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags("serve", fs, args, 0); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "abandoned serve: unexpected argument %q\n", fs.Arg(0))
-		return nil, errUsage
-	}
 	if err := applyEnv(fs); err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+		return nil, usagef("serve", "%v", err)
 	}
 	if err := cfg.check(); err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+		return nil, usagef("serve", "%v", err)
 	}
 	return &cfg, nil
 }

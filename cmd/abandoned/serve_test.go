@@ -171,7 +171,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"-max-body", "lots"}, "max-body"},
 		{[]string{"-max-body", "0"}, "max-body"},
 		{[]string{"-nope"}, "-nope"},
-		{[]string{"stray"}, "usage"},
+		{[]string{"stray"}, `unexpected argument "stray"`},
 	} {
 		var stderr bytes.Buffer
 		_, err := parseServe(tt.args, &stderr)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -88,12 +87,7 @@ var simLookupEnv = os.LookupEnv
 
 func parseSimulate(args []string, stderr io.Writer) (*simConfig, *flag.FlagSet, error) {
 	c := &simConfig{}
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, simulateUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("simulate", simulateUsage, stderr)
 	fs.IntVar(&c.days, "days", 0, "length of the simulated period in days (default: the scenario's, 7)")
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed; the same seed gives the same events")
 	fs.Float64Var(&c.rate, "rate", 0, "baskets created in an average hour (default: the scenario's, 1000)")
@@ -106,19 +100,13 @@ func parseSimulate(args []string, stderr io.Writer) (*simConfig, *flag.FlagSet, 
 	fs.StringVar(&c.format, "format", "text", "report format: text or json")
 	fs.DurationVar(&c.drain, "drain", 0, "after the period, let journeys in flight play on this long (returns, up to 720h)")
 	fs.BoolVar(&c.printScenario, "print-scenario", false, "print the scenario as JSON, with the flags applied, and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags("simulate", fs, args, 0); err != nil {
 		return nil, fs, err
 	}
-	bad := func(format string, a ...any) error {
-		fmt.Fprintf(stderr, "simulate: "+format+"\n\n", a...)
-		fs.Usage()
-		return errUsage
-	}
+	bad := func(format string, a ...any) error { return usagef("simulate", format, a...) }
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
-	case fs.NArg() > 0:
-		return nil, fs, bad("unexpected argument %q", fs.Arg(0))
 	case set["days"] && (c.days < 1 || c.days > 3660):
 		return nil, fs, bad("-days %d is not from 1 to 3660", c.days)
 	case set["rate"] && !(c.rate > 0 && c.rate <= 1e8):
@@ -187,7 +175,7 @@ func simScenario(c *simConfig, now time.Time) (simulator.Scenario, error) {
 	if c.start != "" {
 		t, err := simParseStart(c.start, sc.Days, now)
 		if err != nil {
-			return sc, fmt.Errorf("simulate: %w", err)
+			return sc, usagef("simulate", "%v", err)
 		}
 		sc.Start = t
 	}
@@ -200,10 +188,7 @@ func simScenario(c *simConfig, now time.Time) (simulator.Scenario, error) {
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, _, err := parseSimulate(args, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+		return err
 	}
 	sc, err := simScenario(c, time.Now())
 	if err != nil {
