@@ -82,6 +82,31 @@
 // recovery click that followed a message counts as recovered, and is
 // credited to the step whose message came last before the click.
 //
+// # Suppression list and state directory
+//
+// The suppression list and the one-message window keep no address: only
+// a keyed hash of the normalised address, HMAC-SHA256 under a key derived
+// (by a label, never the secret itself) from a secret of the campaign's:
+// the file email-hash.secret of a durable runner's state directory (32
+// random bytes in hex, mode 0600, written aside, fsynced and renamed under
+// the directory's lock at the first run), a random one in memory. Someone
+// who reads the state cannot test a list of addresses against it without
+// that secret. The secret is the state's: keep it, and back it up, with
+// the directory. It cannot be rotated (the hashes cannot be computed again
+// without the addresses), and a state whose secret is missing or another's
+// is refused (ErrConfig) rather than run with an unreadable suppression
+// list; ReadReport, which only counts, reads it without the secret.
+//
+// Versions before keyed hashes kept an unkeyed SHA-256 of the address. The
+// keyed hash is the HMAC of that unkeyed hash, so the first Open of this
+// version keys every entry of such a state, suppressions and windows
+// alike, without the addresses (a suppressed address stays suppressed,
+// and can be unsuppressed), records the key's id, and snapshots the
+// state at once: the log segments that held the unkeyed hashes leave the
+// directory. From then on only keyed hashes are written, under record
+// kinds an earlier version refuses to replay: going back to one is not
+// supported.
+//
 // # Caveats
 //
 //   - The engine keeps only a basket's newest recovery click, so a basket

@@ -200,7 +200,9 @@ type Options struct {
 	// Tokens issues and verifies unsubscribe tokens. Default: the source's
 	// engine, if it has one; else, for a durable runner, tokens signed with
 	// a secret kept in the state directory (unsubscribe.secret, made at the
-	// first run). A runner in memory needs one of these.
+	// first run). A runner in memory needs one of these. (The suppression
+	// list is keyed with another secret, email-hash.secret: see the package
+	// documentation.)
 	Tokens Tokens
 
 	// RetryAfter is how long a message that failed for a temporary reason

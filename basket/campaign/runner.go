@@ -74,7 +74,7 @@ func Open(dir string, src Source, snd Sender, opts *Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{cfg: cfg, src: src, snd: snd, tokens: cfg.Tokens, st: newState(), locs: map[string]*time.Location{}}
+	r := &Runner{cfg: cfg, src: src, snd: snd, tokens: cfg.Tokens, locs: map[string]*time.Location{}}
 	if r.tokens == nil {
 		if t, ok := src.(Tokens); ok {
 			r.tokens = t
@@ -82,12 +82,28 @@ func Open(dir string, src Source, snd Sender, opts *Options) (*Runner, error) {
 			return nil, fmt.Errorf("%w: Options.Tokens is required with this source in memory (unsubscribe links)", ErrConfig)
 		}
 	}
-	if dir != "" {
-		st, log, err := load(dir, cfg)
+	if dir == "" {
+		// In memory: hashes keyed with a random secret, which nothing
+		// outlives.
+		key, id := emailKey(newSecret())
+		r.st = newState(key)
+		if err := r.commit(&rec{Kind: kHashKey, Text: id}, true); err != nil {
+			return nil, err
+		}
+	} else {
+		st, log, li, err := load(dir, cfg)
 		if err != nil {
 			return nil, err
 		}
 		r.st, r.log = st, log
+		if st.Activated && st.Name != cfg.Name {
+			log.Close()
+			return nil, fmt.Errorf("%w: the state in %s is campaign %q's, not %q's", ErrConfig, dir, truncate(st.Name), cfg.Name)
+		}
+		if err := r.keyState(dir, li); err != nil {
+			log.Close()
+			return nil, err
+		}
 		if r.tokens == nil {
 			// Under the lock the store holds.
 			tok, err := stateTokens(dir, cfg.Logger)
@@ -100,23 +116,37 @@ func Open(dir string, src Source, snd Sender, opts *Options) (*Runner, error) {
 	}
 	r.st.attrWindow = cfg.AttributionWindow.Milliseconds()
 	r.st.reindex(len(cfg.Steps))
-	if r.st.Activated && r.st.Name != cfg.Name {
-		r.Close()
-		return nil, fmt.Errorf("%w: the state in %s is campaign %q's, not %q's", ErrConfig, dir, truncate(r.st.Name), cfg.Name)
-	}
 	return r, nil
 }
 
-// load reads a durable state.
-func load(dir string, cfg *config) (*state, *store.Store, error) {
+// loaded tells what load found besides the state.
+type loaded struct {
+	secret []byte // of the email-hash key
+	made   bool   // the secret was made now: the directory has none (written by keyState)
+}
+
+// load reads a durable state, with the email-hash key derived from the
+// directory's secret (hashSecretFile), or from a new one, not written yet,
+// if it has none. Under the lock the store holds.
+func load(dir string, cfg *config) (*state, *store.Store, loaded, error) {
+	var li loaded
 	log, err := store.Open(dir, &store.Options{Sync: cfg.Sync})
 	if err != nil {
-		return nil, nil, fmt.Errorf("campaign: %w", err)
+		return nil, nil, li, fmt.Errorf("campaign: %w", err)
 	}
-	st := newState()
+	li.secret, _, err = readSecret(dir, hashSecretFile)
+	if err != nil {
+		log.Close()
+		return nil, nil, li, err
+	}
+	if li.secret == nil {
+		li.secret, li.made = newSecret(), true
+	}
+	key, _ := emailKey(li.secret)
+	st := newState(key)
 	st.attrWindow = cfg.AttributionWindow.Milliseconds()
 	if _, err := log.LoadSnapshot(func(rd io.Reader) error {
-		s, err := decodeState(rd)
+		s, err := decodeState(rd, key)
 		if err != nil {
 			return err
 		}
@@ -125,7 +155,7 @@ func load(dir string, cfg *config) (*state, *store.Store, error) {
 		return nil
 	}); err != nil {
 		log.Close()
-		return nil, nil, fmt.Errorf("campaign: %w", err)
+		return nil, nil, li, fmt.Errorf("campaign: %w", err)
 	}
 	n := 0
 	if _, err := log.Replay(func(b []byte) error {
@@ -140,9 +170,55 @@ func load(dir string, cfg *config) (*state, *store.Store, error) {
 		return nil
 	}); err != nil {
 		log.Close()
-		return nil, nil, fmt.Errorf("campaign: replaying %s: %w", dir, err)
+		return nil, nil, li, fmt.Errorf("campaign: replaying %s: %w", dir, err)
 	}
-	return st, log, nil
+	return st, log, li, nil
+}
+
+// keyState checks that the state's email hashes are keyed with the
+// directory's secret, or keys them: a new state, or one of a version that
+// hashed addresses without a key, whose hashes load keyed already (rekey).
+// A directory whose files hold unkeyed hashes is snapshotted at once, so
+// that they leave it. r.mu need not be held: the runner is not shared yet.
+func (r *Runner) keyState(dir string, li loaded) error {
+	_, id := emailKey(li.secret)
+	switch {
+	case r.st.HashKey == id:
+		return r.dropUnkeyed()
+	case r.st.HashKey != "" && li.made:
+		return fmt.Errorf("%w: the state in %s has a suppression list keyed with the secret of %s, which is missing: restore it (it cannot be made again)",
+			ErrConfig, dir, hashSecretFile)
+	case r.st.HashKey != "":
+		return fmt.Errorf("%w: %s is not the secret of the state in %s", ErrConfig, hashSecretFile, dir)
+	}
+	if li.made {
+		if err := writeSecret(dir, hashSecretFile, li.secret); err != nil {
+			return err
+		}
+	}
+	if err := r.commit(&rec{Kind: kHashKey, Text: id}, true); err != nil {
+		return err
+	}
+	return r.dropUnkeyed()
+}
+
+// dropUnkeyed snapshots a state loaded from files that held unkeyed
+// hashes (and keyed them), so that the files leave the directory. It is
+// done again at the next Open if it fails or is interrupted.
+func (r *Runner) dropUnkeyed() error {
+	if !r.st.unkeyed {
+		return nil
+	}
+	seq, err := r.log.Rotate()
+	if err == nil {
+		err = r.log.WriteSnapshot(seq, r.st.encode)
+	}
+	if err != nil {
+		return fmt.Errorf("campaign: snapshot of the state with keyed hashes: %w", err)
+	}
+	r.st.unkeyed = false
+	r.cfg.Logger.Info("campaign: the state's email hashes are keyed now", "suppressed", len(r.st.Suppressed))
+	return nil
 }
 
 // Close releases the state's directory. It is idempotent. It writes
@@ -533,7 +609,7 @@ func (r *Runner) decide(ctx context.Context, t *track, bs []basket.Basket, compl
 	if t.Next == last && nowMS > t.AbandonedAt+r.cfg.offset(last).Milliseconds()+r.cfg.LastStepGrace.Milliseconds() {
 		return r.skip(t, t.Next, ReasonExpired, nowMS, true, false, 0, ts)
 	}
-	hash := hashEmail(t.Email)
+	hash := r.st.hash(t.Email)
 	if _, ok := r.st.Suppressed[hash]; ok {
 		return r.skip(t, t.Next, ReasonSuppressed, nowMS, true, true, 0, ts)
 	}
@@ -613,7 +689,7 @@ func (r *Runner) resend(ctx context.Context, t *track, bs []basket.Basket, compl
 			return nil // not abandoned now, and no way to look: at the next turn
 		}
 	}
-	_, suppressed := r.st.Suppressed[hashEmail(t.Email)]
+	_, suppressed := r.st.Suppressed[r.st.hash(t.Email)]
 	if b == nil || b.Completed || b.State == basket.StateExpired || suppressed {
 		ts.InDoubt++
 		r.cfg.Logger.Warn("campaign: an unconfirmed message not sent again: the basket is completed or gone, or the address suppressed",
@@ -698,7 +774,7 @@ func (r *Runner) deliver(ctx context.Context, t *track, m *Message, now time.Tim
 		if err := r.commit(&rec{Kind: kFail, ID: t.ID, Step: step, At: nowMS, Flag: true, Text: "bounced"}, true); err != nil {
 			return err
 		}
-		return r.commit(&rec{Kind: kSuppress, Email: hashEmail(t.Email), Text: "bounced"}, true)
+		return r.commit(&rec{Kind: kSuppressK, Email: r.st.hash(t.Email), Text: "bounced"}, true)
 	case errors.Is(err, ErrRejected):
 		ts.Failed++
 		r.cfg.Logger.Warn("campaign: message rejected", "key", m.Key, "step", step+1, "err", err)
@@ -920,7 +996,7 @@ func (r *Runner) ResolveInDoubt(ctx context.Context, key string, delivered bool)
 
 // Suppress adds an address to the suppression list (why: "unsubscribed",
 // "bounced", "complained" or any short word). Only a keyed hash of the
-// normalised address is kept.
+// normalised address is kept (see hashSecretFile).
 func (r *Runner) Suppress(ctx context.Context, email, why string) error {
 	if err := basket.ValidateEmail(strings.TrimSpace(email)); err != nil {
 		return fmt.Errorf("campaign: suppress: %w", err)
@@ -936,11 +1012,11 @@ func (r *Runner) Suppress(ctx context.Context, email, why string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	h := hashEmail(basket.NormalizeEmail(email))
-	if r.st.Suppressed[h] == why {
+	h := r.st.hash(basket.NormalizeEmail(email))
+	if r.st.Suppressed[h] == truncate(why) {
 		return nil
 	}
-	return r.commit(&rec{Kind: kSuppress, Email: h, Text: truncate(why)}, true)
+	return r.commit(&rec{Kind: kSuppressK, Email: h, Text: truncate(why)}, true)
 }
 
 // Unsuppress removes an address from the suppression list.
@@ -953,18 +1029,18 @@ func (r *Runner) Unsuppress(ctx context.Context, email string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	h := hashEmail(basket.NormalizeEmail(email))
+	h := r.st.hash(basket.NormalizeEmail(email))
 	if _, ok := r.st.Suppressed[h]; !ok {
 		return nil
 	}
-	return r.commit(&rec{Kind: kUnsuppress, Email: h}, true)
+	return r.commit(&rec{Kind: kUnsuppressK, Email: h}, true)
 }
 
 // Suppressed reports whether an address is on the suppression list.
 func (r *Runner) Suppressed(email string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, ok := r.st.Suppressed[hashEmail(basket.NormalizeEmail(email))]
+	_, ok := r.st.Suppressed[r.st.hash(basket.NormalizeEmail(email))]
 	return ok
 }
 
@@ -1011,7 +1087,9 @@ func ReadReport(dir string, opts *Options) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	st, log, err := load(dir, cfg)
+	// A missing email-hash secret is not made: the state's hashes are only
+	// counted.
+	st, log, _, err := load(dir, cfg)
 	if err != nil {
 		return Report{}, err
 	}

@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -17,23 +18,26 @@ import (
 
 // Record kinds.
 const (
-	kActivate   = 1  // At: activation (ms), Pos: watermark, Text: name
-	kCheckpoint = 2  // Pos
-	kTrack      = 3  // ID, Email, At: abandoned at, T2: created
-	kIntent     = 4  // ID, Step, At
-	kCommit     = 5  // ID, Step: the point of no return was passed
-	kSent       = 6  // ID, Step, At: the message's time, T2: confirmed at
-	kFail       = 7  // ID, Step, At, T2: retry at (0: never), Flag: permanent, Text
-	kDoubt      = 8  // ID, Step, At: delivery in doubt
-	kSkip       = 9  // ID, Step, At, Text: reason, Flag: final (else deferred), T2: until
-	kSuppress   = 10 // Email: hash, Text: why
-	kUnsuppress = 11 // Email: hash
-	kOutcome    = 12 // ID, At: completed at, T2: recovered at, U: remembered until; the basket is forgotten
-	kEmail      = 13 // ID, Email: the basket's address changed
-	kOpened     = 14 // ID, Step
-	kRetry      = 15 // ID, Step: an intent found undelivered; try again
-	kResend     = 16 // ID, Step, At: send the committed intent again from then, Flag: an attempt failed
-	kSettle     = 17 // Text: the key of a message in doubt an operator resolved, Flag: delivered
+	kActivate    = 1  // At: activation (ms), Pos: watermark, Text: name
+	kCheckpoint  = 2  // Pos
+	kTrack       = 3  // ID, Email, At: abandoned at, T2: created
+	kIntent      = 4  // ID, Step, At
+	kCommit      = 5  // ID, Step: the point of no return was passed
+	kSent        = 6  // ID, Step, At: the message's time, T2: confirmed at
+	kFail        = 7  // ID, Step, At, T2: retry at (0: never), Flag: permanent, Text
+	kDoubt       = 8  // ID, Step, At: delivery in doubt
+	kSkip        = 9  // ID, Step, At, Text: reason, Flag: final (else deferred), T2: until
+	kSuppress    = 10 // Email: unkeyed hash (legacyHash), Text: why; written before keyed hashes only
+	kUnsuppress  = 11 // Email: unkeyed hash (legacyHash); written before keyed hashes only
+	kOutcome     = 12 // ID, At: completed at, T2: recovered at, U: remembered until; the basket is forgotten
+	kEmail       = 13 // ID, Email: the basket's address changed
+	kOpened      = 14 // ID, Step
+	kRetry       = 15 // ID, Step: an intent found undelivered; try again
+	kResend      = 16 // ID, Step, At: send the committed intent again from then, Flag: an attempt failed
+	kSettle      = 17 // Text: the key of a message in doubt an operator resolved, Flag: delivered
+	kHashKey     = 18 // Text: the id of the key of the state's email hashes (before any record of them)
+	kSuppressK   = 19 // Email: keyed hash, Text: why
+	kUnsuppressK = 20 // Email: keyed hash
 )
 
 // rec is one record of the log.
@@ -103,8 +107,8 @@ type state struct {
 	Watermark   uint64            `msgpack:"w"`
 	Checkpoint  uint64            `msgpack:"c"`
 	Tracks      map[string]*track `msgpack:"t"`
-	LastSent    map[string]int64  `msgpack:"l"` // by email hash
-	Suppressed  map[string]string `msgpack:"x"` // email hash -> why
+	LastSent    map[string]int64  `msgpack:"l"` // by keyed email hash (unkeyed if HashKey is "")
+	Suppressed  map[string]string `msgpack:"x"` // keyed email hash -> why (unkeyed if HashKey is "")
 	Steps       []stepCounts      `msgpack:"s"`
 	Skipped     map[string]int64  `msgpack:"k"`
 	Deferred    map[string]int64  `msgpack:"d"`
@@ -118,15 +122,22 @@ type state struct {
 	// Doubts are the messages in doubt, by key, until an operator
 	// resolves them: they outlive their basket's track.
 	Doubts map[string]doubt `msgpack:"q,omitempty"`
+	// HashKey is the id of the key of the email hashes (emailKey): "" in the
+	// state of a version that hashed addresses without a key.
+	HashKey string `msgpack:"h,omitempty"`
 
+	key        []byte            // the email-hash key (emailKey); never persisted
+	unkeyed    bool              // what was loaded held unkeyed hashes (an earlier version's)
 	attrWindow int64             // ms; the runner's attribution window
 	nSteps     int               // the runner's number of steps
 	active     map[string]*track // tracks whose sequence is not over
 	inflight   map[string]*track // tracks with an intent past its point of no return
 }
 
-func newState() *state {
-	return &state{Tracks: map[string]*track{}, LastSent: map[string]int64{}, Suppressed: map[string]string{},
+// newState returns an empty state whose email hashes are keyed with key
+// (emailKey).
+func newState(key []byte) *state {
+	return &state{key: key, Tracks: map[string]*track{}, LastSent: map[string]int64{}, Suppressed: map[string]string{},
 		Skipped: map[string]int64{}, Deferred: map[string]int64{}, Gone: map[string]int64{}, Doubts: map[string]doubt{}}
 }
 
@@ -137,9 +148,27 @@ type doubt struct {
 	At       int64  `msgpack:"a"` // ms, its intent
 }
 
-// hashEmail is the key of a normalised email in the campaign's maps: the
-// suppression list and the window keep no address in the clear.
-func hashEmail(norm string) string {
+// hash is the key of a normalised email in the campaign's maps: the
+// suppression list and the window keep no address in the clear, only a
+// hash keyed with the campaign's own key (emailKey), so that someone who
+// reads the state cannot find the addresses by hashing a list of them.
+//
+// It is the HMAC of the unkeyed hash of earlier versions (legacyHash), so
+// that the entries of their states are keyed by rekey without knowing the
+// addresses: every entry migrates, and no unkeyed hash is kept.
+func (s *state) hash(norm string) string { return s.rekey(legacyHash(norm)) }
+
+// rekey returns the keyed hash of an address from its unkeyed hash.
+func (s *state) rekey(legacy string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(legacy))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// legacyHash is the unkeyed hash of a normalised email that versions before
+// keyed hashes kept in the state (kSuppress, kUnsuppress, snapshots without
+// HashKey). Only hash and rekey use it: it is never written.
+func legacyHash(norm string) string {
 	h := sha256.Sum256([]byte("campaign-email\x00" + norm))
 	return hex.EncodeToString(h[:16])
 }
@@ -262,7 +291,7 @@ func (s *state) apply1(r *rec) error {
 		}
 		t.Sent[r.Step] = r.At
 		t.Intent, t.Committed, t.RetryAt = 0, false, 0
-		h := hashEmail(t.Email)
+		h := s.hash(t.Email)
 		s.LastSent[h] = max(s.LastSent[h], r.At, r.T2)
 		if r.Kind == kSent {
 			s.step(r.Step).Sent++
@@ -323,9 +352,20 @@ func (s *state) apply1(r *rec) error {
 			}
 		}
 	case kSuppress:
-		s.Suppressed[r.Email] = r.Text
+		s.Suppressed[s.rekey(r.Email)] = r.Text
+		s.unkeyed = true
 	case kUnsuppress:
+		delete(s.Suppressed, s.rekey(r.Email))
+		s.unkeyed = true
+	case kSuppressK:
+		s.Suppressed[r.Email] = r.Text
+	case kUnsuppressK:
 		delete(s.Suppressed, r.Email)
+	case kHashKey:
+		if s.HashKey != "" && s.HashKey != r.Text {
+			return fmt.Errorf("record %d: the email hashes change key", r.Kind)
+		}
+		s.HashKey = r.Text
 	case kOpened:
 		if err := needTrack(); err != nil {
 			return err
@@ -405,11 +445,15 @@ func (s *state) encode(w io.Writer) error {
 	return enc.Encode(s)
 }
 
-func decodeState(r io.Reader) (*state, error) {
-	s := newState()
+// decodeState reads a snapshot; key is the email-hash key (emailKey). The
+// maps of a snapshot without HashKey (an earlier version's) hold unkeyed
+// hashes: they are keyed here.
+func decodeState(r io.Reader, key []byte) (*state, error) {
+	s := newState(key)
 	if err := msgpack.NewDecoder(r).Decode(s); err != nil {
 		return nil, err
 	}
+	s.key = key
 	for _, m := range []*map[string]int64{&s.LastSent, &s.Skipped, &s.Deferred, &s.Gone} {
 		if *m == nil {
 			*m = map[string]int64{}
@@ -420,6 +464,19 @@ func decodeState(r io.Reader) (*state, error) {
 	}
 	if s.Suppressed == nil {
 		s.Suppressed = map[string]string{}
+	}
+	if s.HashKey == "" {
+		s.unkeyed = len(s.Suppressed)+len(s.LastSent) > 0
+		sup := make(map[string]string, len(s.Suppressed))
+		for h, why := range s.Suppressed {
+			sup[s.rekey(h)] = why
+		}
+		last := make(map[string]int64, len(s.LastSent))
+		for h, at := range s.LastSent {
+			k := s.rekey(h)
+			last[k] = max(last[k], at)
+		}
+		s.Suppressed, s.LastSent = sup, last
 	}
 	for id, t := range s.Tracks {
 		if t == nil || t.ID != id {
