@@ -17,14 +17,7 @@ func TestModelCluster(t *testing.T) {
 		n = 2
 	}
 	srvs := btest.NATSCluster(t, 3)
-	seeds := make([]uint64, n)
-	base := uint64(time.Now().UnixNano())
-	for i := range seeds {
-		seeds[i] = base + uint64(i)
-	}
-	if s, ok := envSeed(t); ok {
-		seeds = []uint64{s}
-	}
+	seeds := modelSeeds(t, n)
 	mode := modelMode{nodes: func(t *testing.T, opts *basket.Options) []*basket.Engine {
 		o := *opts
 		o.TickInterval = 20 * time.Millisecond

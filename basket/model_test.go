@@ -401,6 +401,19 @@ func (g *gen) event(now time.Time) (basket.Event, bool) {
 	return ev, invalid
 }
 
+// modelSeeds returns n seeds from the time, or the one SEED names.
+func modelSeeds(t *testing.T, n int) []uint64 {
+	if s, ok := envSeed(t); ok {
+		return []uint64{s}
+	}
+	seeds := make([]uint64, n)
+	base := uint64(time.Now().UnixNano())
+	for i := range seeds {
+		seeds[i] = base + uint64(i)
+	}
+	return seeds
+}
+
 func envSeed(t *testing.T) (uint64, bool) {
 	s := os.Getenv("SEED")
 	if s == "" {
@@ -418,14 +431,7 @@ func TestModel(t *testing.T) {
 	if testing.Short() {
 		n = 300
 	}
-	seeds := make([]uint64, n)
-	base := uint64(time.Now().UnixNano())
-	for i := range seeds {
-		seeds[i] = base + uint64(i)
-	}
-	if s, ok := envSeed(t); ok {
-		seeds = []uint64{s}
-	}
+	seeds := modelSeeds(t, n)
 	seen := map[string]int{}
 	for _, seed := range seeds {
 		if !runModel(t, seed, seen, modelMemory) {
@@ -455,14 +461,7 @@ func TestModelDurable(t *testing.T) {
 	if testing.Short() {
 		n = 30
 	}
-	seeds := make([]uint64, n)
-	base := uint64(time.Now().UnixNano())
-	for i := range seeds {
-		seeds[i] = base + uint64(i)
-	}
-	if s, ok := envSeed(t); ok {
-		seeds = []uint64{s}
-	}
+	seeds := modelSeeds(t, n)
 	seen := map[string]int{}
 	for _, seed := range seeds {
 		if !runModel(t, seed, seen, modelDurable) {

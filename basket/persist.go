@@ -3,15 +3,11 @@ package basket
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -204,47 +200,7 @@ func (e *Engine) settle(want settings, o Options, fresh bool) error {
 func (e *Engine) StorageReport() store.Report { return e.report }
 
 // loadSecret reads the directory's recovery secret, creating it if absent.
-func loadSecret(dir string) ([]byte, error) {
-	name := filepath.Join(dir, secretFile)
-	b, err := os.ReadFile(name)
-	if err == nil {
-		s, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(s) < MinSecretLen {
-			return nil, fmt.Errorf("basket: %s is not a valid secret", name)
-		}
-		return s, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("basket: %w", err)
-	}
-	s := make([]byte, 32)
-	if _, err := rand.Read(s); err != nil {
-		return nil, fmt.Errorf("basket: generating a recovery secret: %w", err)
-	}
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("basket: %w", err)
-	}
-	_, err = f.WriteString(hex.EncodeToString(s) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err == nil {
-		err = store.OS{}.SyncDir(dir)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return nil, fmt.Errorf("basket: keeping the recovery secret: %w", err)
-	}
-	return s, nil
-}
+func loadSecret(dir string) ([]byte, error) { return KeepSecret(dir, secretFile) }
 
 // replay applies one log record during Open: as it was applied when it was
 // logged, refused or not. Records the snapshot covers are skipped.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,25 +29,6 @@ type node struct {
 	srv    *cluster.Server
 	nc     *nats.Conn
 	eng    *basket.Engine
-}
-
-// freeAddrs returns n addresses on 127.0.0.1 that were free a moment ago.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var out []string
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
 }
 
 // newCluster starts n nodes, each with its server, and an engine on each.
@@ -79,7 +59,7 @@ func newCluster(t *testing.T, n int) []*node {
 }
 
 func tryCluster(t *testing.T, n int) ([]*node, error) {
-	routes := freeAddrs(t, n)
+	routes := btest.FreeAddrs(t, n)
 	nodes := make([]*node, n)
 	for i := range nodes {
 		// Clients connect in process: any free client port will do.
