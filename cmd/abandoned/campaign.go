@@ -130,7 +130,7 @@ func (c *campaignConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", "", "the engine's data `directory` (the campaign's state goes in its campaign/ folder)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "the campaign's state `directory` (required with -url)")
 	fs.StringVar(&c.url, "url", "", "base `URL` of a server whose feed to read, instead of -data-dir; the nodes of a cluster: several, comma-separated (a failing node is left for the next)")
-	fs.Var(&c.token, "token", "bearer `token` for -url (scope checkout)")
+	fs.Var(&c.token, "token", "bearer `token` for -url (scope checkout); default $ABANDONED_API_TOKEN")
 	fs.StringVar(&c.config, "config", "", "campaign configuration `file` (JSON; see the campaign package's Config)")
 	fs.StringVar(&c.name, "name", "", "campaign `name` (utm_campaign); overrides the configuration file")
 	fs.StringVar(&c.shop, "shop", "", "shop base `URL` or domain for absolute links; overrides the configuration file")
@@ -163,6 +163,7 @@ func campaignRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parseFlags("campaign run", fs, args, 0); err != nil {
 		return err
 	}
+	tokenFromEnv(fs)
 	if err := applyEnv(fs); err != nil {
 		return usagef("campaign run", "%v", err)
 	}
@@ -248,7 +249,7 @@ func (c *campaignConfig) run(ctx context.Context, stdout, stderr io.Writer) erro
 	case c.dataDir != "" && c.url != "":
 		return usagef("campaign run", "give -data-dir or -url, not both")
 	case c.url != "" && c.token.v == "":
-		return usagef("campaign run", "-url needs -token")
+		return missingToken("campaign run", "-url")
 	case c.url != "" && c.stateDir == "" && !c.dryRun:
 		return usagef("campaign run", "-url needs -state-dir (or -dry-run)")
 	case c.every <= 0:

@@ -94,3 +94,50 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version = %q; want the Go version %s", stdout.String(), runtime.Version())
 	}
 }
+
+// TestClientToken: every command that talks to a server takes its token
+// from -token, else ABANDONED_API_TOKEN, else ABANDONED_TOKEN; without one
+// it says so, naming the flag and the variable.
+func TestClientToken(t *testing.T) {
+	const token, other = "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "00112233445566778899aabbccddeeff"
+	withEnv(t, map[string]string{})
+	r := startServe(t, "-api-token", token)
+	for _, tt := range []struct {
+		env  map[string]string
+		args []string
+		code int
+	}{
+		{map[string]string{"ABANDONED_API_TOKEN": token}, nil, 0},
+		{map[string]string{"ABANDONED_TOKEN": token}, nil, 0},
+		{map[string]string{"ABANDONED_API_TOKEN": token, "ABANDONED_TOKEN": other}, nil, 0},
+		{map[string]string{"ABANDONED_API_TOKEN": other}, []string{"-token", token}, 0},
+		{map[string]string{"ABANDONED_API_TOKEN": token}, []string{"-token", other}, 1},
+	} {
+		withEnv(t, tt.env)
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"query", "-retries", "0", "-url", r.url}, tt.args...)
+		if code := execute(context.Background(), args, &stdout, &stderr); code != tt.code {
+			t.Errorf("query with %v %q: exit %d; want %d; stderr %q", tt.env, tt.args, code, tt.code, stderr.String())
+		}
+	}
+	withEnv(t, map[string]string{"ABANDONED_TOKEN": token})
+	var stdout, stderr bytes.Buffer
+	if code := execute(context.Background(), []string{"campaign", "run", "-url", r.url, "-shop", "shop.example", "-dry-run", "-once"}, &stdout, &stderr); code != 0 {
+		t.Errorf("campaign run with ABANDONED_TOKEN: exit %d; stderr %q", code, stderr.String())
+	}
+
+	withEnv(t, map[string]string{})
+	for _, args := range [][]string{
+		{"query", "-url", r.url},
+		{"simulate", "-target", r.url},
+		{"loadtest", "-url", r.url},
+		{"campaign", "run", "-url", r.url, "-shop", "shop.example", "-dry-run"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := execute(context.Background(), args, &stdout, &stderr)
+		first, _, _ := strings.Cut(stderr.String(), "\n")
+		if code != 2 || !strings.Contains(first, "-token") || !strings.Contains(first, "ABANDONED_API_TOKEN") {
+			t.Errorf("abandoned %s without a token: exit %d, %q; want 2 and an error naming -token and ABANDONED_API_TOKEN", strings.Join(args, " "), code, stderr.String())
+		}
+	}
+}

@@ -144,7 +144,7 @@ type loadtestConfig struct {
 func (c *loadtestConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.target, "target", "http", "what to load: `http` (the HTTP API) or engine (in process)")
 	fs.StringVar(&c.url, "url", "", "base `URL` of a running server to load, or several, comma-separated (the nodes of a cluster: operations go to each in turn); default: start one on 127.0.0.1")
-	fs.Var(&c.token, "token", "bearer `token` for -url (a static API token)")
+	fs.Var(&c.token, "token", "bearer `token` for -url (a static API token); default $ABANDONED_API_TOKEN")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long operations are started, warm-up included (each search step too)")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "first part of the duration not measured")
 	fs.StringVar(&c.rate, "rate", "1000", "arrival `rate` of the open model: a number per second, or a shape (see above)")
@@ -296,11 +296,15 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parseFlags("loadtest", fs, args, 0); err != nil {
 		return err
 	}
+	tokenFromEnv(fs)
 	if err := applyEnv(fs); err != nil {
 		return usagef("loadtest", "%v", err)
 	}
 	if err := cfg.check(); err != nil {
 		return usagef("loadtest", "%v", err)
+	}
+	if cfg.url != "" && cfg.token.v == "" {
+		return missingToken("loadtest", "-url")
 	}
 	stop := context.AfterFunc(ctx, resetSignals)
 	defer stop()
@@ -541,10 +545,8 @@ func errorHint(cfg *loadtestConfig, r *loadtest.Result) string {
 		return ""
 	}
 	switch {
-	case r.Errors["HTTP 401"] > 0 && cfg.token.v == "":
-		return "the server wants a token: give -token (or ABANDONED_TOKEN)"
 	case r.Errors["HTTP 401"] > 0:
-		return "the server refused the token"
+		return "the server refused the token (-token or " + tokenEnv + ")"
 	case r.Errors["HTTP 409"] > 0:
 		return "ingests conflicted: the server must keep baskets forever (serve -ttl 0), for the simulated times are in the past"
 	}

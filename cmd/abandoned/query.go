@@ -67,7 +67,7 @@ type queryConfig struct {
 
 func (c *queryConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base `URL` of the server")
-	fs.Var(&c.token, "token", "bearer `token`: a static API token or an access token")
+	fs.Var(&c.token, "token", "bearer `token`: a static API token or an access token; default $ABANDONED_API_TOKEN")
 	fs.StringVar(&c.clientID, "client-id", "", "OAuth2 client `id`, with -client-secret, instead of -token")
 	fs.Var(&c.clientSecret, "client-secret", "OAuth2 client `secret`")
 	fs.StringVar(&c.createdAfter, "created-after", "", "only baskets created after this ISO-8601 `time` (exclusive)")
@@ -87,8 +87,14 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags("query", fs, args, 0); err != nil {
 		return err
 	}
+	tokenGiven := false
+	fs.Visit(func(f *flag.Flag) { tokenGiven = tokenGiven || f.Name == "token" })
+	tokenFromEnv(fs)
 	if err := applyEnv(fs); err != nil {
 		return usagef("query", "%v", err)
+	}
+	if !tokenGiven && cfg.clientID != "" {
+		cfg.token.v = "" // client credentials win over a token from the environment
 	}
 	return query(ctx, &cfg, stdout)
 }
@@ -131,7 +137,7 @@ func query(ctx context.Context, cfg *queryConfig, w io.Writer) error {
 	case cfg.token.v != "" && cfg.clientID != "":
 		return usagef("query", "give -token or -client-id, not both")
 	case cfg.token.v == "" && cfg.clientID == "":
-		return usagef("query", "give -token, or -client-id and -client-secret")
+		return usagef("query", "give an API token (-token or %s), or -client-id and -client-secret", tokenEnv)
 	case cfg.clientID != "" && cfg.clientSecret.v == "":
 		return usagef("query", "-client-id needs -client-secret")
 	}

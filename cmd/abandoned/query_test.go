@@ -152,7 +152,7 @@ func TestQueryCommandErrors(t *testing.T) {
 		{[]string{"-url", u, "-token", "wrong"}, "401: invalid bearer token"},
 		{[]string{"-url", u, "-token", "query-token-0123456789", "-created-after", "soon"}, "400: createdAfter: not an ISO-8601"},
 		{[]string{"-url", u, "-client-id", "cli", "-client-secret", "wrong-secret"}, "401: invalid client credentials"},
-		{[]string{"-url", u}, "give -token"},
+		{[]string{"-url", u}, "give an API token (-token or ABANDONED_API_TOKEN)"},
 		{[]string{"-url", u, "-token", "t", "-limit", "0"}, "-limit"},
 		{[]string{"-url", "ftp://x", "-token", "t"}, "-url"},
 	} {

@@ -95,7 +95,7 @@ func parseSimulate(args []string, stderr io.Writer) (*simConfig, *flag.FlagSet, 
 	fs.StringVar(&c.start, "start", "", "start of the period: RFC 3339 time, a date, or \"now\" to end the period now\n(default: the scenario's, 2025-01-06; \"now\" with -target)")
 	fs.StringVar(&c.out, "out", "", "write the events as JSON lines to `file`, or to stdout with -")
 	fs.StringVar(&c.target, "target", "", "post the events to the ingest endpoint of the server at `URL`")
-	fs.StringVar(&c.token, "token", "", "bearer token for -target (default $ABANDONED_API_TOKEN)")
+	fs.StringVar(&c.token, "token", "", "bearer `token` for -target; default $ABANDONED_API_TOKEN")
 	fs.IntVar(&c.batch, "batch", 1000, "events per request to -target")
 	fs.StringVar(&c.format, "format", "text", "report format: text or json")
 	fs.DurationVar(&c.drain, "drain", 0, "after the period, let journeys in flight play on this long (returns, up to 720h)")
@@ -120,8 +120,11 @@ func parseSimulate(args []string, stderr io.Writer) (*simConfig, *flag.FlagSet, 
 	case c.token != "" && c.target == "":
 		return nil, fs, bad("-token is for -target")
 	}
-	if c.token == "" && c.target != "" {
-		c.token, _ = simLookupEnv("ABANDONED_API_TOKEN")
+	if c.target != "" {
+		tokenFromEnv(fs)
+		if c.token == "" {
+			return nil, fs, missingToken("simulate", "-target")
+		}
 	}
 	if c.start == "" && c.target != "" {
 		c.start = "now"

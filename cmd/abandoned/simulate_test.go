@@ -124,14 +124,7 @@ func TestSimulateTarget(t *testing.T) {
 	defer ts.Close()
 	start := time.Now().UTC().Add(-50 * time.Hour).Truncate(time.Second).Format(time.RFC3339)
 
-	old := simLookupEnv
-	simLookupEnv = func(k string) (string, bool) {
-		if k == "ABANDONED_API_TOKEN" {
-			return "target-token-0123456789", true
-		}
-		return "", false
-	}
-	defer func() { simLookupEnv = old }()
+	withEnv(t, map[string]string{"ABANDONED_API_TOKEN": "target-token-0123456789"})
 	_, errOut, err := simRun(t, "-days", "2", "-rate", "80", "-seed", "4", "-start", start, "-target", ts.URL, "-batch", "300")
 	if err != nil {
 		t.Fatalf("simulate -target = %v; stderr %s", err, errOut)
@@ -199,7 +192,7 @@ func TestSimulateErrors(t *testing.T) {
 		{[]string{"-start", "yesterday"}, true, `-start "yesterday" is not "now"`},
 		{[]string{"-scenario", filepath.Join(dir, "missing.json")}, false, "reading the scenario"},
 		{[]string{"-scenario", badJSON}, false, "scenario: rate: -5 is not"},
-		{[]string{"-target", "ftp://x"}, false, `ingest target "ftp://x" is not an http(s) URL`},
+		{[]string{"-target", "ftp://x", "-token", "t"}, false, `ingest target "ftp://x" is not an http(s) URL`},
 		{[]string{"-out", filepath.Join(dir, "no", "such", "dir.jsonl")}, false, "no such file or directory"},
 	}
 	for _, tc := range tests {
