@@ -16,14 +16,14 @@ import (
 func decodeEventsRef(body []byte) ([]basket.Event, error) {
 	trimmed := trimLeftJSONSpace(body)
 	if len(trimmed) == 0 {
-		return nil, &decodeError{0, "empty body: send a JSON array or NDJSON of events"}
+		return nil, &decodeError{index: 0, reason: "empty body: send a JSON array or NDJSON of events"}
 	}
 	switch trimmed[0] {
 	case '[':
-		return decodeEventsStd(trimmed)
+		return decodeEventsStd(trimmed, MaxBatch)
 	case '{':
 	default:
-		return nil, &decodeError{0, "want a JSON array or NDJSON of event objects"}
+		return nil, &decodeError{index: 0, reason: "want a JSON array or NDJSON of event objects"}
 	}
 	var events []basket.Event
 	for _, line := range bytes.Split(trimmed, []byte{'\n'}) {
@@ -33,11 +33,11 @@ func decodeEventsRef(body []byte) ([]basket.Event, error) {
 		}
 		i := len(events)
 		if line[0] != '{' {
-			return nil, &decodeError{i, "want an event object on each line"}
+			return nil, &decodeError{index: i, reason: "want an event object on each line"}
 		}
 		var w wireEvent
 		if err := json.Unmarshal(line, &w); err != nil {
-			return nil, &decodeError{i, describeJSONError(err)}
+			return nil, &decodeError{index: i, reason: describeJSONError(err)}
 		}
 		events = append(events, w.event())
 	}

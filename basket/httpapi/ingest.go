@@ -64,12 +64,25 @@ func (w *wireEvent) event() basket.Event {
 type decodeError struct {
 	index  int
 	reason string
+	// tooMany: the batch holds more events than allowed; index is the
+	// first event over the limit.
+	tooMany bool
 }
 
 func (e *decodeError) Error() string { return "event " + strconv.Itoa(e.index) + ": " + e.reason }
 
-// MaxBatch is the largest number of events one ingest request may carry.
+// MaxBatch is the default of Options.MaxBatch: the most events one ingest
+// request may carry.
 const MaxBatch = 100_000
+
+// DefaultMaxFuture is the default of Options.MaxFuture: how far ahead of
+// the server's clock an event may lie.
+const DefaultMaxFuture = 5 * time.Minute
+
+// tooManyEvents is the error of a batch of more than max events.
+func tooManyEvents(max int) *decodeError {
+	return &decodeError{index: max, reason: fmt.Sprintf("more than %d events in one batch", max), tooMany: true}
+}
 
 // decodeEvents decodes a batch: a JSON array of events, or NDJSON (one
 // event per line; blank lines are skipped), told apart by the first byte
@@ -78,20 +91,26 @@ const MaxBatch = 100_000
 // where that declines, through encoding/json; the result is what
 // encoding/json alone gives (decodeEventsStd).
 func decodeEvents(body []byte) ([]basket.Event, error) {
+	return decodeEventsMax(body, MaxBatch)
+}
+
+// decodeEventsMax is decodeEvents for batches of at most max events; a
+// longer one is a *decodeError whose tooMany is set.
+func decodeEventsMax(body []byte, max int) ([]basket.Event, error) {
 	trimmed := trimLeftJSONSpace(body)
 	if len(trimmed) == 0 {
-		return nil, &decodeError{0, "empty body: send a JSON array or NDJSON of events"}
+		return nil, &decodeError{index: 0, reason: "empty body: send a JSON array or NDJSON of events"}
 	}
 	switch trimmed[0] {
 	case '{':
-		return decodeNDJSON(trimmed)
+		return decodeNDJSON(trimmed, max)
 	case '[':
-		if events, ok := decodeArray(trimmed); ok {
+		if events, ok := decodeArray(trimmed, max); ok {
 			return events, nil
 		}
-		return decodeEventsStd(trimmed)
+		return decodeEventsStd(trimmed, max)
 	}
-	return nil, &decodeError{0, "want a JSON array or NDJSON of event objects"}
+	return nil, &decodeError{index: 0, reason: "want a JSON array or NDJSON of event objects"}
 }
 
 func trimLeftJSONSpace(b []byte) []byte {
@@ -117,7 +136,7 @@ func decodeEvent(text []byte, index int, ev *basket.Event) error {
 	*ev = basket.Event{}
 	var w wireEvent
 	if err := json.Unmarshal(text, &w); err != nil {
-		return &decodeError{index, describeJSONError(err)}
+		return &decodeError{index: index, reason: describeJSONError(err)}
 	}
 	*ev = w.event()
 	return nil
@@ -126,7 +145,7 @@ func decodeEvent(text []byte, index int, ev *basket.Event) error {
 // decodeArray decodes a JSON array of events. It reports false, leaving
 // the answer to decodeEventsStd, if the array is malformed or too long, or
 // an element does not decode.
-func decodeArray(body []byte) ([]basket.Event, bool) {
+func decodeArray(body []byte, max int) ([]basket.Event, bool) {
 	// A view of the body for finding the elements; no string of it is kept.
 	p := fastScanner{s: unsafe.String(unsafe.SliceData(body), len(body))}
 	p.i = 1 // after '['
@@ -140,7 +159,7 @@ func decodeArray(body []byte) ([]basket.Event, bool) {
 		}
 		p.ws()
 		start := p.i
-		if n >= MaxBatch || !p.skip(0) {
+		if n >= max || !p.skip(0) {
 			return nil, false
 		}
 		events = append(events, basket.Event{})
@@ -156,8 +175,8 @@ func decodeArray(body []byte) ([]basket.Event, bool) {
 }
 
 // decodeNDJSON decodes one event per line.
-func decodeNDJSON(body []byte) ([]basket.Event, error) {
-	events := make([]basket.Event, 0, bytes.Count(body, []byte{'\n'})+1)
+func decodeNDJSON(body []byte, max int) ([]basket.Event, error) {
+	events := make([]basket.Event, 0, min(bytes.Count(body, []byte{'\n'})+1, max+1))
 	for len(body) > 0 {
 		var line []byte
 		if i := bytes.IndexByte(body, '\n'); i >= 0 {
@@ -170,11 +189,11 @@ func decodeNDJSON(body []byte) ([]basket.Event, error) {
 			continue
 		}
 		i := len(events)
-		if i >= MaxBatch {
-			return nil, &decodeError{i, fmt.Sprintf("more than %d events in one batch", MaxBatch)}
+		if i >= max {
+			return nil, tooManyEvents(max)
 		}
 		if line[0] != '{' {
-			return nil, &decodeError{i, "want an event object on each line"}
+			return nil, &decodeError{index: i, reason: "want an event object on each line"}
 		}
 		events = append(events, basket.Event{})
 		if err := decodeEvent(line, i, &events[i]); err != nil {
@@ -185,27 +204,27 @@ func decodeNDJSON(body []byte) ([]basket.Event, error) {
 }
 
 // decodeEventsStd decodes a JSON array of events with encoding/json alone.
-func decodeEventsStd(body []byte) ([]basket.Event, error) {
+func decodeEventsStd(body []byte, max int) ([]basket.Event, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if _, err := dec.Token(); err != nil { // the opening '['
-		return nil, &decodeError{0, "malformed JSON"}
+		return nil, &decodeError{index: 0, reason: "malformed JSON"}
 	}
 	var events []basket.Event
 	for i := 0; dec.More(); i++ {
-		if i >= MaxBatch {
-			return nil, &decodeError{i, fmt.Sprintf("more than %d events in one batch", MaxBatch)}
+		if i >= max {
+			return nil, tooManyEvents(max)
 		}
 		var w wireEvent
 		if err := dec.Decode(&w); err != nil {
-			return nil, &decodeError{i, describeJSONError(err)}
+			return nil, &decodeError{index: i, reason: describeJSONError(err)}
 		}
 		events = append(events, w.event())
 	}
 	if _, err := dec.Token(); err != nil { // the closing ']'
-		return nil, &decodeError{len(events), "malformed JSON: unterminated array"}
+		return nil, &decodeError{index: len(events), reason: "malformed JSON: unterminated array"}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, &decodeError{len(events), "unexpected data after the array"}
+		return nil, &decodeError{index: len(events), reason: "unexpected data after the array"}
 	}
 	return events, nil
 }
@@ -245,10 +264,39 @@ func jsonKind(k string) string {
 	return "a " + k
 }
 
+// The limits of a batch, with their defaults.
+func (s *Server) maxBatch() int {
+	if s.opts.MaxBatch <= 0 {
+		return MaxBatch
+	}
+	return s.opts.MaxBatch
+}
+
+func (s *Server) maxFuture() time.Duration {
+	if s.opts.MaxFuture == 0 {
+		return DefaultMaxFuture
+	}
+	return s.opts.MaxFuture
+}
+
+func (s *Server) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
+}
+
+// bodyTooLarge answers 413 for a body over MaxBody, naming the limit and
+// the flag of abandoned serve that sets it.
+func (s *Server) bodyTooLarge(w http.ResponseWriter) {
+	s.metrics.batches.WithLabelValues("too_large").Inc()
+	s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+		"body larger than %d bytes, the limit of the server's -max-body: send smaller batches (abandoned ingest splits a file into batches)", s.opts.MaxBody))
+}
+
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > s.opts.MaxBody {
-		s.metrics.batches.WithLabelValues("too_large").Inc()
-		s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", s.opts.MaxBody))
+		s.bodyTooLarge(w)
 		return
 	}
 	bp := getBuf()
@@ -258,20 +306,36 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.metrics.batches.WithLabelValues("too_large").Inc()
-			s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", s.opts.MaxBody))
+			s.bodyTooLarge(w)
 			return
 		}
 		s.writeError(w, http.StatusBadRequest, "reading the body failed")
 		return
 	}
-	events, err := decodeEvents(body)
+	events, err := decodeEventsMax(body, s.maxBatch())
 	if err != nil {
 		var de *decodeError
 		errors.As(err, &de)
+		if de.tooMany {
+			s.metrics.batches.WithLabelValues("too_large").Inc()
+			s.writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+				"more than %d events in one batch, the limit of the server's -max-batch: send smaller batches (abandoned ingest splits a file into batches)", de.index))
+			return
+		}
 		s.metrics.batches.WithLabelValues("invalid").Inc()
 		s.writeErrorIndex(w, http.StatusBadRequest, "invalid event: "+de.Error(), de.index)
 		return
+	}
+	if limit := s.maxFuture(); limit >= 0 {
+		latest := s.now().Add(limit)
+		for i := range events {
+			if events[i].At.After(latest) {
+				s.metrics.batches.WithLabelValues("invalid").Inc()
+				s.writeErrorIndex(w, http.StatusBadRequest, fmt.Sprintf(
+					"invalid event: event %d: at: more than %v ahead of the server's clock (the server's -max-future)", i, limit), i)
+				return
+			}
+		}
 	}
 	res, err := s.eng.Apply(r.Context(), events...)
 	var ee *basket.EventError

@@ -71,6 +71,17 @@ type Options struct {
 	// are answered 413. Default DefaultMaxBody (16 MiB).
 	MaxBody int64
 
+	// MaxBatch is the most events one ingest request may carry; a larger
+	// batch is answered 413 and nothing of it is applied. Default MaxBatch
+	// (100,000).
+	MaxBatch int
+
+	// MaxFuture is how far ahead of the clock (Now) an event's "at" may
+	// lie: an event further ahead is invalid (400), and its batch is not
+	// applied. Default DefaultMaxFuture (5 minutes); negative accepts any
+	// time.
+	MaxFuture time.Duration
+
 	// Logger receives the access log (one line per request, at Info, without
 	// query strings) and errors. Default: no logging.
 	Logger *slog.Logger
