@@ -83,6 +83,8 @@ type serveConfig struct {
 	oauthClients    secretListFlag
 	purchasedURL    string
 	maxBody         byteSize
+	maxBatch        int
+	maxFuture       time.Duration
 	simulate        bool
 	nats            natsConfig
 }
@@ -101,7 +103,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.Var(&c.oauthClients, "oauth-client", "OAuth2 client `ID:SECRET` allowed the client-credentials grant at POST /oauth2/token (repeatable)")
 	fs.StringVar(&c.purchasedURL, "purchased-url", httpapi.DefaultPurchasedURL, "`URL` of the \"already purchased\" page for links of completed baskets")
 	c.maxBody = httpapi.DefaultMaxBody
-	fs.Var(&c.maxBody, "max-body", "largest request `size` accepted (B, KiB, MiB, GiB); larger bodies get 413")
+	fs.Var(&c.maxBody, "max-body", "largest request `size` accepted (B, KiB, MiB, GiB); larger bodies get 413 (abandoned ingest loads a file of any size in batches)")
+	fs.IntVar(&c.maxBatch, "max-batch", httpapi.MaxBatch, "most `events` in one ingest request; larger batches get 413")
+	fs.DurationVar(&c.maxFuture, "max-future", httpapi.DefaultMaxFuture, "how far ahead of this server's clock an event's at may lie; events further ahead get 400; 0 accepts any time")
 	fs.BoolVar(&c.simulate, "simulate", false, "feed the server live simulated checkout traffic (the default scenario, in real time)")
 	c.nats.flags(fs)
 }
@@ -114,6 +118,12 @@ func (c *serveConfig) check() error {
 	}
 	if c.ttl < 0 {
 		return errors.New("-ttl: must not be negative (0 keeps baskets forever)")
+	}
+	if c.maxBatch < 1 {
+		return fmt.Errorf("-max-batch %d: want 1 or more events", c.maxBatch)
+	}
+	if c.maxFuture < 0 {
+		return errors.New("-max-future: must not be negative (0 accepts any time)")
 	}
 	if _, err := store.ParseSync(c.fsync); err != nil {
 		return fmt.Errorf("-fsync: %q: want always, interval or never", c.fsync)
@@ -255,6 +265,10 @@ func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Wri
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
+	maxFuture := cfg.maxFuture
+	if maxFuture == 0 {
+		maxFuture = -1 // any time
+	}
 	srv, err := httpapi.New(eng, &httpapi.Options{
 		APITokens:     tokens,
 		OAuthClients:  clients,
@@ -262,6 +276,8 @@ func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Wri
 		CheckoutURL:   cfg.checkoutURL,
 		PurchasedURL:  cfg.purchasedURL,
 		MaxBody:       int64(cfg.maxBody),
+		MaxBatch:      cfg.maxBatch,
+		MaxFuture:     maxFuture,
 		Logger:        logger,
 	})
 	if err != nil {

@@ -170,6 +170,8 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"-api-token", "has space"}, "-api-token 1"},
 		{[]string{"-max-body", "lots"}, "max-body"},
 		{[]string{"-max-body", "0"}, "max-body"},
+		{[]string{"-max-batch", "0"}, "-max-batch 0: want 1 or more events"},
+		{[]string{"-max-future", "-1m"}, "-max-future: must not be negative"},
 		{[]string{"-nope"}, "-nope"},
 		{[]string{"stray"}, `unexpected argument "stray"`},
 	} {
@@ -203,7 +205,7 @@ func TestServeUsage(t *testing.T) {
 	// Exactly the flags of the product contract: the server's and the
 	// cluster's.
 	flags := []string{"-addr", "-api-token", "-recovery-secret", "-access-secret", "-alias", "-abandon-after", "-ttl",
-		"-data-dir", "-fsync", "-checkout-url", "-oauth-client", "-purchased-url", "-max-body", "-simulate",
+		"-data-dir", "-fsync", "-checkout-url", "-oauth-client", "-purchased-url", "-max-body", "-max-batch", "-max-future", "-simulate",
 		"-nats-url", "-nats-listen", "-nats-cluster", "-nats-peers", "-replicas"}
 	for _, f := range append(flags, "Examples:") {
 		if !strings.Contains(stderr.String(), f) {
@@ -570,5 +572,31 @@ func TestServeAccessSecret(t *testing.T) {
 	c, d := startServe(t, shared...), startServe(t, shared...)
 	if code, _, _ := d.do(t, http.MethodGet, "/api/checkout/abandoned", token(c), ""); code != 200 {
 		t.Errorf("with a shared -access-secret, another run's access token = %d; want 200", code)
+	}
+}
+
+// TestServeBatchLimits: -max-batch and -max-future (also from the
+// environment) reach the ingest endpoint, and its answers name them.
+func TestServeBatchLimits(t *testing.T) {
+	withEnv(t, map[string]string{"ABANDONED_API_TOKEN": envToken, "ABANDONED_MAX_FUTURE": "1m"})
+	r := startServe(t, "-max-batch", "2")
+	now := time.Now().UTC()
+	ev := func(id string, at time.Time) string {
+		return `{"type":"created","basketId":"` + id + `","at":"` + at.Format(time.RFC3339Nano) + `"}`
+	}
+	post := func(body string) (int, string) {
+		code, _, b := r.do(t, http.MethodPost, "/api/baskets/events", envToken, body)
+		return code, b
+	}
+	if code, body := post(ev("a", now) + "\n" + ev("b", now) + "\n" + ev("c", now)); code != http.StatusRequestEntityTooLarge ||
+		!strings.Contains(body, "more than 2 events in one batch") || !strings.Contains(body, "-max-batch") {
+		t.Errorf("3 events = %d %s; want 413 naming 2 and -max-batch", code, body)
+	}
+	if code, body := post(ev("a", now) + "\n" + ev("b", now.Add(2*time.Minute))); code != http.StatusBadRequest ||
+		!strings.Contains(body, `"index":1`) || !strings.Contains(body, "event 1: at: more than 1m0s ahead") {
+		t.Errorf("an event 2m ahead = %d %s; want 400 at index 1 naming at", code, body)
+	}
+	if code, body := post(ev("a", now) + "\n" + ev("b", now.Add(30*time.Second))); code != http.StatusOK {
+		t.Errorf("2 events within the limits = %d %s; want 200", code, body)
 	}
 }
