@@ -80,6 +80,12 @@ type Options struct {
 	// when time-based changes are due. Default DefaultTickInterval.
 	TickInterval time.Duration
 
+	// CheckpointEvery is how many records of a Log come between two
+	// checkpoints of the state's digest, which every node compares with its
+	// own (a node that differs stops serving). Every node of a cluster
+	// needs the same. Default DefaultCheckpointEvery.
+	CheckpointEvery uint64
+
 	// KeepStoredSettings makes a durable engine (Open) keep the settings
 	// its directory was written with (AbandonAfter, TTL, RecoveryValidity)
 	// when they differ from these options, as a reader of another
@@ -146,6 +152,7 @@ type Engine struct {
 	// force; a replay changes them, under mu, where the log did.
 	hasSettings bool   // the settings came from the snapshot or the log
 	clusterID   []byte // on a replicated log: its identity, from the founding record
+	recDigest   uint64 // on a replicated log: the XOR of every record's digest
 	applied     uint64 // the sequence of the last record applied (a durable engine)
 	recs        map[string]*record
 	erased      *btree.Map[string, int64] // ids erased, forever, with the erasure's time
@@ -453,6 +460,9 @@ func (e *Engine) schedule(c *record, now int64) {
 
 // insert adds a new record to the engine. e.mu must be held for writing.
 func (e *Engine) insert(r *record) {
+	if e.rl != nil {
+		e.recDigest ^= r.digest()
+	}
 	e.recs[r.id] = r
 	e.created.Set(aentry{r.created, r})
 	e.counts[r.state]++
@@ -464,6 +474,9 @@ func (e *Engine) insert(r *record) {
 
 // remove takes a record out of the engine. e.mu must be held for writing.
 func (e *Engine) remove(r *record) {
+	if e.rl != nil {
+		e.recDigest ^= r.digest()
+	}
 	delete(e.recs, r.id)
 	e.created.Delete(aentry{r.created, r})
 	e.counts[r.state]--
@@ -475,6 +488,9 @@ func (e *Engine) remove(r *record) {
 
 // replace swaps old for its changed copy c. e.mu must be held for writing.
 func (e *Engine) replace(old, c *record) {
+	if e.rl != nil {
+		e.recDigest ^= old.digest() ^ c.digest()
+	}
 	e.recs[c.id] = c
 	e.created.Set(aentry{c.created, c})
 	e.counts[old.state]--

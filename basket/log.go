@@ -44,14 +44,21 @@ var (
 	ErrDiverged = errors.New("the node disagrees with the log")
 )
 
+// DefaultCheckpointEvery is how many records of a replicated log come
+// between two checkpoints by default: after each such record every node
+// notes the digest of its state, and one of them logs it, for all to
+// compare.
+const DefaultCheckpointEvery = 1000
+
 // DefaultTickInterval is how often an engine on a replicated log asks the
 // log to move time on when time-based changes are due.
 const DefaultTickInterval = time.Second
 
 // replicated is the state of an engine on a replicated log.
 type replicated struct {
-	log  Log
-	tick time.Duration
+	log   Log
+	tick  time.Duration
+	every uint64 // records between checkpoints
 
 	lastMu  sync.Mutex // guards lastCur and lastNext
 	lastCur *lastCall  // the question to the log in flight, if any
@@ -67,6 +74,12 @@ type replicated struct {
 	err     error         // why following stopped; ErrDiverged wraps it
 	ready   bool          // caught up with the log as it was at start
 
+	// digests are the node's state digests after the last checkpoints'
+	// records, by sequence; checkpoints carries the ones to log. Both are
+	// the follower's alone.
+	digests     map[uint64]uint64
+	checkpoints chan *walRecord
+
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 }
@@ -80,16 +93,24 @@ type outcome struct {
 // cluster is the engine's own (alias, secrets, settings) and starts
 // following it and ticking. It returns once the engine serves.
 func (e *Engine) startReplicated(ctx context.Context, o *Options) error {
-	rl := &replicated{log: o.Log, tick: o.TickInterval, waiters: map[string]chan outcome{}, moved: make(chan struct{})}
+	rl := &replicated{log: o.Log, tick: o.TickInterval, waiters: map[string]chan outcome{}, moved: make(chan struct{}),
+		digests: map[uint64]uint64{}, checkpoints: make(chan *walRecord, 16)}
 	if rl.tick <= 0 {
 		rl.tick = DefaultTickInterval
+	}
+	if rl.every = o.CheckpointEvery; rl.every == 0 {
+		rl.every = DefaultCheckpointEvery
 	}
 	e.rl = rl
 	e.lastPos = 0 // the log says where positions are
 	want := e.settings()
 	fctx, cancel := context.WithCancel(context.Background())
 	rl.cancel = cancel
-	rl.done.Add(1)
+	rl.done.Add(2)
+	go func() {
+		defer rl.done.Done()
+		rl.checkpointer(fctx)
+	}()
 	go func() {
 		defer rl.done.Done()
 		err := rl.log.Follow(fctx, 1, e.applyLogged)
@@ -171,16 +192,44 @@ func (e *Engine) applyLogged(seq uint64, b []byte) {
 	if len(rec.Identity) > 0 && e.clusterID == nil {
 		e.clusterID = rec.Identity
 	}
+	if rec.Checkpoint != 0 {
+		// A checkpoint changes nothing: it is compared.
+		e.applied = seq
+		mine, ok := rl.digests[rec.Checkpoint]
+		e.mu.Unlock()
+		if ok && mine != rec.Digest {
+			rl.fail(fmt.Errorf("after record %d this node's state digest is %016x; the log's checkpoint says %016x", rec.Checkpoint, mine, rec.Digest))
+			return
+		}
+		rl.moveTo(seq, rec.ID, out)
+		return
+	}
 	out.res, out.err = e.applyRecord(&rec)
 	e.logTime.Store(e.lastNow)
+	if seq%rl.every == 0 {
+		d := e.stateDigest()
+		rl.digests[seq] = d
+		if seq > 8*rl.every {
+			delete(rl.digests, seq-8*rl.every)
+		}
+		select {
+		case rl.checkpoints <- &walRecord{Checkpoint: seq, Digest: d, ID: "checkpoint-" + strconv.FormatUint(seq, 10)}:
+		default: // the checkpointer is behind: another node logs this one
+		}
+	}
 	e.mu.Unlock()
+	rl.moveTo(seq, rec.ID, out)
+}
+
+// moveTo notes that seq is applied, handing its outcome to its waiter.
+func (rl *replicated) moveTo(seq uint64, id string, out outcome) {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	// The outcome reaches its waiter before the sequence counts as
 	// applied, so a waiter that sees it applied finds its outcome.
-	if w := rl.waiters[rec.ID]; w != nil {
+	if w := rl.waiters[id]; w != nil {
 		w <- out // buffered: never blocks
-		delete(rl.waiters, rec.ID)
+		delete(rl.waiters, id)
 	}
 	if seq > rl.applied {
 		rl.applied = seq
@@ -347,6 +396,25 @@ func (e *Engine) ticker(ctx context.Context) {
 		tctx, cancel := context.WithTimeout(ctx, 10*e.rl.tick)
 		e.submitReplicated(tctx, id, &walRecord{Now: toMS(now)}) //nolint:errcheck // the next tick tries again
 		cancel()
+	}
+}
+
+// checkpointer logs the checkpoints the follower hands it. Every node logs
+// every checkpoint; the log keeps the first, by its id.
+func (rl *replicated) checkpointer(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case rec := <-rl.checkpoints:
+			b, err := msgpack.Marshal(rec)
+			if err != nil {
+				continue
+			}
+			actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			rl.log.Append(actx, rec.ID, b) //nolint:errcheck // another node's copy serves as well
+			cancel()
+		}
 	}
 }
 

@@ -21,6 +21,7 @@ func TestModelCluster(t *testing.T) {
 	mode := modelMode{nodes: func(t *testing.T, opts *basket.Options) []*basket.Engine {
 		o := *opts
 		o.TickInterval = 20 * time.Millisecond
+		o.CheckpointEvery = 7 // the nodes compare their digests often
 		return btest.ClusterEngines(t, srvs, &o)
 	}}
 	seen := map[string]int{}

@@ -655,6 +655,9 @@ func compareNodes(t *testing.T, eng *basket.Engine, nodes []*basket.Engine, o *o
 		if err := n.Check(); err != nil {
 			return fail("node %d: invariants: %v", i, err)
 		}
+		if err := n.Health(context.Background()); err != nil {
+			return fail("node %d: %v", i, err)
+		}
 		if !compareModel(t, n, o, r, now, seen, fail) {
 			return fail("node %d disagrees", i)
 		}

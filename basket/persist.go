@@ -45,6 +45,10 @@ type walRecord struct {
 	Epoch    uint64 // feed positions continue above it
 	ID       string // on a replicated log: the writer's id for the record
 	Identity []byte // on a replicated log: the cluster's (see identity)
+	// On a replicated log, a checkpoint: the digest of the state right
+	// after record Checkpoint, which every node compares with its own.
+	Checkpoint uint64
+	Digest     uint64
 }
 
 // DecodeMsgpack reads a record of any version: the fields it holds, in
@@ -55,7 +59,7 @@ func (r *walRecord) DecodeMsgpack(dec *msgpack.Decoder) error {
 	if err != nil {
 		return err
 	}
-	fields := [...]any{&r.Now, &r.Events, &r.Revoke, &r.Seq, &r.Settings, &r.Epoch, &r.ID, &r.Identity}
+	fields := [...]any{&r.Now, &r.Events, &r.Revoke, &r.Seq, &r.Settings, &r.Epoch, &r.ID, &r.Identity, &r.Checkpoint, &r.Digest}
 	for i := range max(n, 0) {
 		if i >= len(fields) {
 			err = dec.Skip()

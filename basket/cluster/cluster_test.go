@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/basketlab/abandoned/basket"
 	"github.com/basketlab/abandoned/basket/cluster"
@@ -116,7 +117,7 @@ func (nd *node) startEngine(t *testing.T) error {
 		return fmt.Errorf("%s: %w", nd.name, err)
 	}
 	eng, err := basket.New(&basket.Options{Log: l, Alias: "shop", RecoverySecrets: [][]byte{btest.Secret},
-		TickInterval: 100 * time.Millisecond, AbandonAfter: time.Second})
+		TickInterval: 100 * time.Millisecond, AbandonAfter: time.Second, CheckpointEvery: 4})
 	if err != nil {
 		nc.Close()
 		return fmt.Errorf("%s: %w", nd.name, err)
@@ -319,5 +320,52 @@ func TestClusterRefusesStrangers(t *testing.T) {
 	// The cluster serves on.
 	if _, err := nodes[1].eng.Apply(ctx, batch("still", time.Now())...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestClusterCheckpoints: nodes compare their states' digests at
+// checkpoints (every 4 records here) and agree; a checkpoint that names
+// another digest (what a node whose state went astray would log) stops the
+// nodes it contradicts from serving, saying why.
+func TestClusterCheckpoints(t *testing.T) {
+	nodes := newCluster(t, 3)
+	ctx := context.Background()
+	for i := range 20 {
+		if _, err := nodes[i%3].eng.Apply(ctx, batch(fmt.Sprintf("k-%02d", i), time.Now())...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, nd := range nodes {
+		if err := nd.eng.Health(ctx); err != nil {
+			t.Fatalf("%s after 20 batches and their checkpoints: %v", nd.name, err)
+		}
+	}
+	l, err := cluster.OpenLog(ctx, nodes[0].nc, "shop", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A checkpoint of record 8 with a wrong digest, in the log's record
+	// layout: [now, events, revoke, seq, settings, epoch, id, identity,
+	// checkpoint, digest].
+	bogus, err := msgpack.Marshal([]any{0, nil, "", 0, nil, 0, "bogus", nil, 8, uint64(12345)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, "bogus-checkpoint", bogus); err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range nodes {
+		var herr error
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if herr = nd.eng.Health(ctx); herr != nil {
+				break
+			}
+		}
+		if !errors.Is(herr, basket.ErrDiverged) || !strings.Contains(herr.Error(), "digest") {
+			t.Errorf("%s after a contradicting checkpoint: Health = %v; want ErrDiverged naming the digest", nd.name, herr)
+		}
+		if _, err := nd.eng.Get(ctx, "k-00"); !errors.Is(err, basket.ErrDiverged) {
+			t.Errorf("%s: Get after divergence = %v; want ErrDiverged", nd.name, err)
+		}
 	}
 }
