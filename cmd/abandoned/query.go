@@ -5,15 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -99,35 +96,12 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return query(ctx, &cfg, stdout)
 }
 
-// queryClient pages through a server.
-type queryClient struct {
-	cfg    *queryConfig
-	base   *url.URL
-	http   *http.Client
-	bearer string
-	oauth  bool // bearer came from the client-credentials grant
-}
-
-// httpError is an answer the client does not retry, or the last of those it
-// did.
-type httpError struct {
-	status  int
-	message string
-}
-
-func (e *httpError) Error() string {
-	if e.message == "" {
-		return fmt.Sprintf("server answered %d %s", e.status, http.StatusText(e.status))
-	}
-	return fmt.Sprintf("server answered %d: %s", e.status, e.message)
-}
-
 // query writes every basket the configured query matches to w as JSON
 // lines.
 func query(ctx context.Context, cfg *queryConfig, w io.Writer) error {
-	base, err := url.Parse(strings.TrimRight(cfg.url, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return usagef("query", "-url: want an http(s) URL such as http://127.0.0.1:8080")
+	base, err := parseBaseURL("query", cfg.url)
+	if err != nil {
+		return err
 	}
 	switch {
 	case cfg.limit < 1 || cfg.limit > 1000:
@@ -141,11 +115,14 @@ func query(ctx context.Context, cfg *queryConfig, w io.Writer) error {
 	case cfg.clientID != "" && cfg.clientSecret.v == "":
 		return usagef("query", "-client-id needs -client-secret")
 	}
-	c := &queryClient{cfg: cfg, base: base, http: &http.Client{Timeout: cfg.timeout}, bearer: cfg.token.v}
+	c := &apiClient{
+		base: base, http: &http.Client{Timeout: cfg.timeout}, bearer: cfg.token.v,
+		clientID: cfg.clientID, clientSecret: cfg.clientSecret.v,
+		retries: cfg.retries, backoff: cfg.backoff, maxBackoff: cfg.maxBackoff,
+	}
 	if cfg.clientID != "" {
-		c.oauth = true
 		if err := c.fetchToken(ctx); err != nil {
-			return err
+			return fmt.Errorf("query: %w", err)
 		}
 	}
 	params := url.Values{}
@@ -192,123 +169,4 @@ func query(ctx context.Context, cfg *queryConfig, w io.Writer) error {
 		// The cursor carries the filters; only the page size travels with it.
 		params = url.Values{"limit": {strconv.Itoa(cfg.limit)}, "queryMore": {page.QueryMore.From}}
 	}
-}
-
-// get fetches a page, retrying what may succeed on another try.
-func (c *queryClient) get(ctx context.Context, path string, params url.Values) ([]byte, error) {
-	u := *c.base
-	u.Path += path
-	u.RawQuery = params.Encode()
-	renewed := false
-	return c.retry(ctx, func() (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+c.bearer)
-		req.Header.Set("Accept", "application/json")
-		return req, nil
-	}, func(status int) bool {
-		// An expired access token: renew it once and try again.
-		if status == http.StatusUnauthorized && c.oauth && !renewed {
-			renewed = true
-			return c.fetchToken(ctx) == nil
-		}
-		return false
-	})
-}
-
-// fetchToken obtains an access token with the client-credentials grant.
-func (c *queryClient) fetchToken(ctx context.Context) error {
-	form := url.Values{
-		"grant_type": {"client_credentials"}, "client_id": {c.cfg.clientID}, "client_secret": {c.cfg.clientSecret.v},
-	}.Encode()
-	u := *c.base
-	u.Path += "/oauth2/token"
-	body, err := c.retry(ctx, func() (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		return req, nil
-	}, nil)
-	if err != nil {
-		return fmt.Errorf("query: obtaining an access token: %w", err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(body, &tok); err != nil || tok.AccessToken == "" {
-		return errors.New("query: obtaining an access token: the answer holds no access_token")
-	}
-	c.bearer = tok.AccessToken
-	return nil
-}
-
-// retry sends the request newReq makes until it succeeds (200), fails in a
-// way another try will not mend, or cfg.retries retries are spent. Server
-// errors (5xx), 429 and transport errors are retried with exponential
-// backoff and jitter (Retry-After, if longer, wins); again, if not nil, may
-// ask for an immediate retry of another status.
-func (c *queryClient) retry(ctx context.Context, newReq func() (*http.Request, error), again func(status int) bool) ([]byte, error) {
-	var last error
-	for attempt := 0; ; attempt++ {
-		req, err := newReq()
-		if err != nil {
-			return nil, err
-		}
-		var wait time.Duration
-		resp, err := c.http.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			last = fmt.Errorf("request failed: %w", err)
-		} else {
-			body, rerr := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-			resp.Body.Close()
-			switch {
-			case rerr != nil:
-				last = fmt.Errorf("reading the answer: %w", rerr)
-			case resp.StatusCode == http.StatusOK:
-				return body, nil
-			case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-				last = &httpError{status: resp.StatusCode, message: messageOf(body)}
-				if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-					wait = min(time.Duration(s)*time.Second, time.Minute)
-				}
-			case again != nil && again(resp.StatusCode):
-				continue
-			default:
-				return nil, &httpError{status: resp.StatusCode, message: messageOf(body)}
-			}
-		}
-		if attempt >= c.cfg.retries {
-			return nil, fmt.Errorf("giving up after %d tries: %w", attempt+1, last)
-		}
-		d := c.cfg.backoff << attempt
-		if d > c.cfg.maxBackoff || d <= 0 {
-			d = c.cfg.maxBackoff
-		}
-		d = d/2 + rand.N(d/2+1) // jitter: from half to all of it
-		t := time.NewTimer(max(d, wait))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-// messageOf returns the "message" of an error answer, if it has one.
-func messageOf(body []byte) string {
-	var v struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(body, &v) == nil {
-		return v.Message
-	}
-	return ""
 }
