@@ -36,7 +36,7 @@ const campaignRunUsage = `Usage: abandoned campaign run [flags]
 
 Reads the abandonment feed from a durable checkpoint and sends each
 abandoned basket's customer the campaign's reminders (default +1h, +24h,
-+72h), by the rules of SPEC section 5: no message after an order, one per
++72h), by the campaign's rules: no message after an order, one per
 customer per window, suppression list, consent, quiet hours. A campaign
 started for the first time begins at the feed's newest position: it never
 mails the backlog unless -since says so. The first Ctrl-C stops cleanly and
@@ -53,15 +53,16 @@ prints one line per message with its key, basket and step only; add
 -show-content to print whole messages, addresses and links included.
 
 Secrets (-token, -smtp-password, -webhook-token) can also be given as
-environment variables ABANDONED_<NAME>, e.g. ABANDONED_SMTP_PASSWORD; they
-are never printed.
+environment variables ABANDONED_<NAME>, e.g. ABANDONED_SMTP_PASSWORD (the
+token: ABANDONED_API_TOKEN, the variable serve reads); they are never
+printed.
 
 Examples:
 
   abandoned campaign run -data-dir /var/lib/abandoned -shop https://shop.example.com \
     -smtp-addr mail.example.com:587 -smtp-user news -smtp-from 'Shop <news@shop.example.com>'
 
-  ABANDONED_TOKEN=s3cr3t abandoned campaign run -url http://127.0.0.1:8080 \
+  abandoned campaign run -url http://127.0.0.1:8080 \
     -state-dir /var/lib/campaign -config winback.json -outbox /var/spool/outbox.jsonl
 
   abandoned campaign run -data-dir ./data -shop shop.example.com -dry-run -since 72h -once

@@ -96,8 +96,9 @@ Examples:
   # The highest rate with p99 under 50 ms, then p99 at half of it:
   abandoned loadtest -search 50ms -search-then 0.5 -threshold 'p99<2ms' -format html > report.html
 
-  # An external server:
-  ABANDONED_TOKEN=s3cr3t-token abandoned loadtest -url http://127.0.0.1:8080 -population 0
+  # An external server, started with serve -ttl 0 (the token from
+  # ABANDONED_API_TOKEN, as serve reads it):
+  abandoned loadtest -url http://127.0.0.1:8080 -population 0
 
 Flags:
 `

@@ -33,11 +33,13 @@ whole.
 Authenticate with -token (a static API token or an access token), or with
 -client-id and -client-secret (the OAuth2 client-credentials grant; the
 token is renewed when it expires). Every flag can also be given as an
-environment variable ABANDONED_<NAME>, e.g. ABANDONED_CLIENT_SECRET.
+environment variable ABANDONED_<NAME>, e.g. ABANDONED_CLIENT_SECRET; the
+token is ABANDONED_API_TOKEN, the variable serve reads.
 
 Examples:
 
-  ABANDONED_TOKEN=s3cr3t-token abandoned query -url http://localhost:8080 > baskets.jsonl
+  # The token from ABANDONED_API_TOKEN, as serve reads it:
+  abandoned query -url http://127.0.0.1:8080 > baskets.jsonl
 
   abandoned query -url https://abandoned.internal -client-id esp \
     -created-after 2024-03-01 -tag web -limit 500 | jq -r .customerDetails.email

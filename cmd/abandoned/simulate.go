@@ -41,7 +41,9 @@ The first Ctrl-C stops the run and still prints the report.
 A server keeps a basket for its time to live (-ttl, 14 days) from its
 creation by the server's clock: with -target the simulated period ends now
 unless -start says otherwise, and a file of old events replays only into a
-server started with -ttl 0.
+server started with -ttl 0. A server refuses events more than its
+-max-future (5 minutes) ahead of its clock, which -drain plays with
+-target.
 
 Examples:
 
@@ -51,13 +53,13 @@ Examples:
   # A month, twice the traffic, the funnel as JSON:
   abandoned simulate -days 30 -rate 2000 -format json
 
-  # Write the events, then replay them into a server with curl:
-  abandoned simulate -days 2 -seed 7 -out events.jsonl
-  curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/x-ndjson' \
-    --data-binary @events.jsonl http://127.0.0.1:8080/api/baskets/events
+  # Write the last two days' events, then load them into a running server
+  # (the token from ABANDONED_API_TOKEN, as serve reads it):
+  abandoned simulate -days 2 -seed 7 -start now -out events.jsonl
+  abandoned ingest -url http://127.0.0.1:8080 events.jsonl
 
-  # Feed a running server the last three days (token from the environment):
-  ABANDONED_API_TOKEN=$TOKEN abandoned simulate -days 3 -target http://127.0.0.1:8080
+  # Feed a running server the last three days directly:
+  abandoned simulate -days 3 -target http://127.0.0.1:8080
 
   # Start from the default scenario, edit it, run it:
   abandoned simulate -print-scenario > scenario.json
