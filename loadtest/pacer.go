@@ -230,7 +230,7 @@ func (s Sine) String() string {
 
 // Hourly profiles of the diurnal pacer, midnight first, before
 // normalisation to a mean of 1: the hour-of-day shapes of the simulator's
-// calibration (CALIBRATION.md).
+// calibration (the simulator's published figures).
 var profiles = map[string][24]float64{
 	// Retail: SaleCycle's index, trough 0.2 at 4-5 am, high from noon to
 	// 10 pm.
@@ -241,7 +241,7 @@ var profiles = map[string][24]float64{
 		1.45, 1.35, 1.20, 1.15, 1.15, 1.20, 1.20, 1.20, 1.25, 1.15, 0.90, 0.65},
 }
 
-// Diurnal is the hour-of-day shape of checkout traffic (CALIBRATION.md)
+// Diurnal is the hour-of-day shape of checkout traffic (from published figures)
 // compressed into Day: a day of 24 s plays each hour in a second. The rate
 // goes linearly from each hour's level to the next's, starts at midnight,
 // repeats every Day, and averages Mean.

@@ -5,7 +5,7 @@
 // requests, and the responses of customers to reminder campaigns.
 //
 // A Scenario says what to simulate; DefaultScenario is calibrated on
-// published figures (CALIBRATION.md): 1,000 baskets in an average hour,
+// published figures: 1,000 baskets in an average hour,
 // shaped by hour of day, weekday and day of month; 70% abandonment; 40% of
 // customers logging in with SSO; 45% of abandoners leaving before giving an
 // email; 8% of abandoners returning on their own; 65% mobile. A Simulator

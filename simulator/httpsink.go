@@ -17,7 +17,7 @@ import (
 	"github.com/basketlab/abandoned/basket"
 )
 
-// IngestPath is the path of the ingest endpoint (SPEC section 4).
+// IngestPath is the path of the ingest endpoint .
 const IngestPath = "/api/baskets/events"
 
 // HTTPOptions configure an HTTPSink. A nil *HTTPOptions means the defaults.

@@ -18,8 +18,8 @@ import (
 
 // Scenario describes the traffic to simulate: when baskets are created, what
 // is in them, who the customers are and what they do. Start from
-// DefaultScenario, whose values come from published figures (see
-// CALIBRATION.md), and change what you need, in Go or with ParseScenario.
+// DefaultScenario, whose values come from published figures (the package
+// doc names them), and change what you need, in Go or with ParseScenario.
 //
 // Probabilities are numbers from 0 to 1. Weights are relative and need not
 // sum to 1. Durations are Go duration strings in JSON ("150s", "12h").

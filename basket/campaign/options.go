@@ -13,7 +13,7 @@ import (
 	"github.com/basketlab/abandoned/basket/store"
 )
 
-// Reason is why a message was not sent when it was due (SPEC section 5).
+// Reason is why a message was not sent when it was due .
 type Reason string
 
 // The reasons of skipped and deferred messages.

@@ -27,8 +27,8 @@ const feedPage = 1000
 
 // Runner runs a campaign: it takes in the baskets of the abandonment feed
 // after its activation watermark and sends each its sequence of reminders,
-// by the rules of SPEC section 5. All its methods are safe for concurrent
-// use. Turns (Tick, Settle) run one at a time; while a turn waits for the
+// by the campaign's rules (see the package doc). All its methods are safe
+// for concurrent use. Turns (Tick, Settle) run one at a time; while a turn waits for the
 // sender, the runner is free: an unsubscribe or a report does not wait for
 // a slow mail server.
 type Runner struct {
