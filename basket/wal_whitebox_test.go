@@ -54,9 +54,11 @@ func TestOldLogRecords(t *testing.T) {
 		Seq      uint64
 		Settings *settings
 		Epoch    uint64
-		ID       string
-		Identity []byte
-		Extra    string
+		ID         string
+		Identity   []byte
+		Checkpoint uint64
+		Digest     uint64
+		Extra      string
 	}
 	b, _ = msgpack.Marshal(&later{Now: 1, Seq: 2, Extra: "new"})
 	got = walRecord{}
