@@ -47,13 +47,13 @@ func TestOldLogRecords(t *testing.T) {
 		t.Fatalf("round trip = %+v, %v; want %+v", got, err, want)
 	}
 	type later struct {
-		_msgpack struct{} `msgpack:",as_array"`
-		Now      int64
-		Events   []Event
-		Revoke   string
-		Seq      uint64
-		Settings *settings
-		Epoch    uint64
+		_msgpack   struct{} `msgpack:",as_array"`
+		Now        int64
+		Events     []Event
+		Revoke     string
+		Seq        uint64
+		Settings   *settings
+		Epoch      uint64
 		ID         string
 		Identity   []byte
 		Checkpoint uint64
