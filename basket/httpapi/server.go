@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/basketlab/abandoned/basket"
+	"github.com/klauspost/compress/gzhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -104,6 +105,7 @@ type Server struct {
 	log       *slog.Logger
 	metrics   *metrics
 	mux       *http.ServeMux
+	handler   http.Handler // mux behind gzip
 }
 
 // New returns a Server over eng. The caller keeps ownership of eng and
@@ -188,12 +190,23 @@ func parseTarget(name, s string) (*url.URL, error) {
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 
 // ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// gzipMinSize is the smallest answer compressed for a client that accepts
+// gzip: below it, compression costs more than it saves.
+const gzipMinSize = 1024
 
 // routes registers every endpoint. Each path has a method-less pattern
 // beside its method's, so that another method gets a JSON 405.
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
+	defer func() {
+		gz, err := gzhttp.NewWrapper(gzhttp.MinSize(gzipMinSize))
+		if err != nil {
+			panic(err) // constant options: a broken build
+		}
+		s.handler = gz(s.mux)
+	}()
 	type route struct {
 		method, path string
 		scope        Scope // 0: public
