@@ -36,6 +36,7 @@ type Config struct {
 	ConsentedOnly     bool     `json:"consentedOnly"`
 	ConsentField      string   `json:"consentField"`
 	OrderLookback     string   `json:"orderLookback"`
+	CheckEvery        string   `json:"checkEvery"`
 	Promo             *struct {
 		Code     string `json:"code"`
 		FromStep int    `json:"fromStep"`
@@ -86,7 +87,8 @@ func ParseConfig(data []byte) (Options, error) {
 		name, s string
 		d       *time.Duration
 	}{{"delay", c.Delay, &o.Delay}, {"window", c.Window, &o.Window},
-		{"attributionWindow", c.AttributionWindow, &o.AttributionWindow}, {"orderLookback", c.OrderLookback, &o.OrderLookback}} {
+		{"attributionWindow", c.AttributionWindow, &o.AttributionWindow}, {"orderLookback", c.OrderLookback, &o.OrderLookback},
+		{"checkEvery", c.CheckEvery, &o.CheckEvery}} {
 		if err := dur(f.name, f.s, f.d); err != nil {
 			return Options{}, err
 		}

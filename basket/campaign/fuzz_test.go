@@ -3,6 +3,7 @@ package campaign
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParseConfig: never a panic; a configuration accepted once is
@@ -69,11 +70,15 @@ func TestParseConfig(t *testing.T) {
 		!o.ConsentedOnly || o.PromoCode != "BACK10" {
 		t.Errorf("ParseConfig = %+v", o)
 	}
+	if o, err := ParseConfig([]byte(`{"shop":"x","checkEvery":"10m"}`)); err != nil || o.CheckEvery != 10*time.Minute {
+		t.Errorf("ParseConfig(checkEvery 10m) = %v, %v; want 10m", o.CheckEvery, err)
+	}
 	for _, tc := range []struct{ in, want string }{
 		{`{}`, "shop URL"},
 		{`{"shop":"x","stepz":[]}`, "stepz"},
 		{`{"shop":"x","steps":["1h","1h"]}`, "ascending"},
 		{`{"shop":"x","window":"-1h"}`, "window"},
+		{`{"shop":"x","checkEvery":"often"}`, "checkEvery"},
 		{`{"shop":"x","quietHours":"9-5"}`, "quiet hours"},
 		{`{"shop":"x","timeZone":"Mars/Olympus"}`, "timeZone"},
 		{`{"shop":"x","promo":{"code":"a b"}}`, "promo code"},

@@ -118,6 +118,7 @@ type campaignConfig struct {
 
 	dryRun, showContent, once bool
 	every                     time.Duration
+	checkEvery                time.Duration
 	format                    string
 
 	smtpAddr, smtpUser, smtpFrom, smtpTLS string
@@ -146,6 +147,7 @@ func (c *campaignConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.showContent, "show-content", false, "with -dry-run: print whole messages, addresses and links included")
 	fs.BoolVar(&c.once, "once", false, "one turn, then the report")
 	fs.DurationVar(&c.every, "every", time.Minute, "time between turns")
+	fs.DurationVar(&c.checkEvery, "check-every", 0, "how often the baskets taken in are looked at again for clicks and orders (attribution); default: the configuration's checkEvery, or 1h")
 	fs.StringVar(&c.format, "format", "text", "report format: text or json")
 	fs.StringVar(&c.smtpAddr, "smtp-addr", "", "SMTP server `host:port`")
 	fs.StringVar(&c.smtpUser, "smtp-user", "", "SMTP user name (AUTH PLAIN, over TLS only)")
@@ -204,6 +206,12 @@ func (c *campaignConfig) options(now time.Time) (campaign.Options, error) {
 	}
 	if c.consentedOnly {
 		o.ConsentedOnly = true
+	}
+	switch {
+	case c.checkEvery < 0:
+		return o, errors.New("-check-every: must not be negative")
+	case c.checkEvery > 0:
+		o.CheckEvery = c.checkEvery
 	}
 	if c.promo != "" {
 		o.PromoCode = c.promo

@@ -189,6 +189,19 @@ func TestCampaignTTL(t *testing.T) {
 	}
 }
 
+// TestCampaignCheckEvery: -check-every sets how often the baskets taken in
+// are looked at again; a negative one is refused.
+func TestCampaignCheckEvery(t *testing.T) {
+	c := campaignConfig{url: "http://127.0.0.1:1", shop: "x", ttl: time.Hour, checkEvery: 5 * time.Minute}
+	if o, err := c.options(time.Now()); err != nil || o.CheckEvery != 5*time.Minute {
+		t.Errorf("-check-every 5m: CheckEvery %v, %v; want 5m", o.CheckEvery, err)
+	}
+	c.checkEvery = -time.Minute
+	if _, err := c.options(time.Now()); err == nil || !strings.Contains(err.Error(), "-check-every") {
+		t.Errorf("-check-every -1m = %v; want an error naming the flag", err)
+	}
+}
+
 // TestCampaignRunURLSecret: over -url the unsubscribe tokens' secret is
 // kept in the state directory; an empty one, as a crash of an older
 // version left it, does not stop the campaign, and the secret made then
