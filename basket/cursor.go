@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	strictb64 "github.com/basketlab/abandoned/basket/internal/b64"
 )
 
 // cursorVersion is the version of the cursor record. A cursor of another
@@ -70,7 +72,7 @@ func (kr *keyring) decodeCursor(s, alias string) (*cursorRecord, *key, error) {
 		return nil, nil, bad("too long")
 	}
 	var rawBuf [maxCursorLen * 3 / 4]byte
-	n, ok := decodeB64(rawBuf[:], s)
+	n, ok := strictb64.Decode(rawBuf[:], s)
 	if !ok {
 		return nil, nil, bad("not base64url")
 	}

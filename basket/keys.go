@@ -157,30 +157,3 @@ func (k *key) openEmail(sealed []byte) (string, bool) {
 	}
 	return string(pt), true
 }
-
-// b64Alphabet marks the bytes of base64url.
-var b64Alphabet = func() (t [256]bool) {
-	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
-		t[c] = true
-	}
-	return t
-}()
-
-var b64Strict = b64.Strict()
-
-// decodeB64 decodes unpadded base64url strictly into dst, which must be
-// large enough: every byte must be of the alphabet (encoding/base64 skips
-// CR and LF) and the unused bits of the last character zero, so that each
-// decoded value has one encoding. It returns the decoded length.
-func decodeB64(dst []byte, s string) (int, bool) {
-	for i := 0; i < len(s); i++ {
-		if !b64Alphabet[s[i]] {
-			return 0, false
-		}
-	}
-	if b64.DecodedLen(len(s)) > len(dst) {
-		return 0, false
-	}
-	n, err := b64Strict.Decode(dst, []byte(s))
-	return n, err == nil
-}

@@ -10,6 +10,8 @@ import (
 	"math"
 	"net/url"
 	"time"
+
+	strictb64 "github.com/basketlab/abandoned/basket/internal/b64"
 )
 
 // TokenPurpose separates tokens of different uses: a token issued for one
@@ -61,7 +63,7 @@ func (kr *keyring) verify(p TokenPurpose, subject, token string, now int64) (int
 		return 0, ErrTokenInvalid
 	}
 	var buf [tokenLen]byte
-	if n, ok := decodeB64(buf[:], token); !ok || n != tokenLen {
+	if n, ok := strictb64.Decode(buf[:], token); !ok || n != tokenLen {
 		return 0, ErrTokenInvalid
 	}
 	k := kr.find(buf[:4], func(k *key) bool { return hmac.Equal(k.tokenMAC(p, subject, buf[:8]), buf[8:]) })

@@ -131,29 +131,6 @@ func FuzzAccessToken(f *testing.F) {
 	})
 }
 
-// FuzzDecodeB64: what the strict decoder accepts is the one encoding of
-// what it decodes to.
-func FuzzDecodeB64(f *testing.F) {
-	for _, s := range []string{"", "AA", "AB", "AAA", "AAB", "AAAA", "A", "A\nA", "AA==", "+/", "-_", "Zm9vYmFy"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		var buf [64]byte
-		n, ok := decodeB64(buf[:], s)
-		if !ok {
-			if len(s) <= 80 {
-				if b, err := b64.Strict().DecodeString(s); err == nil && b64.EncodeToString(b) == s {
-					t.Fatalf("decodeB64(%q) refused a canonical encoding", s)
-				}
-			}
-			return
-		}
-		if got := b64.EncodeToString(buf[:n]); got != s {
-			t.Fatalf("decodeB64(%q) accepted a non-canonical encoding of %q", s, got)
-		}
-	})
-}
-
 // TestNewRefusesWeakCredentials: API tokens and client secrets of fewer
 // than MinTokenLen bytes, and access secrets of fewer than
 // MinAccessSecretLen, are refused; the same secret twice too.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	strictb64 "github.com/basketlab/abandoned/basket/internal/b64"
 )
 
 // Scope is a set of permissions a token carries.
@@ -241,7 +243,7 @@ func (a *authenticator) verifyAccess(tok string) (Scope, error) {
 		return 0, errBadToken
 	}
 	var clientBuf [768]byte
-	n, ok := decodeB64(clientBuf[:], parts[0])
+	n, ok := strictb64.Decode(clientBuf[:], parts[0])
 	if !ok || n == 0 {
 		return 0, errBadToken
 	}
@@ -255,7 +257,7 @@ func (a *authenticator) verifyAccess(tok string) (Scope, error) {
 	if len(parts[2]) != b64.EncodedLen(len(body)) {
 		return 0, errBadToken
 	}
-	if n, ok := decodeB64(body[:], parts[2]); !ok || n != len(body) {
+	if n, ok := strictb64.Decode(body[:], parts[2]); !ok || n != len(body) {
 		return 0, errBadToken
 	}
 	sum, known := a.clients[client]
@@ -284,31 +286,4 @@ func (a *authenticator) verifyAccess(tok string) (Scope, error) {
 		return 0, errExpiredToken
 	}
 	return sc, nil
-}
-
-// b64Alphabet marks the bytes of base64url.
-var b64Alphabet = func() (t [256]bool) {
-	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
-		t[c] = true
-	}
-	return t
-}()
-
-var b64Strict = b64.Strict()
-
-// decodeB64 decodes unpadded base64url strictly into dst: every byte must
-// be of the alphabet (encoding/base64 skips CR and LF) and the unused bits
-// of the last character zero, so that each value has one encoding. It
-// returns the decoded length; false if dst is too short.
-func decodeB64(dst []byte, s string) (int, bool) {
-	for i := 0; i < len(s); i++ {
-		if !b64Alphabet[s[i]] {
-			return 0, false
-		}
-	}
-	if b64.DecodedLen(len(s)) > len(dst) {
-		return 0, false
-	}
-	n, err := b64Strict.Decode(dst, []byte(s))
-	return n, err == nil
 }
