@@ -1,8 +1,10 @@
 package loadtest
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unicode"
 )
 
 // FuzzParseRate checks that every rate ParseRate accepts prints back to
@@ -41,9 +43,11 @@ func FuzzParseRate(f *testing.F) {
 }
 
 // FuzzParseThreshold checks that every threshold ParseThreshold accepts
-// prints back to itself.
+// prints back to itself, without white space, and reads the same with
+// spaces around its parts.
 func FuzzParseThreshold(f *testing.F) {
-	for _, s := range []string{"query:p99<2ms", "p99.9<=10ms", "ingest:events/s>=200000", "error-rate<0.1%", "late<1"} {
+	for _, s := range []string{"query:p99<2ms", "p99.9<=10ms", "ingest:events/s>=200000", "error-rate<0.1%", "late<1",
+		"p99 < 2ms", " query : p99 <= 10ms ", "errors < = 1", "p99 < 2 ms"} {
 		f.Add(s)
 	}
 	r := fixedResult()
@@ -55,6 +59,17 @@ func FuzzParseThreshold(f *testing.F) {
 		back, err := ParseThreshold(th.String())
 		if err != nil || back != th {
 			t.Fatalf("ParseThreshold(%q) = %+v; ParseThreshold(%q) = %+v, %v", s, th, th.String(), back, err)
+		}
+		if strings.ContainsFunc(th.String(), unicode.IsSpace) {
+			t.Fatalf("ParseThreshold(%q).String() = %q; want no white space", s, th.String())
+		}
+		_, value, _ := strings.Cut(th.String(), th.Op)
+		spaced := " " + th.Metric + " " + th.Op + " " + value + " "
+		if th.Kind != "all" {
+			spaced = " " + th.Kind + " :" + spaced
+		}
+		if back, err := ParseThreshold(spaced); err != nil || back != th {
+			t.Fatalf("ParseThreshold(%q) = %+v, %v; want %+v, as without the spaces", spaced, back, err, th)
 		}
 		_ = th.Check(r).String()
 	})

@@ -42,8 +42,7 @@ var metrics = map[string]metricUnit{
 // runWide are the metrics of the whole run, which take no kind but all.
 var runWide = map[string]bool{"late": true, "unstarted": true}
 
-// ParseThreshold reads a threshold: [KIND:]METRIC OP VALUE, without
-// spaces, where
+// ParseThreshold reads a threshold: [KIND:]METRIC OP VALUE, where
 //
 //	KIND    all (the default), ingest, query, walk or feed
 //	METRIC  p50, p90, p99, p99.9, p99.99, max, mean: latency from the
@@ -54,8 +53,10 @@ var runWide = map[string]bool{"late": true, "unstarted": true}
 //	        unstarted: counts of operations
 //	OP      <, <=, > or >=
 //
-// Examples: "query:p99<2ms", "p99.9<=10ms", "ingest:events/s>=200000",
-// "errors<1", "error-rate<0.1%". Errors wrap ErrBadThreshold.
+// White space around the parts is allowed ("p99 < 2ms", "query: p99 <=
+// 10ms"), none inside one ("< =" and "2 ms" are errors). Examples:
+// "query:p99<2ms", "p99.9<=10ms", "ingest:events/s>=200000", "errors<1",
+// "error-rate<0.1%". Errors wrap ErrBadThreshold.
 func ParseThreshold(s string) (Threshold, error) {
 	bad := func(format string, args ...any) (Threshold, error) {
 		return Threshold{}, fmt.Errorf("%w: %q: %s", ErrBadThreshold, truncate(s), fmt.Sprintf(format, args...))
@@ -64,14 +65,16 @@ func ParseThreshold(s string) (Threshold, error) {
 	if i < 0 {
 		return bad("want [KIND:]METRIC<VALUE (or <=, >, >=)")
 	}
-	lhs, rest := s[:i], s[i:]
+	lhs, rest := strings.TrimSpace(s[:i]), s[i:]
 	t := Threshold{Kind: "all", Op: rest[:1]}
 	rest = rest[1:]
 	if strings.HasPrefix(rest, "=") {
 		t.Op += "="
 		rest = rest[1:]
 	}
+	rest = strings.TrimSpace(rest)
 	if k, m, ok := strings.Cut(lhs, ":"); ok {
+		k, m = strings.TrimSpace(k), strings.TrimSpace(m)
 		if k != "all" {
 			if _, err := ParseKind(k); err != nil {
 				return bad("operation %q: want all, ingest, query, walk or feed", truncate(k))

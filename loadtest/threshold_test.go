@@ -26,6 +26,11 @@ func TestParseThreshold(t *testing.T) {
 		{"error-rate<=0.5", Threshold{"all", "error-rate", "<=", 0.5}},
 		{"late<10", Threshold{"all", "late", "<", 10}},
 		{"unstarted<=0", Threshold{"all", "unstarted", "<=", 0}},
+		// White space around the parts, as a shell's quotes keep it.
+		{"p99 < 2ms", Threshold{"all", "p99", "<", float64(2 * time.Millisecond)}},
+		{" query : p99 <= 10ms ", Threshold{"query", "p99", "<=", float64(10 * time.Millisecond)}},
+		{"\tingest:events/s >=\t200000\n", Threshold{"ingest", "events/s", ">=", 200000}},
+		{"error-rate < 1%", Threshold{"all", "error-rate", "<", 0.01}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -46,6 +51,7 @@ func TestParseThreshold(t *testing.T) {
 		"", "p99", "p99=2ms", "p99<", "p99<2", "p99<-1ms", "p98<2ms", "search:p99<2ms", "query:late<1",
 		"query:p99<<2ms", "errors<-1", "errors<x", "error-rate<2", "error-rate<101%", "throughput<NaN",
 		"throughput<Inf", ":p99<1ms", "query:unstarted<1",
+		"p99 < = 2ms", "p99 < 2 ms", "p 99<2ms", "qu ery:p99<2ms", " < 2ms", "p99 <", "error-rate<1 %",
 	} {
 		t.Run("bad "+in, func(t *testing.T) {
 			if th, err := ParseThreshold(in); !errors.Is(err, ErrBadThreshold) {
