@@ -163,6 +163,10 @@ func (e *Engine) applyRecord(rec *walRecord) (Result, error) {
 	if rec.Revoke != "" {
 		return Result{}, e.revokeLocked(now, rec.Revoke)
 	}
+	if rec.Unsubscribe != "" {
+		e.suppressLocked(now, rec.Unsubscribe)
+		return Result{}, nil
+	}
 	return e.applyLocked(now, rec.Events)
 }
 
@@ -191,6 +195,14 @@ type txn struct {
 	index   map[string]int // id -> position in ents, for large batches only
 	now     int64          // the engine's clock, unix ms
 	changed int
+	// The erasures of the batch (normalised address, time), which take
+	// their addresses off the suppression list at commit.
+	erasures []erasure
+}
+
+type erasure struct {
+	key string
+	at  int64
 }
 
 // went is a touched basket: its working copy (nil once erased by the batch)
@@ -448,6 +460,7 @@ func mergeDetails(c *record, d *CustomerDetails, onlyEmpty bool) bool {
 // or in this batch, erased. Baskets created later are the customer's new
 // ones, which a re-sent erasure must leave alone.
 func (t *txn) erase(key string, at int64) {
+	t.erasures = append(t.erasures, erasure{key, at})
 	// Committed baskets the batch has not touched: taken as they are. Those
 	// it spares stay untouched, so that they keep their place in the order
 	// of the batch.
@@ -488,6 +501,9 @@ func (t *txn) commit(now int64) {
 		} else {
 			e.replace(old, c)
 		}
+	}
+	for _, er := range t.erasures {
+		e.unsuppressErased(er.key, er.at)
 	}
 	e.updateDue()
 }

@@ -65,6 +65,17 @@
 //
 // Times are kept with millisecond precision, as the query API shows them.
 //
+// # Suppression list
+//
+// The engine keeps the addresses whose owners unsubscribed, durably beside
+// the baskets. A message's unsubscribe link carries UnsubscribeToken, an
+// opaque token (the address sealed under the first recovery secret, never
+// in clear) that Unsubscribe checks before it puts the address on the list;
+// Suppress adds an address directly (a bounce, an operator's list), and
+// Suppression is what a campaign asks at the moment of sending. An erasure
+// takes the address off the list with its baskets, if it was put there
+// before the erasure.
+//
 // # Caveats
 //
 //   - Without Options.RecoverySecrets the engine generates a random secret,

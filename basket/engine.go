@@ -157,6 +157,7 @@ type Engine struct {
 	recs        map[string]*record
 	erased      *btree.Map[string, int64] // ids erased, forever, with the erasure's time
 	tombs       *btree.Map[string, tomb]
+	suppressed  *btree.Map[string, int64] // normalised addresses unsubscribed, with the time
 	tombQ       []string              // ids in tombs, in order of tomb.until
 	created     *btree.BTreeG[aentry] // every live record by (created, id)
 	abandoned   *btree.BTreeG[aentry]
@@ -214,6 +215,7 @@ func New(opts *Options) (*Engine, error) {
 		recs:             make(map[string]*record),
 		erased:           btree.NewMap[string, int64](0),
 		tombs:            btree.NewMap[string, tomb](0),
+		suppressed:       btree.NewMap[string, int64](0),
 		created:          newAbandonedTree(),
 		abandoned:        newAbandonedTree(),
 		byTag:            make(map[string]*btree.BTreeG[aentry]),
@@ -614,6 +616,7 @@ type Stats struct {
 	Abandoned                    int // abandoned now (a subset of Contactable)
 	Pending                      int // contactable, waiting to be idle long enough
 	Erased                       int // basket ids erased
+	Suppressed                   int // addresses on the suppression list
 	LastPosition                 uint64
 }
 
@@ -638,6 +641,7 @@ func (e *Engine) Stats(ctx context.Context) (Stats, error) {
 		Abandoned:    e.abandoned.Len(),
 		Pending:      e.pending.Len(),
 		Erased:       e.erased.Len(),
+		Suppressed:   e.suppressed.Len(),
 		LastPosition: e.lastPos,
 	}, nil
 }

@@ -26,10 +26,13 @@ const DefaultSnapshotEvery = 64 << 20
 // links and cursors survive a restart.
 const secretFile = "recovery.secret"
 
-// snapshotFormat is the version of the snapshot payload's layout. Format 1
-// (no sequence, time or settings, erasures without their time) is still
-// read.
-const snapshotFormat = 2
+// snapshotFormat is the version of the snapshot payload's layout. Formats 1
+// (no sequence, time or settings, erasures without their time) and 2 (no
+// suppression list) are still read.
+const snapshotFormat = 3
+
+// snapshotFields is the number of fields of each format's payload array.
+var snapshotFields = [...]int{1: 6, 2: 9, 3: 10}
 
 // walRecord is one entry of the log, applied at engine time Now (unix ms):
 // a batch of events, a tick (no events: only the time-based changes due), a
@@ -49,6 +52,8 @@ type walRecord struct {
 	// after record Checkpoint, which every node compares with its own.
 	Checkpoint uint64
 	Digest     uint64
+	// A normalised address to put on the suppression list (Unsubscribe).
+	Unsubscribe string
 }
 
 // DecodeMsgpack reads a record of any version: the fields it holds, in
@@ -59,7 +64,7 @@ func (r *walRecord) DecodeMsgpack(dec *msgpack.Decoder) error {
 	if err != nil {
 		return err
 	}
-	fields := [...]any{&r.Now, &r.Events, &r.Revoke, &r.Seq, &r.Settings, &r.Epoch, &r.ID, &r.Identity, &r.Checkpoint, &r.Digest}
+	fields := [...]any{&r.Now, &r.Events, &r.Revoke, &r.Seq, &r.Settings, &r.Epoch, &r.ID, &r.Identity, &r.Checkpoint, &r.Digest, &r.Unsubscribe}
 	for i := range max(n, 0) {
 		if i >= len(fields) {
 			err = dec.Skip()
@@ -272,7 +277,8 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 		expired:  e.counts[StateExpired],
 		applied:  e.applied,
 		lastNow:  e.lastNow,
-		settings: e.settings(),
+		settings:   e.settings(),
+		suppressed: e.suppressed.Copy(),
 	}
 	e.mu.Unlock()
 	return e.log.WriteSnapshot(seq, v.write)
@@ -288,6 +294,8 @@ type frozen struct {
 	applied  uint64
 	lastNow  int64
 	settings settings
+	// suppressed is the suppression list: normalised address, time.
+	suppressed *btree.Map[string, int64]
 }
 
 func (v *frozen) write(w io.Writer) error {
@@ -298,7 +306,7 @@ func (v *frozen) write(w io.Writer) error {
 			err = e
 		}
 	}
-	do(enc.EncodeArrayLen(9))
+	do(enc.EncodeArrayLen(snapshotFields[snapshotFormat]))
 	do(enc.EncodeUint(snapshotFormat))
 	do(enc.EncodeUint(v.lastPos))
 	do(enc.EncodeInt(int64(v.expired)))
@@ -326,6 +334,13 @@ func (v *frozen) write(w io.Writer) error {
 	do(enc.EncodeUint(v.applied))
 	do(enc.EncodeInt(v.lastNow))
 	do(enc.Encode(&v.settings))
+	do(enc.EncodeArrayLen(v.suppressed.Len()))
+	v.suppressed.Scan(func(email string, at int64) bool {
+		do(enc.EncodeArrayLen(2))
+		do(enc.EncodeString(email))
+		do(enc.EncodeInt(at))
+		return err == nil
+	})
 	return err
 }
 
@@ -399,11 +414,11 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	switch {
 	case d.err != nil:
 		return fmt.Errorf("decoding the snapshot: %w", d.err)
-	case format == 1 && fields == 6, format == snapshotFormat && fields == 9:
-	case format == 1 || format == snapshotFormat:
+	case format >= 1 && format <= snapshotFormat && fields == snapshotFields[format]:
+	case format >= 1 && format <= snapshotFormat:
 		return fmt.Errorf("decoding the snapshot: an array of %d fields for format %d", fields, format)
 	default:
-		return fmt.Errorf("%w: snapshot payload format %d; this build reads 1 and %d", store.ErrVersion, format, snapshotFormat)
+		return fmt.Errorf("%w: snapshot payload format %d; this build reads 1 to %d", store.ErrVersion, format, snapshotFormat)
 	}
 	lastPos := d.uint()
 	expired := d.int()
@@ -477,12 +492,20 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 		e.tombs.Set(id, t)
 		q = append(q, qt{id, t.until})
 	}
-	if format == snapshotFormat && d.err == nil {
+	if format >= 2 && d.err == nil {
 		e.applied = d.uint()
 		e.lastNow = d.int()
 		var st settings
 		if d.err = d.dec.Decode(&st); d.err == nil {
 			e.setSettings(&st)
+		}
+	}
+	if format >= 3 {
+		n = d.arrayLen(-1)
+		for i := 0; i < n && d.err == nil; i++ {
+			d.arrayLen(2)
+			email := d.str()
+			e.suppressed.Set(email, d.int())
 		}
 	}
 	if d.err != nil {

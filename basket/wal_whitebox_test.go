@@ -114,3 +114,57 @@ func TestOpenVersion1Directory(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenVersion2Directory: a data directory written by the version
+// before the suppression list (testdata/datadir-v2: a format 2 snapshot and
+// a log after it) opens with its baskets, positions and times, starts with
+// an empty list, and keeps one after a snapshot of format 3.
+func TestOpenVersion2Directory(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"snapshot-0000000000000001.snap", "wal-0000000000000001.log"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "datadir-v2", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	now := t0.Add(time.Hour)
+	opts := &Options{Now: func() time.Time { return now }, AbandonAfter: 10 * time.Minute, TTL: NoExpiry,
+		RecoverySecrets: [][]byte{[]byte("test-secret-0123456789abcdef")}, SnapshotEvery: -1}
+	ctx := context.Background()
+	for round := range 3 {
+		e, err := Open(dir, opts)
+		if err != nil {
+			t.Fatalf("round %d: Open: %v", round, err)
+		}
+		b, err := e.Get(ctx, "v2-1")
+		if err != nil || !b.Abandoned || b.FeedPosition != 1814892134400001 || !b.AbandonedAt.Equal(t0.Add(10*time.Minute)) {
+			t.Errorf("round %d: v2-1 = abandoned %v at %d since %v, %v", round, b.Abandoned, b.FeedPosition, b.AbandonedAt, err)
+		}
+		if b, err := e.Get(ctx, "v2-2"); err != nil || b.State != StateCompleted {
+			t.Errorf("round %d: v2-2 = %v, %v; want completed", round, b.State, err)
+		}
+		s, _, err := e.Suppression(ctx, "ann@example.com")
+		if err != nil || s != (round > 0) {
+			t.Errorf("round %d: ann suppressed %v, %v", round, s, err)
+		}
+		if err := e.Check(); err != nil {
+			t.Errorf("round %d: %v", round, err)
+		}
+		switch round {
+		case 0:
+			if err := e.Suppress(ctx, "ann@example.com"); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Snapshot(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -2,50 +2,31 @@ package httpapi
 
 import (
 	"context"
-	"strconv"
+	"net/http"
+	"sync"
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // metrics are the server's Prometheus metrics, in a registry of its own.
 type metrics struct {
 	reg      *prometheus.Registry
-	requests *prometheus.CounterVec   // route, code
-	latency  *prometheus.HistogramVec // route
+	requests *prometheus.CounterVec   // route, code, method
+	latency  *prometheus.HistogramVec // route, method
 	events   prometheus.Counter       // events applied through ingest
 	batches  *prometheus.CounterVec   // outcome
 	pages    *prometheus.CounterVec   // endpoint
 	items    *prometheus.CounterVec   // endpoint
 
-	// Resolved children of pages and items.
-	queryPages, queryItems, feedPages, feedItems prometheus.Counter
+	// Children of pages and items, made at their first use.
+	queryPages, queryItems, feedPages, feedItems *lazyCounter
 	tokens                                       *prometheus.CounterVec // outcome
 	recovered                                    *prometheus.CounterVec // outcome
-}
-
-// commonCodes are the statuses whose counters each route resolves once,
-// so that counting a request costs no label lookup.
-var commonCodes = [...]int{200, 302, 400, 401, 403, 404, 405, 409, 410, 413, 500, 503}
-
-// routeMetrics are one route's resolved metrics.
-type routeMetrics struct {
-	name     string
-	codes    [len(commonCodes)]prometheus.Counter
-	requests *prometheus.CounterVec
-	latency  prometheus.Observer
-}
-
-func (rm *routeMetrics) count(code int) {
-	for i, c := range commonCodes {
-		if c == code {
-			rm.codes[i].Inc()
-			return
-		}
-	}
-	rm.requests.WithLabelValues(rm.name, strconv.Itoa(code)).Inc()
+	unsubscribed                                 *prometheus.CounterVec // outcome
 }
 
 func newMetrics(eng *basket.Engine) *metrics {
@@ -53,13 +34,13 @@ func newMetrics(eng *basket.Engine) *metrics {
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "abandoned_http_requests_total",
-			Help: "HTTP requests by route and status code.",
-		}, []string{"route", "code"}),
+			Help: "HTTP requests by route (the endpoint's path, or other), status code and method.",
+		}, []string{"route", "code", "method"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "abandoned_http_request_duration_seconds",
-			Help:    "Time to answer HTTP requests, by route.",
+			Help:    "Time to answer HTTP requests, by route (the endpoint's path, or other) and method.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"route"}),
+		}, []string{"route", "method"}),
 		events: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "abandoned_ingest_events_total",
 			Help: "Events applied through the ingest endpoint (harmless re-sends included).",
@@ -84,24 +65,48 @@ func newMetrics(eng *basket.Engine) *metrics {
 			Name: "abandoned_recovery_links_total",
 			Help: "Recovery link uses by outcome (checkout, purchased, repurchase, missing, invalid, expired).",
 		}, []string{"outcome"}),
+		unsubscribed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "abandoned_unsubscribes_total",
+			Help: "Unsubscribe link uses by outcome (ok, invalid).",
+		}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.events, m.batches, m.pages, m.items, m.tokens, m.recovered,
+	m.reg.MustRegister(m.requests, m.latency, m.events, m.batches, m.pages, m.items, m.tokens, m.recovered, m.unsubscribed,
 		&engineCollector{eng: eng},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	m.queryPages, m.queryItems = m.pages.WithLabelValues("query"), m.items.WithLabelValues("query")
-	m.feedPages, m.feedItems = m.pages.WithLabelValues("feed"), m.items.WithLabelValues("feed")
+	m.queryPages, m.queryItems = &lazyCounter{vec: m.pages, label: "query"}, &lazyCounter{vec: m.items, label: "query"}
+	m.feedPages, m.feedItems = &lazyCounter{vec: m.pages, label: "feed"}, &lazyCounter{vec: m.items, label: "feed"}
 	return m
 }
 
-func (m *metrics) route(name string) *routeMetrics {
-	rm := &routeMetrics{name: name, requests: m.requests, latency: m.latency.WithLabelValues(name)}
-	for i, c := range commonCodes {
-		rm.codes[i] = m.requests.WithLabelValues(name, strconv.Itoa(c))
-	}
-	return rm
+// instrument counts and times the requests h answers with promhttp, under
+// one route label: the endpoint's path (every method of a path shares it,
+// the 405s of other methods included), or "other" for unknown paths. The
+// code and method labels are promhttp's; a series exists only once a
+// request made it.
+func (m *metrics) instrument(route string, h http.Handler) http.Handler {
+	l := prometheus.Labels{"route": route}
+	return promhttp.InstrumentHandlerCounter(m.requests.MustCurryWith(l),
+		promhttp.InstrumentHandlerDuration(m.latency.MustCurryWith(l), h))
 }
+
+// lazyCounter is the child of a one-label CounterVec, made at its first
+// use so that no series shows before anything was counted.
+type lazyCounter struct {
+	vec   *prometheus.CounterVec
+	label string
+	once  sync.Once
+	c     prometheus.Counter // set by once
+}
+
+func (l *lazyCounter) get() prometheus.Counter {
+	l.once.Do(func() { l.c = l.vec.WithLabelValues(l.label) })
+	return l.c
+}
+
+func (l *lazyCounter) Inc()          { l.get().Inc() }
+func (l *lazyCounter) Add(v float64) { l.get().Add(v) }
 
 // engineCollector reports the engine's Stats at each scrape.
 type engineCollector struct {

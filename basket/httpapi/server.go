@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"slices"
 	"sync"
 	"time"
 	"unicode"
@@ -212,25 +213,38 @@ func (s *Server) routes() {
 		scope        Scope // 0: public
 		h            http.HandlerFunc
 	}
+	// The methods of each path, for the Allow header of a 405.
+	type allowed struct{ path, methods string }
+	var allows []allowed
 	for _, rt := range []route{
 		{http.MethodGet, "/api/checkout/abandoned", ScopeCheckout, s.handleAbandoned},
 		{http.MethodGet, "/api/checkout/abandoned/feed", ScopeCheckout, s.handleFeed},
 		{http.MethodGet, "/api/checkout/customer", ScopeCheckout, s.handleCustomer},
 		{http.MethodGet, "/api/checkout/recover", 0, s.handleRecover},
+		{http.MethodGet, "/api/checkout/unsubscribe", 0, s.handleUnsubscribePage},
+		{http.MethodPost, "/api/checkout/unsubscribe", 0, s.handleUnsubscribe},
+		{http.MethodPost, "/api/checkout/suppression", ScopeCheckout, s.handleSuppression},
 		{http.MethodPost, "/api/baskets/events", ScopeIngest, s.handleIngest},
 		{http.MethodPost, "/oauth2/token", 0, s.handleToken},
 		{http.MethodGet, "/healthz", 0, s.handleHealth},
 		{http.MethodGet, "/metrics", 0, promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP},
 	} {
 		pattern := rt.method + " " + rt.path
-		s.mux.Handle(pattern, s.wrap(pattern, rt.scope, rt.h))
-		allow := rt.method
-		if rt.method == http.MethodGet {
-			allow = "GET, HEAD"
+		s.mux.Handle(pattern, s.wrap(rt.path, rt.scope, rt.h))
+		method := rt.method
+		if method == http.MethodGet {
+			method = "GET, HEAD"
 		}
-		s.mux.Handle(rt.path, s.wrap(rt.path, 0, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", allow)
-			s.writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use "+rt.method)
+		if i := slices.IndexFunc(allows, func(a allowed) bool { return a.path == rt.path }); i >= 0 {
+			allows[i].methods += ", " + method
+		} else {
+			allows = append(allows, allowed{rt.path, method})
+		}
+	}
+	for _, a := range allows {
+		s.mux.Handle(a.path, s.wrap(a.path, 0, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", a.methods)
+			s.writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use "+a.methods)
 		}))
 	}
 	s.mux.Handle("/", s.wrap("other", 0, func(w http.ResponseWriter, r *http.Request) {
@@ -268,64 +282,89 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 var recorderPool = sync.Pool{New: func() any { return new(recorder) }}
 
 // wrap adds authentication (for scope != 0), metrics and the access log to
-// a handler. The access log names the path, never the query string, which
-// may hold an email or a token.
+// a handler of route, the endpoint's path (or "other"). The access log names
+// the path, never the query string, which may hold an email or a token.
+//
+// The order, from the outside in: the access log's recorder, promhttp's
+// counter and timer (metrics.instrument), then the panic guard, so that a
+// panic's 500 is counted too, and authentication.
 func (s *Server) wrap(route string, scope Scope, h http.HandlerFunc) http.Handler {
-	rm := s.metrics.route(route)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := recorderPool.Get().(*recorder)
-		*rec = recorder{ResponseWriter: w}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
 				s.log.Error("handler panic", "route", route, "panic", fmt.Sprint(p))
-				if rec.status == 0 {
-					s.writeError(rec, http.StatusInternalServerError, "internal error")
+				if rec := unwrapRecorder(w); rec == nil || rec.status == 0 {
+					s.writeError(w, http.StatusInternalServerError, "internal error")
 				}
 			}
-			d := time.Since(start)
+		}()
+		if scope != 0 && !s.authorize(w, r, scope) {
+			return
+		}
+		h(w, r)
+	})
+	counted := s.metrics.instrument(route, inner)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := recorderPool.Get().(*recorder)
+		*rec = recorder{ResponseWriter: w}
+		counted.ServeHTTP(rec, r)
+		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			status := rec.status
 			if status == 0 {
 				status = http.StatusOK
 			}
-			rm.count(status)
-			rm.latency.Observe(d.Seconds())
-			if s.log.Enabled(r.Context(), slog.LevelInfo) {
-				s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-					slog.String("method", r.Method), slog.String("path", r.URL.Path),
-					slog.String("route", route), slog.Int("status", status),
-					slog.Int64("bytes", rec.bytes), slog.Duration("duration", d),
-					slog.String("remote", r.RemoteAddr))
-			}
-			*rec = recorder{}
-			recorderPool.Put(rec)
-		}()
-		if scope != 0 {
-			have, err := s.auth.authenticate(r)
-			if te := (*throttledError)(nil); errors.As(err, &te) {
-				s.tooMany(rec, te)
-				return
-			}
-			if err != nil {
-				hdr := `Bearer realm="abandoned"`
-				if err != errNoToken {
-					hdr = `Bearer realm="abandoned", error="invalid_token"`
-				}
-				rec.Header().Set("WWW-Authenticate", hdr)
-				s.writeError(rec, http.StatusUnauthorized, err.Error())
-				return
-			}
-			if have&scope == 0 {
-				rec.Header().Set("WWW-Authenticate", `Bearer realm="abandoned", error="insufficient_scope", scope="`+scope.name()+`"`)
-				s.writeError(rec, http.StatusForbidden, "token lacks the "+scope.name()+" scope")
-				return
-			}
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.String("route", route), slog.Int("status", status),
+				slog.Int64("bytes", rec.bytes), slog.Duration("duration", time.Since(start)),
+				slog.String("remote", r.RemoteAddr))
 		}
-		h(rec, r)
+		*rec = recorder{}
+		recorderPool.Put(rec)
 	})
+}
+
+// unwrapRecorder returns the recorder below w, or nil.
+func unwrapRecorder(w http.ResponseWriter) *recorder {
+	for {
+		switch v := w.(type) {
+		case *recorder:
+			return v
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
+// authorize authenticates r and checks that its token holds scope; if not,
+// it answers 401, 403 or 429 and reports false.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, scope Scope) bool {
+	have, err := s.auth.authenticate(r)
+	if err != nil {
+		if te := (*throttledError)(nil); errors.As(err, &te) {
+			s.tooMany(w, te)
+			return false
+		}
+		hdr := `Bearer realm="abandoned"`
+		if err != errNoToken {
+			hdr = `Bearer realm="abandoned", error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", hdr)
+		s.writeError(w, http.StatusUnauthorized, err.Error())
+		return false
+	}
+	if have&scope == 0 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="abandoned", error="insufficient_scope", scope="`+scope.name()+`"`)
+		s.writeError(w, http.StatusForbidden, "token lacks the "+scope.name()+" scope")
+		return false
+	}
+	return true
 }
 
 // Header values shared by every answer; net/http does not modify them.
