@@ -158,8 +158,8 @@ type Engine struct {
 	erased      *btree.Map[string, int64] // ids erased, forever, with the erasure's time
 	tombs       *btree.Map[string, tomb]
 	suppressed  *btree.Map[string, int64] // normalised addresses unsubscribed, with the time
-	tombQ       []string              // ids in tombs, in order of tomb.until
-	created     *btree.BTreeG[aentry] // every live record by (created, id)
+	tombQ       []string                  // ids in tombs, in order of tomb.until
+	created     *btree.BTreeG[aentry]     // every live record by (created, id)
 	abandoned   *btree.BTreeG[aentry]
 	byTag       map[string]*btree.BTreeG[aentry]
 	feed        *btree.BTreeG[fentry]

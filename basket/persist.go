@@ -270,13 +270,13 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 		return fmt.Errorf("basket: snapshot: record %d of %d applied", e.applied, covered)
 	}
 	v := frozen{
-		created:  e.created.Copy(),
-		erased:   e.erased.Copy(),
-		tombs:    e.tombs.Copy(),
-		lastPos:  e.lastPos,
-		expired:  e.counts[StateExpired],
-		applied:  e.applied,
-		lastNow:  e.lastNow,
+		created:    e.created.Copy(),
+		erased:     e.erased.Copy(),
+		tombs:      e.tombs.Copy(),
+		lastPos:    e.lastPos,
+		expired:    e.counts[StateExpired],
+		applied:    e.applied,
+		lastNow:    e.lastNow,
 		settings:   e.settings(),
 		suppressed: e.suppressed.Copy(),
 	}
