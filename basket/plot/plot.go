@@ -8,6 +8,9 @@
 // when it has several series, and the numbers on hover: each bar, and
 // each x of a line chart, carries an SVG <title> with its values.
 //
+// It is the drawing code of the project's own reports (loadtest,
+// simulate, campaign report), beside the engine rather than part of it.
+//
 // A chart is a plain struct; its SVG method returns the markup for an
 // html/template page, WriteSVG writes it:
 //
