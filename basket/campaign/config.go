@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -21,9 +22,14 @@ import (
 //	 "attributionWindow": "120h", "quietHours": "21:00-08:00",
 //	 "timeZone": "Europe/Paris", "consentedOnly": true,
 //	 "consentField": "marketingConsent", "orderLookback": "0s",
+//	 "checkEvery": "1h", "holdout": "10%",
 //	 "promo": {"code": "BACK10", "fromStep": 2},
-//	 "unsubscribeUrl": "https://shop.example.com/unsubscribe",
+//	 "unsubscribeUrl": "https://shop.example.com/api/checkout/unsubscribe",
 //	 "templates": {"subject": "…", "text": "…", "html": "…"}}
+//
+// Durations are read as Go writes them too ("120h0m0s", as the JSON
+// report shows them). The holdout is a percentage ("10%") or a fraction
+// (0.1).
 type Config struct {
 	Name              string   `json:"name"`
 	Shop              string   `json:"shop"`
@@ -37,6 +43,7 @@ type Config struct {
 	ConsentField      string   `json:"consentField"`
 	OrderLookback     string   `json:"orderLookback"`
 	CheckEvery        string   `json:"checkEvery"`
+	Holdout           Share    `json:"holdout"`
 	Promo             *struct {
 		Code     string `json:"code"`
 		FromStep int    `json:"fromStep"`
@@ -51,14 +58,16 @@ func ParseConfig(data []byte) (Options, error) {
 	var c Config
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	if err := dec.Decode(&c); errors.Is(err, ErrConfig) {
+		return Options{}, err // a field's own check, which names it
+	} else if err != nil {
 		return Options{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if dec.More() {
 		return Options{}, fmt.Errorf("%w: more than one JSON value", ErrConfig)
 	}
 	o := Options{Name: c.Name, ShopURL: c.Shop, ConsentedOnly: c.ConsentedOnly, ConsentField: c.ConsentField,
-		UnsubscribeURL: c.UnsubscribeURL, Templates: c.Templates}
+		UnsubscribeURL: c.UnsubscribeURL, Templates: c.Templates, Holdout: float64(c.Holdout)}
 	dur := func(name, s string, d *time.Duration) error {
 		if s == "" {
 			return nil
@@ -109,6 +118,31 @@ func ParseConfig(data []byte) (Options, error) {
 		return Options{}, err
 	}
 	return o, nil
+}
+
+// Share is the share of a holdout group in a configuration file: a
+// percentage as a string ("10%", see ParseHoldout) or a fraction as a
+// number (0.1).
+type Share float64
+
+// UnmarshalJSON reads "10%" or 0.1.
+func (v *Share) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		f, err := ParseHoldout(s)
+		if err != nil {
+			return err
+		}
+		*v = Share(f)
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil || f < 0 || f > MaxHoldout {
+		return fmt.Errorf("%w: holdout: %s is not a share: want a percentage such as \"10%%\" or a fraction from 0 to %g",
+			ErrConfig, truncate(string(b)), MaxHoldout)
+	}
+	*v = Share(f)
+	return nil
 }
 
 // Suppression is an entry of a suppression list.

@@ -3,6 +3,7 @@ package campaign
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -13,7 +14,7 @@ import (
 	"github.com/basketlab/abandoned/basket/store"
 )
 
-// Reason is why a message was not sent when it was due .
+// Reason is why a message was not sent when it was due.
 type Reason string
 
 // The reasons of skipped and deferred messages.
@@ -37,14 +38,23 @@ const (
 	// waits for the quiet hours' end.
 	ReasonQuietHours Reason = "quiet_hours"
 	// ReasonExpired: the basket expired or is gone (purged, erased), or
-	// the step came due too late to be worth sending (the next step is
-	// already due, or the last step is LastStepGrace overdue).
+	// the last step came due too late to be worth sending (LastStepGrace
+	// overdue).
 	ReasonExpired Reason = "expired"
+	// ReasonOvertaken: a later step was already due when this one came up
+	// (the backlog of a first run with Options.Since, or a runner that was
+	// stopped): only the latest is sent.
+	ReasonOvertaken Reason = "overtaken"
+	// ReasonHoldout: the customer is in the holdout group (Options.Holdout),
+	// which is sent nothing and followed as the mailed ones are, to measure
+	// what the messages changed.
+	ReasonHoldout Reason = "holdout"
 )
 
-// Reasons lists every reason, in the order reports show them.
+// Reasons lists every reason, in the order reports show them. (A reason's
+// place in the list is kept in durable states: new ones go at the end.)
 var Reasons = []Reason{ReasonCompleted, ReasonOrderedSince, ReasonDeduplicated, ReasonSuppressed,
-	ReasonNoConsent, ReasonQuietHours, ReasonExpired}
+	ReasonNoConsent, ReasonQuietHours, ReasonExpired, ReasonOvertaken, ReasonHoldout}
 
 // ParseReason parses a reason code.
 func ParseReason(s string) (Reason, error) {
@@ -52,6 +62,29 @@ func ParseReason(s string) (Reason, error) {
 		return Reasons[i], nil
 	}
 	return "", fmt.Errorf("%w: unknown reason %q", ErrConfig, truncate(s))
+}
+
+// ParseHoldout parses the share of a holdout group as a percentage:
+// "10%", "2.5%", or "0" for none. The error says what is wrong.
+func ParseHoldout(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	if t == "0" {
+		return 0, nil
+	}
+	num, ok := strings.CutSuffix(t, "%")
+	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if !ok || err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%w: holdout %q: want a percentage such as 10%%", ErrConfig, truncate(s))
+	}
+	if v < 0 || v/100 > MaxHoldout {
+		return 0, fmt.Errorf("%w: holdout %q: want a share from 0%% to %g%%", ErrConfig, truncate(s), 100*MaxHoldout)
+	}
+	return v / 100, nil
+}
+
+// formatShare formats a share as ParseHoldout reads it.
+func formatShare(v float64) string {
+	return strconv.FormatFloat(math.Round(1e6*100*v)/1e6, 'f', -1, 64) + "%"
 }
 
 // QuietHours is a daily period, in the recipient's local time, during which
@@ -117,6 +150,11 @@ const (
 	DefaultPromoFromStep     = 2
 	DefaultCheckoutPath      = "/checkout"
 	DefaultSnapshotEvery     = 8 << 20
+	// DefaultUnsubscribePath is the path, on the shop, of unsubscribe
+	// links: the server's one-click unsubscribe endpoint.
+	DefaultUnsubscribePath = "/api/checkout/unsubscribe"
+	// MaxHoldout is the largest Options.Holdout.
+	MaxHoldout = 0.5
 )
 
 // DefaultSteps are the offsets of the reminders from the abandonment.
@@ -185,14 +223,30 @@ type Options struct {
 	// CheckoutPath is the path of purchase links. Default "/checkout".
 	CheckoutPath string
 
-	// UnsubscribeURL is the absolute URL of unsubscribe links; the email
-	// and a token are added as parameters email and token. Default
-	// ShopURL + "/unsubscribe".
+	// UnsubscribeURL is the absolute URL of unsubscribe links, to which
+	// the parameter token is added: an opaque token, never the address.
+	// Default ShopURL + "/api/checkout/unsubscribe" (DefaultUnsubscribePath),
+	// which the shop forwards to the server as it does recovery links; the
+	// server answers it for a source that keeps the engine's suppression
+	// list (Suppressions). With any other source the token is the
+	// runner's own, which only Runner.Unsubscribe takes: point this at
+	// the endpoint that calls it.
 	UnsubscribeURL string
 
 	// UnsubscribeValidity is how long an unsubscribe token is valid.
 	// Default one year.
 	UnsubscribeValidity time.Duration
+
+	// Holdout is the share of customers, from 0 to MaxHoldout (0.5), sent
+	// nothing at all: each of their steps is skipped with reason holdout
+	// at the moment it would have been sent, and their baskets are
+	// followed as the mailed ones are, so that the report compares the
+	// two groups' recovered shares. Who is held out is decided by a keyed
+	// hash of the normalised address (under the state's email-hash
+	// secret): the same customers on every run and after every restart of
+	// a durable runner, drawn afresh by a runner in memory. Raising the
+	// share only moves mailed customers into the holdout. Default 0: none.
+	Holdout float64
 
 	// Templates are the messages' templates. Default DefaultTemplates.
 	Templates *Templates
@@ -349,10 +403,14 @@ func (o *Options) resolve() (*config, error) {
 		return nil, fmt.Errorf("%w: checkout path %q: want a path such as /checkout", ErrConfig, truncate(c.CheckoutPath))
 	}
 	if c.UnsubscribeURL == "" {
-		c.UnsubscribeURL = shop.String() + "/unsubscribe"
+		c.UnsubscribeURL = shop.String() + DefaultUnsubscribePath
 	}
-	if u, err := url.Parse(c.UnsubscribeURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
+	if u, err := url.Parse(c.UnsubscribeURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" ||
+		u.User != nil || strings.ContainsAny(c.UnsubscribeURL, "\r\n<> ") {
 		return nil, fmt.Errorf("%w: unsubscribe URL: want an absolute http(s) URL", ErrConfig)
+	}
+	if c.Holdout < 0 || c.Holdout > MaxHoldout || math.IsNaN(c.Holdout) {
+		return nil, fmt.Errorf("%w: holdout: want a share from 0%% to %g%%", ErrConfig, 100*MaxHoldout)
 	}
 	if c.QuietHours.Start < 0 || c.QuietHours.Start >= 24*60 || c.QuietHours.End < 0 || c.QuietHours.End >= 24*60 {
 		return nil, fmt.Errorf("%w: quiet hours: minutes out of range", ErrConfig)

@@ -128,6 +128,24 @@ func TestSkipReasons(t *testing.T) {
 			},
 			run: 2 * time.Hour, skipped: map[Reason]int64{ReasonExpired: 1},
 		},
+		{
+			name: "overtaken: a first run with Since", opts: Options{Since: t0.Add(-48 * time.Hour)}, setup: func(f *fixture) {
+				// Abandoned 30 hours before the first run: steps 1 (+1h) and
+				// 2 (+24h) are both due; only step 2 goes.
+				f.clock.Add(-30 * time.Hour)
+				f.basket("b-1", "ann@example.com", nil)
+				f.clock.Add(30 * time.Hour)
+			},
+			run: 2 * time.Hour, want: []string{"b-1/2"}, skipped: map[Reason]int64{ReasonOvertaken: 1},
+		},
+		{
+			name: "expired: the last step too late", opts: Options{Since: t0.Add(-200 * time.Hour)}, setup: func(f *fixture) {
+				f.clock.Add(-100 * time.Hour) // +72h and its 24h of grace are over
+				f.basket("b-1", "ann@example.com", nil)
+				f.clock.Add(100 * time.Hour)
+			},
+			run: time.Hour, skipped: map[Reason]int64{ReasonOvertaken: 2, ReasonExpired: 1},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -48,6 +48,10 @@ type Runner struct {
 	nextCheck int64 // ms; the next look at watched baskets
 	nextDue   int64 // ms; no step is due before it; 0: unknown
 	locs      map[string]*time.Location
+	lastTurn  int64      // ms; the time of the latest turn, 0 if none
+	done      TickStats  // the counts of the turns over
+	cur       *TickStats // the counts of the turn under way; nil if none
+	dryRun    bool       // the sender delivers nothing (DryRun)
 
 	// hook, if set (tests only), is called at the crash points "intent",
 	// "commit" and "delivered"; an error from it stops the runner there,
@@ -75,13 +79,15 @@ func Open(dir string, src Source, snd Sender, opts *Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, src: src, snd: snd, tokens: cfg.Tokens, locs: map[string]*time.Location{}}
+	_, keepsList := src.(Suppressions)
 	if r.tokens == nil {
 		if t, ok := src.(Tokens); ok {
 			r.tokens = t
-		} else if dir == "" {
+		} else if dir == "" && !keepsList {
 			return nil, fmt.Errorf("%w: Options.Tokens is required with this source in memory (unsubscribe links)", ErrConfig)
 		}
 	}
+	_, r.dryRun = snd.(*DryRun)
 	if dir == "" {
 		// In memory: hashes keyed with a random secret, which nothing
 		// outlives.
@@ -291,6 +297,29 @@ type TickStats struct {
 
 func (s TickStats) zero() bool { return s == TickStats{} }
 
+func (s *TickStats) add(o TickStats) {
+	s.TookIn += o.TookIn
+	s.Sent += o.Sent
+	s.Failed += o.Failed
+	s.InDoubt += o.InDoubt
+	s.Skipped += o.Skipped
+	s.Deferred += o.Deferred
+	s.Settled += o.Settled
+}
+
+// Progress returns the counts of every turn since the runner was opened,
+// the turn under way included, for a progress display. It waits for the
+// runner's lock, which a turn lets go of while the sender works.
+func (r *Runner) Progress() TickStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.done
+	if r.cur != nil {
+		p.add(*r.cur)
+	}
+	return p
+}
+
 // Tick gives the runner a turn at time now: it activates the campaign if
 // this is its first turn, resolves the intents a crash left, reads the
 // feed from the checkpoint, sends every message that is due (checking the
@@ -309,6 +338,12 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) (TickStats, error) {
 		return ts, err
 	}
 	nowMS := now.UnixMilli()
+	r.lastTurn = nowMS
+	r.cur = &ts
+	defer func() {
+		r.done.add(ts)
+		r.cur = nil
+	}()
 	if !r.st.Activated {
 		if err := r.activate(ctx, now); err != nil {
 			return ts, err
@@ -601,7 +636,7 @@ func (r *Runner) decide(ctx context.Context, t *track, bs []basket.Basket, compl
 	}
 	// Catch up: of several steps due, only the latest is worth sending.
 	for t.Next+1 < len(r.cfg.Steps) && nowMS >= t.AbandonedAt+r.cfg.offset(t.Next+1).Milliseconds() {
-		if err := r.skip(t, t.Next, ReasonExpired, nowMS, true, false, 0, ts); err != nil {
+		if err := r.skip(t, t.Next, ReasonOvertaken, nowMS, true, false, 0, ts); err != nil {
 			return err
 		}
 	}
@@ -638,7 +673,26 @@ func (r *Runner) decide(ctx context.Context, t *track, bs []basket.Basket, compl
 	if until, ok := quietUntil(r.cfg.QuietHours, now, r.location(b)); ok {
 		return r.skip(t, t.Next, ReasonQuietHours, nowMS, false, false, until.UnixMilli(), ts)
 	}
-	return r.send(ctx, t, b, now, ts)
+	// The moment of sending: the source's suppression list, as it is now.
+	token := ""
+	if sp, ok := r.src.(Suppressions); ok {
+		suppressed, tok, err := sp.Suppression(ctx, t.Email)
+		switch {
+		case err != nil:
+			return fmt.Errorf("campaign: checking the suppression list: %w", err)
+		case suppressed:
+			return r.skip(t, t.Next, ReasonSuppressed, nowMS, true, true, 0, ts)
+		case tok == "":
+			return fmt.Errorf("campaign: checking the suppression list: the source gave no unsubscribe token")
+		}
+		token = tok
+	}
+	if r.heldOut(t.Email) {
+		// Last, so that the holdout is drawn from the customers who would
+		// have been written to, as the mailed ones are.
+		return r.skip(t, t.Next, ReasonHoldout, nowMS, true, false, 0, ts)
+	}
+	return r.send(ctx, t, b, now, token, ts)
 }
 
 // windowFrom returns the start of the customer's one-message window: their
@@ -654,15 +708,17 @@ func (r *Runner) windowFrom(t *track, hash string) (int64, bool) {
 	return last, ok
 }
 
-// send records the intent, sends, and records the outcome.
-func (r *Runner) send(ctx context.Context, t *track, b *basket.Basket, now time.Time, ts *TickStats) error {
+// send records the intent, sends, and records the outcome. token is the
+// source's unsubscribe token ("" if it keeps no list): the intent keeps
+// it, so that a repeat of the message is identical.
+func (r *Runner) send(ctx context.Context, t *track, b *basket.Basket, now time.Time, token string, ts *TickStats) error {
 	step := t.Next
 	at := time.UnixMilli(now.UnixMilli()) // as the intent keeps it, so that a repeat is identical
-	m, err := r.message(t, b, step, at, now)
+	m, err := r.message(t, b, step, at, now, token)
 	if err != nil {
 		return err
 	}
-	if err := r.commit(&rec{Kind: kIntent, ID: t.ID, Step: step, At: at.UnixMilli()}, true); err != nil {
+	if err := r.commit(&rec{Kind: kIntent, ID: t.ID, Step: step, At: at.UnixMilli(), Text: token}, true); err != nil {
 		return err
 	}
 	if err := r.crash("intent"); err != nil {
@@ -690,6 +746,17 @@ func (r *Runner) resend(ctx context.Context, t *track, bs []basket.Basket, compl
 		}
 	}
 	_, suppressed := r.st.Suppressed[r.st.hash(t.Email)]
+	token := t.Unsub
+	if sp, ok := r.src.(Suppressions); ok && !suppressed && b != nil {
+		listed, tok, err := sp.Suppression(ctx, t.Email)
+		if err != nil {
+			return fmt.Errorf("campaign: checking the suppression list: %w", err)
+		}
+		suppressed = listed
+		if token == "" {
+			token = tok // an intent of a version that kept no token
+		}
+	}
 	if b == nil || b.Completed || b.State == basket.StateExpired || suppressed {
 		ts.InDoubt++
 		r.cfg.Logger.Warn("campaign: an unconfirmed message not sent again: the basket is completed or gone, or the address suppressed",
@@ -699,7 +766,7 @@ func (r *Runner) resend(ctx context.Context, t *track, bs []basket.Basket, compl
 	if until, ok := quietUntil(r.cfg.QuietHours, now, r.location(b)); ok {
 		return r.commit(&rec{Kind: kResend, ID: t.ID, Step: step, At: until.UnixMilli()}, false)
 	}
-	m, err := r.message(t, b, step, time.UnixMilli(t.IntentAt), now)
+	m, err := r.message(t, b, step, time.UnixMilli(t.IntentAt), now, token)
 	if err != nil {
 		return err
 	}
@@ -796,7 +863,8 @@ func (r *Runner) deliver(ctx context.Context, t *track, m *Message, now time.Tim
 
 // message builds the message of t's step i about basket b, dated at (the
 // intent's time); now is the clock's time, from which tokens are issued.
-func (r *Runner) message(t *track, b *basket.Basket, i int, at, now time.Time) (*Message, error) {
+// token is the source's unsubscribe token; "" for the runner's own.
+func (r *Runner) message(t *track, b *basket.Basket, i int, at, now time.Time, token string) (*Message, error) {
 	step := i + 1
 	name := r.cfg.Name
 	shop := r.cfg.shop.String()
@@ -813,14 +881,13 @@ func (r *Runner) message(t *track, b *basket.Basket, i int, at, now time.Time) (
 		d.PromoURL = withUTM(shop+r.cfg.CheckoutPath+"?purchase="+url.QueryEscape(b.OrderItems[0].Path)+
 			"&pc="+url.QueryEscape(r.cfg.PromoCode), name, step)
 	}
-	// The token's validity runs from the message's time, so that a repeat
-	// carries the same token.
-	tok := r.tokens.IssueToken(basket.PurposeUnsubscribe, t.Email, r.cfg.UnsubscribeValidity-now.Sub(at))
-	sep := "?"
-	if strings.Contains(r.cfg.UnsubscribeURL, "?") {
-		sep = "&"
+	if token == "" {
+		token = r.ownToken(t.Email, at, now)
 	}
-	d.UnsubscribeURL = r.cfg.UnsubscribeURL + sep + url.Values{"email": {t.Email}, "token": {tok}}.Encode()
+	if token == "" {
+		return nil, fmt.Errorf("%w: no unsubscribe token: the source keeps no suppression list and the runner has no Tokens", ErrConfig)
+	}
+	d.UnsubscribeURL = r.unsubscribeURL(token)
 	subject, text, html, err := r.cfg.tpl.render(d)
 	if err != nil {
 		return nil, err
@@ -833,6 +900,7 @@ func (r *Runner) message(t *track, b *basket.Basket, i int, at, now time.Time) (
 		Key: Key(name, t.ID, step), Campaign: name, BasketID: t.ID, Step: step, To: strings.TrimSpace(to),
 		Subject: subject, Text: text, HTML: html, At: at.UTC(),
 		RecoveryURL: d.RecoveryURL, PromoURL: d.PromoURL, UnsubscribeURL: d.UnsubscribeURL,
+		Headers: unsubscribeHeaders(d.UnsubscribeURL),
 	}, nil
 }
 
@@ -1042,15 +1110,6 @@ func (r *Runner) Suppressed(email string) bool {
 	defer r.mu.Unlock()
 	_, ok := r.st.Suppressed[r.st.hash(basket.NormalizeEmail(email))]
 	return ok
-}
-
-// Unsubscribe checks the token of an unsubscribe link and suppresses the
-// address. A bad token is ErrBadToken, whatever was wrong with it.
-func (r *Runner) Unsubscribe(ctx context.Context, email, token string) error {
-	if err := r.tokens.VerifyToken(basket.PurposeUnsubscribe, basket.NormalizeEmail(email), token); err != nil {
-		return ErrBadToken
-	}
-	return r.Suppress(ctx, email, "unsubscribed")
 }
 
 // Opened records that a message was opened, for senders that learn it (an

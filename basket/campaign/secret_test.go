@@ -45,7 +45,9 @@ func TestStateSecret(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open with an empty secret = %v; want a new secret", err)
 	}
-	tok := r.tokens.IssueToken(basket.PurposeUnsubscribe, "ann@example.com", DefaultUnsubscribeValid)
+	r.mu.Lock()
+	tok := r.ownToken("ann@example.com", t0, t0)
+	r.mu.Unlock()
 	r.Close()
 	fi, err := os.Stat(path)
 	if err != nil || fi.Size() != 65 || fi.Mode().Perm() != 0o600 {
@@ -59,7 +61,7 @@ func TestStateSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if err := r.Unsubscribe(t.Context(), "ann@example.com", tok); err != nil || !r.Suppressed("ann@example.com") {
+	if err := r.Unsubscribe(t.Context(), tok); err != nil || !r.Suppressed("ann@example.com") {
 		t.Errorf("after a restart, Unsubscribe with a token of the last run = %v; want it suppressed", err)
 	}
 	r.Close()

@@ -32,6 +32,13 @@ type Message struct {
 	RecoveryURL    string `json:"recoveryUrl"`
 	PromoURL       string `json:"promoUrl,omitempty"`
 	UnsubscribeURL string `json:"unsubscribeUrl"`
+
+	// Headers are the message's own headers, for the sender to add:
+	// List-Unsubscribe (<UnsubscribeURL>) and List-Unsubscribe-Post
+	// (List-Unsubscribe=One-Click), which let a mail client unsubscribe
+	// in one click (RFC 8058). The SMTP sender writes them as headers; the
+	// webhook's JSON and the outbox's lines carry them as this object.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // Resolution is what a sender says of a message whose intent was recorded

@@ -8,10 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -210,6 +212,25 @@ func (s *SMTP) MessageID(key string) string {
 	return "<" + key + "@" + dom + ">"
 }
 
+// ownHeaders are the headers compose writes itself, lower case: a
+// Message's Headers do not replace them.
+var ownHeaders = map[string]bool{"from": true, "to": true, "cc": true, "bcc": true, "subject": true, "date": true,
+	"message-id": true, "mime-version": true, "content-type": true, "content-transfer-encoding": true, "x-campaign-key": true}
+
+// headerName reports whether s is a header field name (RFC 5322: printable
+// ASCII but the colon).
+func headerName(s string) bool {
+	if s == "" || len(s) > 76 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
 // compose writes the message in RFC 5322 form: multipart/alternative
 // (text, and HTML if any), quoted-printable, headers encoded.
 func (s *SMTP) compose(m *Message, from, to *mail.Address) ([]byte, error) {
@@ -226,9 +247,20 @@ func (s *SMTP) compose(m *Message, from, to *mail.Address) ([]byte, error) {
 	hdr("Date", m.At.Format(time.RFC1123Z))
 	hdr("Message-ID", s.MessageID(m.Key))
 	hdr("MIME-Version", "1.0")
-	if m.UnsubscribeURL != "" && !strings.ContainsAny(m.UnsubscribeURL, "\r\n<>") {
-		hdr("List-Unsubscribe", "<"+m.UnsubscribeURL+">")
-		hdr("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+	extra := m.Headers
+	if _, ok := extra[HeaderListUnsubscribe]; !ok && m.UnsubscribeURL != "" {
+		extra = maps.Clone(extra)
+		if extra == nil {
+			extra = map[string]string{}
+		}
+		maps.Copy(extra, unsubscribeHeaders(m.UnsubscribeURL))
+	}
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		v := extra[k]
+		if !headerName(k) || ownHeaders[strings.ToLower(k)] || strings.ContainsAny(v, "\r\n") {
+			continue // never a header that breaks the message or replaces one of ours
+		}
+		hdr(k, v)
 	}
 	hdr("X-Campaign-Key", m.Key)
 	part := func(ctype, content string) error {

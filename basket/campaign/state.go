@@ -21,7 +21,7 @@ const (
 	kActivate    = 1  // At: activation (ms), Pos: watermark, Text: name
 	kCheckpoint  = 2  // Pos
 	kTrack       = 3  // ID, Email, At: abandoned at, T2: created
-	kIntent      = 4  // ID, Step, At
+	kIntent      = 4  // ID, Step, At, Text: the source's unsubscribe token ("" if none)
 	kCommit      = 5  // ID, Step: the point of no return was passed
 	kSent        = 6  // ID, Step, At: the message's time, T2: confirmed at
 	kFail        = 7  // ID, Step, At, T2: retry at (0: never), Flag: permanent, Text
@@ -58,20 +58,22 @@ type rec struct {
 // track is what the campaign knows of a basket it took in.
 type track struct {
 	ID          string  `msgpack:"i"`
-	Email       string  `msgpack:"e"` // normalised
-	Created     int64   `msgpack:"c"` // ms
-	AbandonedAt int64   `msgpack:"a"` // ms, the latest abandonment
-	Next        int     `msgpack:"n"` // the next step to send, from 0
-	Done        bool    `msgpack:"d"` // the sequence is over
-	Until       int64   `msgpack:"u"` // deferred until (ms)
-	DeferMask   uint32  `msgpack:"m"` // deferral reasons counted for step Next
-	RetryAt     int64   `msgpack:"r"` // a failed send is tried again from; a committed intent's message sent again from
-	Sent        []int64 `msgpack:"s"` // ms, per step; 0 if not sent
-	Opened      uint32  `msgpack:"o"` // bit per step
-	Intent      int     `msgpack:"p"` // step+1 of an intent without outcome; 0 if none
-	IntentAt    int64   `msgpack:"y"` // ms
-	Committed   bool    `msgpack:"x"` // the intent passed its point of no return
-	Doubt       uint32  `msgpack:"q"` // bit per step delivered in doubt
+	Email       string  `msgpack:"e"`           // normalised
+	Created     int64   `msgpack:"c"`           // ms
+	AbandonedAt int64   `msgpack:"a"`           // ms, the latest abandonment
+	Next        int     `msgpack:"n"`           // the next step to send, from 0
+	Done        bool    `msgpack:"d"`           // the sequence is over
+	Until       int64   `msgpack:"u"`           // deferred until (ms)
+	DeferMask   uint32  `msgpack:"m"`           // deferral reasons counted for step Next
+	RetryAt     int64   `msgpack:"r"`           // a failed send is tried again from; a committed intent's message sent again from
+	Sent        []int64 `msgpack:"s"`           // ms, per step; 0 if not sent
+	Opened      uint32  `msgpack:"o"`           // bit per step
+	Intent      int     `msgpack:"p"`           // step+1 of an intent without outcome; 0 if none
+	IntentAt    int64   `msgpack:"y"`           // ms
+	Committed   bool    `msgpack:"x"`           // the intent passed its point of no return
+	Doubt       uint32  `msgpack:"q"`           // bit per step delivered in doubt
+	Unsub       string  `msgpack:"k,omitempty"` // the unsubscribe token of the intent's message, if the source gave it
+	Held        int64   `msgpack:"h,omitempty"` // ms; when its first step was held back (holdout); 0 if none
 
 	// Not persisted: observations of the source.
 	held          bool  // not abandoned at the last look; waits for the feed
@@ -85,6 +87,54 @@ func (t *track) lastSent() int64 {
 	var m int64
 	for _, s := range t.Sent {
 		m = max(m, s)
+	}
+	return m
+}
+
+// groupCounts compare the baskets mailed with those held out: a basket
+// counts as recovered if it was completed within the attribution window
+// after its first message, or, held out, after the moment its first
+// message would have been sent, by whatever path.
+type groupCounts struct {
+	Mailed           int64 `msgpack:"m,omitempty"`
+	MailedRecovered  int64 `msgpack:"mr,omitempty"`
+	Holdout          int64 `msgpack:"h,omitempty"`
+	HoldoutRecovered int64 `msgpack:"hr,omitempty"`
+}
+
+// count adds a basket's outcome: t's messages (or holdout) and its
+// completion (ms, 0 if none).
+func (g *groupCounts) count(t *track, completedAt, window int64) {
+	from := t.firstSent()
+	mailed := from != 0
+	if !mailed {
+		from = t.Held
+	}
+	if from == 0 {
+		return
+	}
+	rec := completedAt != 0 && completedAt >= from && completedAt-from <= window
+	switch {
+	case mailed:
+		g.Mailed++
+		if rec {
+			g.MailedRecovered++
+		}
+	default:
+		g.Holdout++
+		if rec {
+			g.HoldoutRecovered++
+		}
+	}
+}
+
+// firstSent returns the time of the first message; 0 if none.
+func (t *track) firstSent() int64 {
+	var m int64
+	for _, s := range t.Sent {
+		if s != 0 && (m == 0 || s < m) {
+			m = s
+		}
 	}
 	return m
 }
@@ -125,6 +175,9 @@ type state struct {
 	// HashKey is the id of the key of the email hashes (emailKey): "" in the
 	// state of a version that hashed addresses without a key.
 	HashKey string `msgpack:"h,omitempty"`
+	// Groups count the baskets forgotten that were mailed or held out
+	// (Options.Holdout), and those of them recovered.
+	Groups groupCounts `msgpack:"hg,omitempty"`
 
 	key        []byte            // the email-hash key (emailKey); never persisted
 	unkeyed    bool              // what was loaded held unkeyed hashes (an earlier version's)
@@ -263,12 +316,12 @@ func (s *state) apply1(r *rec) error {
 		if err := needTrack(); err != nil {
 			return err
 		}
-		t.Intent, t.IntentAt, t.Committed, t.RetryAt = r.Step+1, r.At, false, 0
+		t.Intent, t.IntentAt, t.Committed, t.RetryAt, t.Unsub = r.Step+1, r.At, false, 0, r.Text
 	case kRetry:
 		if err := needTrack(); err != nil {
 			return err
 		}
-		t.Intent, t.Committed, t.RetryAt = 0, false, r.At
+		t.Intent, t.Committed, t.RetryAt, t.Unsub = 0, false, r.At, ""
 	case kCommit:
 		if err := needTrack(); err != nil {
 			return err
@@ -290,7 +343,7 @@ func (s *state) apply1(r *rec) error {
 			return err
 		}
 		t.Sent[r.Step] = r.At
-		t.Intent, t.Committed, t.RetryAt = 0, false, 0
+		t.Intent, t.Committed, t.RetryAt, t.Unsub = 0, false, 0, ""
 		h := s.hash(t.Email)
 		s.LastSent[h] = max(s.LastSent[h], r.At, r.T2)
 		if r.Kind == kSent {
@@ -305,7 +358,7 @@ func (s *state) apply1(r *rec) error {
 		if err := needTrack(); err != nil {
 			return err
 		}
-		t.Intent, t.Committed = 0, false
+		t.Intent, t.Committed, t.Unsub = 0, false, ""
 		s.step(r.Step).Failed++
 		if r.Flag {
 			t.RetryAt = 0
@@ -318,6 +371,9 @@ func (s *state) apply1(r *rec) error {
 			return err
 		}
 		reason := Reason(r.Text)
+		if reason == ReasonHoldout && t.Held == 0 {
+			t.Held = r.At
+		}
 		if r.Flag {
 			s.Skipped[r.Text]++
 			if r.End {
@@ -420,6 +476,7 @@ func attribution(t *track, completedAt, recoveredAt, window int64) (clickStep in
 // settle counts a basket's final outcome with the runner's attribution
 // window.
 func (s *state) settle(t *track, completedAt, recoveredAt int64) {
+	s.Groups.count(t, completedAt, s.window())
 	if t.lastSent() == 0 {
 		return
 	}

@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -53,24 +54,24 @@ func TestTemplateEscaping(t *testing.T) {
 	if !strings.Contains(m2.HTML, "Print &amp; &#34;Digital&#34;") {
 		t.Errorf("HTML does not escape the offer's name:\n%s", m2.HTML)
 	}
-	// The unsubscribe link's token works, for its purpose only.
-	u := m1.UnsubscribeURL
-	i := strings.Index(u, "token=")
-	if i < 0 {
-		t.Fatalf("unsubscribe URL %q has no token", u)
+	// The unsubscribe link holds an opaque token, never the address, and
+	// is no recovery token.
+	u, err := url.Parse(m1.UnsubscribeURL)
+	if err != nil || u.Scheme+"://"+u.Host+u.Path != "https://shop.example.com"+DefaultUnsubscribePath || len(u.Query()) != 1 {
+		t.Fatalf("unsubscribe URL %q: %v; want https://shop.example.com%s?token=…", m1.UnsubscribeURL, err, DefaultUnsubscribePath)
 	}
-	tok := u[i+len("token="):]
-	if err := f.r.Unsubscribe(context.Background(), "ann@example.com", "x"+tok); err == nil {
-		t.Error("Unsubscribe accepted a tampered token")
+	tok := u.Query().Get("token")
+	if tok == "" || strings.Contains(strings.ToLower(m1.UnsubscribeURL), "ann") {
+		t.Errorf("unsubscribe URL %q: want a token and no address", m1.UnsubscribeURL)
 	}
 	if _, err := f.eng.Recover(context.Background(), "b-1", tok); err == nil {
 		t.Error("the unsubscribe token works as a recovery token")
 	}
-	if err := f.r.Unsubscribe(context.Background(), "ANN@example.com", tok); err != nil {
-		t.Errorf("Unsubscribe = %v; want nil", err)
+	if got, want := m1.Headers[HeaderListUnsubscribe], "<"+m1.UnsubscribeURL+">"; got != want {
+		t.Errorf("List-Unsubscribe = %q; want %q", got, want)
 	}
-	if !f.r.Suppressed("ann@example.com") {
-		t.Error("the address is not suppressed after Unsubscribe")
+	if got := m1.Headers[HeaderListUnsubscribePost]; got != "List-Unsubscribe=One-Click" {
+		t.Errorf("List-Unsubscribe-Post = %q; want List-Unsubscribe=One-Click", got)
 	}
 }
 
