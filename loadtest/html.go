@@ -6,33 +6,25 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/basketlab/abandoned/basket/plot"
 )
 
-// The plot's geometry, in SVG units.
-const (
-	plotW, plotH                         = 760, 380
-	padLeft, padRight, padTop, padBottom = 70, 150, 20, 45
-	xMax                                 = 6.0 // 99.9999th percentile; the max is drawn there
-)
+// xMax is where the percentile plot draws the max: 99.9999 %.
+const xMax = 6.0
 
-// kindColours are the series' colours.
+// kindColours are the colours of the kinds, the same in every chart.
 var kindColours = map[string]string{
-	"ingest": "#d62728", "query": "#1f77b4", "walk": "#2ca02c", "feed": "#9467bd", "all": "#444444",
+	"ingest": "#ff7f0e", "query": "#1f77b4", "walk": "#2ca02c", "feed": "#9467bd", "all": "#444444",
 }
 
-type htmlTick struct {
-	Pos   string // x or y, in SVG units
-	Label string
-}
-
-type htmlSeries struct {
-	Label   string
-	Colour  string
-	Dash    bool
-	Points  string // "x,y x,y …"
-	LegendY string
-}
+// The colours of the latencies over time, and of errors.
+const (
+	colourP50    = "#1f77b4"
+	colourP99    = "#ff7f0e"
+	colourMax    = "#d62728"
+	colourErrors = "#d62728"
+)
 
 type htmlRow struct {
 	Kind, Ops, Errors, Throughput         string
@@ -47,18 +39,16 @@ type htmlData struct {
 	Errors     []string
 	Thresholds []string
 	Search     []string
-	Plot       bool
-	W, H       int
-	X0, X1     int
-	Y0, Y1     int
-	XTicks     []htmlTick
-	YTicks     []htmlTick
-	Series     []htmlSeries
-	LegendX    int
-	LegendX2   int
+	// The charts: throughput and latency over time, latency by
+	// percentile; empty when the run measured nothing.
+	Throughput template.HTML
+	OverTime   []template.HTML
+	Width      string // of the intervals over time: "1 s", "4 s"
+	Percentile template.HTML
 }
 
-// xOf places percentile p on the plot's x axis: log10(1/(1-p)).
+// xOf places percentile p on the percentile plot's x axis:
+// log10(1/(1-p)).
 func xOf(p float64) float64 {
 	if p >= 100 {
 		return xMax
@@ -66,12 +56,19 @@ func xOf(p float64) float64 {
 	return min(xMax, math.Log10(1/(1-p/100)))
 }
 
-func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+// percentileOf names the percentile at x of the percentile plot.
+func percentileOf(x float64) string {
+	if x >= xMax-1e-9 {
+		return "max"
+	}
+	p := 100 * (1 - math.Pow(10, -x))
+	return strings.TrimRight(strings.TrimRight(strconv.FormatFloat(p, 'f', 4, 64), "0"), ".") + "%"
+}
 
 // WriteHTML writes the report as a self-contained HTML page: the tables of
-// the text report and an inline SVG plot of latency by percentile (from
-// the intended start, solid; service time, dashed), without external
-// assets.
+// the text report, throughput and latency second by second, and latency
+// by percentile (from the intended start, solid; service time, dashed),
+// as inline SVG charts without external assets.
 func (rep *Report) WriteHTML(w io.Writer) error {
 	var d htmlData
 	var hdr strings.Builder
@@ -101,7 +98,8 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 		for _, e := range sortedKeys(r.Errors) {
 			d.Errors = append(d.Errors, e+" ×"+fmtNum(float64(r.Errors[e])))
 		}
-		d.plot(r)
+		d.overTime(r)
+		d.percentiles(r)
 	}
 	for _, o := range rep.Thresholds {
 		d.Thresholds = append(d.Thresholds, o.String())
@@ -109,47 +107,80 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 	return htmlReport.Execute(w, &d)
 }
 
-// plot lays out the latency-by-percentile plot of r.
-func (d *htmlData) plot(r *Result) {
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, k := range r.Kinds {
-		for _, s := range []Summary{k.Latency, k.Service} {
-			for _, v := range s.Curve {
-				if v > 0 {
-					lo = min(lo, math.Log10(float64(v)))
-					hi = max(hi, math.Log10(float64(v)))
-				}
-			}
-		}
+// kindColour returns the colour of kind.
+func kindColour(kind string) string {
+	if c, ok := kindColours[kind]; ok {
+		return c
 	}
-	if math.IsInf(lo, 1) {
+	return "#000000"
+}
+
+// overTime draws the throughput of every kind and the errors, and each
+// kind's latency, second by second.
+func (d *htmlData) overTime(r *Result) {
+	if len(r.All.Series) == 0 {
 		return
 	}
-	lo, hi = math.Floor(lo), math.Ceil(hi)
-	if hi <= lo {
-		hi = lo + 1
+	d.Width = strings.TrimSuffix(r.All.Series[0].Length.String(), "s") + " s"
+	if len(r.All.Series) > 1 {
+		d.Width = strings.TrimSuffix(r.All.Series[1].Length.String(), "s") + " s"
 	}
-	d.Plot = true
-	d.W, d.H = plotW, plotH
-	d.X0, d.X1 = padLeft, plotW-padRight
-	d.Y0, d.Y1 = plotH-padBottom, padTop
-	xs := func(x float64) float64 { return padLeft + x/xMax*float64(d.X1-d.X0) }
-	ys := func(v time.Duration) float64 {
-		l := lo
-		if v > 0 {
-			l = math.Log10(float64(v))
+	timeAxis := plot.Axis{Label: "time since the start of the run", Time: true}
+	tc := plot.LineChart{
+		Title: "Throughput",
+		X:     timeAxis,
+		Y:     plot.Axis{Label: "operations/s"},
+	}
+	for _, k := range r.Kinds {
+		var pts []plot.Point
+		for _, iv := range k.Series {
+			pts = append(pts, plot.Point{X: iv.At.Seconds(), Y: iv.Throughput})
 		}
-		return float64(d.Y0) - (l-lo)/(hi-lo)*float64(d.Y0-d.Y1)
+		tc.Series = append(tc.Series, plot.Series{Name: k.Kind, Colour: kindColour(k.Kind), Points: pts})
 	}
-	for i, label := range []string{"0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "max"} {
-		d.XTicks = append(d.XTicks, htmlTick{Pos: f1(xs(float64(i))), Label: label})
+	var errs []plot.Point
+	for _, iv := range r.All.Series {
+		errs = append(errs, plot.Point{X: iv.At.Seconds(), Y: float64(iv.Errors) / iv.Length.Seconds()})
 	}
-	for e := lo; e <= hi; e++ {
-		v := time.Duration(math.Pow(10, e))
-		d.YTicks = append(d.YTicks, htmlTick{Pos: f1(ys(v)), Label: fmtDur(v)})
+	tc.Series = append(tc.Series, plot.Series{Name: "errors", Colour: colourErrors, Dash: true, Points: errs})
+	d.Throughput = tc.SVG()
+
+	for _, k := range r.Kinds {
+		lc := plot.LineChart{
+			Title: k.Kind + " latency",
+			X:     timeAxis,
+			Y:     plot.Axis{Label: "latency (log scale)", Log: true, Format: plot.Duration},
+		}
+		var p50, p99, top []plot.Point
+		for _, iv := range k.Series {
+			x := iv.At.Seconds()
+			if iv.Ops == 0 {
+				gap := plot.Point{X: x, Y: math.NaN()}
+				p50, p99, top = append(p50, gap), append(p99, gap), append(top, gap)
+				continue
+			}
+			p50 = append(p50, plot.Point{X: x, Y: iv.P50.Seconds()})
+			p99 = append(p99, plot.Point{X: x, Y: iv.P99.Seconds()})
+			top = append(top, plot.Point{X: x, Y: iv.Max.Seconds()})
+		}
+		lc.Series = []plot.Series{
+			{Name: "p50", Colour: colourP50, Points: p50},
+			{Name: "p99", Colour: colourP99, Points: p99},
+			{Name: "max", Colour: colourMax, Points: top},
+		}
+		d.OverTime = append(d.OverTime, lc.SVG())
 	}
-	d.LegendX, d.LegendX2 = d.X1+12, d.X1+32
-	n := 0
+}
+
+// percentiles draws latency by percentile: each kind's latency from the
+// intended start, solid, and its service time, dashed.
+func (d *htmlData) percentiles(r *Result) {
+	c := plot.LineChart{
+		Title:  "Latency by percentile",
+		Height: 380,
+		X:      plot.Axis{Label: "percentile", Step: 1, Format: percentileOf},
+		Y:      plot.Axis{Label: "latency (log scale)", Log: true, Format: plot.Duration},
+	}
 	for _, k := range r.Kinds {
 		for _, svc := range []bool{false, true} {
 			s, label := k.Latency, k.Kind+" latency"
@@ -159,18 +190,15 @@ func (d *htmlData) plot(r *Result) {
 			if len(s.Curve) == 0 {
 				continue
 			}
-			var pts []string
+			var pts []plot.Point
 			for i, v := range s.Curve {
-				pts = append(pts, f1(xs(xOf(CurvePercentiles[i])))+","+f1(ys(v)))
+				pts = append(pts, plot.Point{X: xOf(CurvePercentiles[i]), Y: v.Seconds()})
 			}
-			colour := kindColours[k.Kind]
-			if colour == "" {
-				colour = "#000000"
-			}
-			d.Series = append(d.Series, htmlSeries{Label: label, Colour: colour, Dash: svc,
-				Points: strings.Join(pts, " "), LegendY: strconv.Itoa(padTop + 10 + 18*n)})
-			n++
+			c.Series = append(c.Series, plot.Series{Name: label, Colour: kindColour(k.Kind), Dash: svc, Points: pts})
 		}
+	}
+	if len(c.Series) > 0 {
+		d.Percentile = c.SVG()
 	}
 }
 
@@ -186,7 +214,7 @@ th, td { padding: 2px 10px; text-align: right; border-bottom: 1px solid #ddd; }
 th:first-child, td:first-child { text-align: left; }
 pre { background: #f6f6f6; padding: 0.5em; }
 .fail { color: #b00; font-weight: bold; }
-svg text { font: 11px sans-serif; fill: #333; }
+figure { margin: 1em 0; }
 </style>
 </head>
 <body>
@@ -216,28 +244,17 @@ svg text { font: 11px sans-serif; fill: #333; }
 {{- if .Errors}}
 <p class="fail">Errors: {{range $i, $e := .Errors}}{{if $i}}, {{end}}{{$e}}{{end}}</p>
 {{- end}}
-{{- if .Plot}}
+{{- if .Throughput}}
+<h2>Over time</h2>
+<p>Each point is {{.Width}} of the measured run: the operations that finished in it, and their latency from the intended start. Hover over a chart for its numbers.</p>
+<figure>{{.Throughput}}</figure>
+{{- range .OverTime}}
+<figure>{{.}}</figure>
+{{- end}}
+{{- end}}
+{{- if .Percentile}}
 <h2>Latency by percentile</h2>
-<svg xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="latency by percentile">
-<rect x="0" y="0" width="{{.W}}" height="{{.H}}" fill="#ffffff"/>
-{{- $d := .}}
-{{- range .XTicks}}
-<line x1="{{.Pos}}" y1="{{$d.Y0}}" x2="{{.Pos}}" y2="{{$d.Y1}}" stroke="#e4e4e4"/>
-<text x="{{.Pos}}" y="{{$d.Y0}}" dy="16" text-anchor="middle">{{.Label}}</text>
-{{- end}}
-{{- range .YTicks}}
-<line x1="{{$d.X0}}" y1="{{.Pos}}" x2="{{$d.X1}}" y2="{{.Pos}}" stroke="#e4e4e4"/>
-<text x="{{$d.X0}}" y="{{.Pos}}" dx="-6" dy="4" text-anchor="end">{{.Label}}</text>
-{{- end}}
-<line x1="{{.X0}}" y1="{{.Y0}}" x2="{{.X1}}" y2="{{.Y0}}" stroke="#333"/>
-<line x1="{{.X0}}" y1="{{.Y0}}" x2="{{.X0}}" y2="{{.Y1}}" stroke="#333"/>
-<text x="{{.X1}}" y="{{.Y0}}" dy="34" text-anchor="end">percentile</text>
-{{- range .Series}}
-<polyline fill="none" stroke="{{.Colour}}" stroke-width="2"{{if .Dash}} stroke-dasharray="5,4"{{end}} points="{{.Points}}"/>
-<line x1="{{$d.LegendX}}" y1="{{.LegendY}}" x2="{{$d.LegendX2}}" y2="{{.LegendY}}" stroke="{{.Colour}}" stroke-width="2"{{if .Dash}} stroke-dasharray="5,4"{{end}}/>
-<text x="{{$d.LegendX}}" y="{{.LegendY}}" dx="26" dy="4">{{.Label}}</text>
-{{- end}}
-</svg>
+<figure>{{.Percentile}}</figure>
 <p>Solid: latency from each operation's intended start. Dashed: service time from its actual start.</p>
 {{- end}}
 {{- if .Thresholds}}

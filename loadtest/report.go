@@ -248,12 +248,32 @@ type jsonKind struct {
 	EventsPerSec float64     `json:"eventsPerSec,omitempty"`
 	LatencyMs    jsonSummary `json:"latencyMs"`
 	ServiceMs    jsonSummary `json:"serviceMs"`
+	// Series is the run second by second, latencies in milliseconds.
+	Series []jsonInterval `json:"series"`
+}
+
+// jsonInterval is an Interval in JSON: times in seconds, latencies in
+// milliseconds.
+type jsonInterval struct {
+	AtSec      float64 `json:"atSec"`
+	LengthSec  float64 `json:"lengthSec"`
+	Ops        int64   `json:"ops"`
+	Errors     int64   `json:"errors"`
+	Throughput float64 `json:"throughput"`
+	P50Ms      float64 `json:"p50Ms"`
+	P99Ms      float64 `json:"p99Ms"`
+	MaxMs      float64 `json:"maxMs"`
 }
 
 func toJSONKind(k KindResult) jsonKind {
-	return jsonKind{Kind: k.Kind, Ops: k.Ops, Errors: k.Errors, Throughput: k.Throughput, Pages: k.Pages,
+	j := jsonKind{Kind: k.Kind, Ops: k.Ops, Errors: k.Errors, Throughput: k.Throughput, Pages: k.Pages,
 		Items: k.Items, Events: k.Events, Recycled: k.Recycled, EventsPerSec: k.EventsPerSec,
-		LatencyMs: toJSONSummary(k.Latency), ServiceMs: toJSONSummary(k.Service)}
+		LatencyMs: toJSONSummary(k.Latency), ServiceMs: toJSONSummary(k.Service), Series: []jsonInterval{}}
+	for _, iv := range k.Series {
+		j.Series = append(j.Series, jsonInterval{AtSec: iv.At.Seconds(), LengthSec: iv.Length.Seconds(), Ops: iv.Ops,
+			Errors: iv.Errors, Throughput: iv.Throughput, P50Ms: ms(iv.P50), P99Ms: ms(iv.P99), MaxMs: ms(iv.Max)})
+	}
+	return j
 }
 
 type jsonResult struct {
@@ -306,7 +326,7 @@ type jsonReport struct {
 
 // WriteJSON writes the report as one JSON object: latencies in
 // milliseconds (a threshold's actual value too, for a latency), rates per
-// second.
+// second, and each kind's series second by second.
 func (rep *Report) WriteJSON(w io.Writer) error {
 	j := jsonReport{Machine: rep.Machine, Population: rep.Population, Thresholds: []jsonOutcome{}}
 	if s := rep.Search; s != nil {

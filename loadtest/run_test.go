@@ -58,6 +58,7 @@ func checkResult(t *testing.T, r *Result) {
 		if k.Kind != "all" {
 			ops += k.Ops
 		}
+		checkSeries(t, r, &k)
 	}
 	if ops != r.All.Ops {
 		t.Errorf("kinds sum to %d ops; all has %d", ops, r.All.Ops)

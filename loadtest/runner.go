@@ -114,6 +114,10 @@ type KindResult struct {
 	// Service is measured from each operation's actual start: what a naive
 	// tester reports, blind to the time operations waited to start.
 	Service Summary
+	// Series is the measured part of the run second by second: the
+	// operations that finished in each second, their throughput, errors
+	// and latency (from the intended start).
+	Series []Interval
 }
 
 // Kind returns the result of the kind named name, and whether the run had
@@ -138,6 +142,7 @@ type stats struct {
 	recycled                        [numKinds]int64
 	late, canceled                  int64
 	errors                          map[string]int64
+	second                          secCurrent // the second the worker is in
 }
 
 // runner is one run.
@@ -150,6 +155,7 @@ type runner struct {
 	started  atomic.Int64
 	done     atomic.Int64
 	failures atomic.Int64
+	series   series // the measured seconds
 }
 
 // Run loads t with w's operations for o.Duration and returns what it
@@ -202,6 +208,9 @@ func Run(ctx context.Context, t Target, w *Workload, o Options) (*Result, error)
 	}
 	stopProgress()
 	cpu := processCPU() - cpu0
+	for _, s := range all {
+		s.second.flush(&r.series)
+	}
 
 	res := &Result{
 		CPU:         cpu,
@@ -244,6 +253,7 @@ func Run(ctx context.Context, t Target, w *Workload, o Options) (*Result, error)
 		}
 		return float64(n) / secs
 	}
+	byKind, allSeries := r.series.intervals(o.Warmup, res.Measured)
 	var allLat, allSvc dist
 	res.All.Kind = "all"
 	for k := range numKinds {
@@ -261,6 +271,7 @@ func Run(ctx context.Context, t Target, w *Workload, o Options) (*Result, error)
 			Recycled:   merged.recycled[k],
 			Latency:    merged.lat[k].summary(),
 			Service:    merged.svc[k].summary(),
+			Series:     byKind[k],
 		}
 		kr.EventsPerSec = perSec(kr.Events)
 		res.Kinds = append(res.Kinds, kr)
@@ -277,6 +288,7 @@ func Run(ctx context.Context, t Target, w *Workload, o Options) (*Result, error)
 	res.All.EventsPerSec = perSec(res.All.Events)
 	res.All.Latency = allLat.summary()
 	res.All.Service = allSvc.summary()
+	res.All.Series = allSeries
 	return res, nil
 }
 
@@ -489,6 +501,7 @@ func (r *runner) exec(s *stats, n uint64, due, began time.Duration) {
 	}
 	s.lat[kind].record(end - due)
 	s.svc[kind].record(end - began)
+	s.second.record(&r.series, kind, end-r.o.Warmup, end-due, err != nil)
 }
 
 // maxWalkPages bounds the pages of one walk.
