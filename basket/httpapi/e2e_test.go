@@ -699,9 +699,9 @@ func TestHealthMetricsAndLogs(t *testing.T) {
 		t.Fatalf("metrics = %d", r.status)
 	}
 	for _, want := range []string{
-		`abandoned_http_requests_total{code="200",route="GET /api/checkout/abandoned"} 1`,
-		`abandoned_http_requests_total{code="401",route="GET /api/checkout/abandoned"} 1`,
-		`abandoned_http_request_duration_seconds_bucket{route="POST /api/baskets/events",le="+Inf"} 10`,
+		`abandoned_http_requests_total{code="200",method="get",route="/api/checkout/abandoned"} 1`,
+		`abandoned_http_requests_total{code="401",method="get",route="/api/checkout/abandoned"} 1`,
+		`abandoned_http_request_duration_seconds_bucket{route="/api/baskets/events",le="+Inf"} 10`,
 		`abandoned_baskets{state="abandoned"} 10`,
 		`abandoned_baskets{state="contactable"} 10`,
 		`abandoned_ingest_events_total 20`,

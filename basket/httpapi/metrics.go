@@ -16,7 +16,7 @@ import (
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec   // route, code, method
-	latency  *prometheus.HistogramVec // route, method
+	latency  *prometheus.HistogramVec // route
 	events   prometheus.Counter       // events applied through ingest
 	batches  *prometheus.CounterVec   // outcome
 	pages    *prometheus.CounterVec   // endpoint
@@ -38,9 +38,9 @@ func newMetrics(eng *basket.Engine) *metrics {
 		}, []string{"route", "code", "method"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "abandoned_http_request_duration_seconds",
-			Help:    "Time to answer HTTP requests, by route (the endpoint's path, or other) and method.",
+			Help:    "Time to answer HTTP requests, by route (the endpoint's path, or other).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"route", "method"}),
+		}, []string{"route"}),
 		events: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "abandoned_ingest_events_total",
 			Help: "Events applied through the ingest endpoint (harmless re-sends included).",
@@ -83,8 +83,9 @@ func newMetrics(eng *basket.Engine) *metrics {
 // instrument counts and times the requests h answers with promhttp, under
 // one route label: the endpoint's path (every method of a path shares it,
 // the 405s of other methods included), or "other" for unknown paths. The
-// code and method labels are promhttp's; a series exists only once a
-// request made it.
+// counter's code and method labels are promhttp's; the histogram has none
+// (each label of a histogram costs its buckets, and promhttp an allocation
+// per request). A series exists only once a request made it.
 func (m *metrics) instrument(route string, h http.Handler) http.Handler {
 	l := prometheus.Labels{"route": route}
 	return promhttp.InstrumentHandlerCounter(m.requests.MustCurryWith(l),
