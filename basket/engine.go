@@ -86,6 +86,13 @@ type Options struct {
 	// needs the same. Default DefaultCheckpointEvery.
 	CheckpointEvery uint64
 
+	// LogSnapshotEvery is how many records of a Log come between two
+	// snapshots of the state, for a Log that keeps snapshots (LogSnapshots):
+	// a node starts from the newest one and the log's records after it, and
+	// the log drops the records older snapshots cover. Default
+	// DefaultLogSnapshotEvery.
+	LogSnapshotEvery uint64
+
 	// KeepStoredSettings makes a durable engine (Open) keep the settings
 	// its directory was written with (AbandonAfter, TTL, RecoveryValidity)
 	// when they differ from these options, as a reader of another

@@ -8,10 +8,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	mrand "math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/tidwall/btree"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -32,6 +35,25 @@ type Log interface {
 	// Last returns the sequence of the last record stored.
 	Last(ctx context.Context) (uint64, error)
 }
+
+// LogSnapshots is what a Log that keeps snapshots of the state has besides
+// (package cluster's keeps them in a JetStream object store). Snapshots let
+// a node start without reading the log from its first record, and the log
+// drop the records they cover.
+type LogSnapshots interface {
+	// SaveSnapshot stores the snapshot of the state right after record seq,
+	// which write writes, unless one of seq is stored already; it may then
+	// drop the snapshots and records older snapshots cover.
+	SaveSnapshot(ctx context.Context, seq uint64, write func(io.Writer) error) error
+	// LoadSnapshot calls read with the newest snapshot stored and its
+	// sequence, then with older ones while read fails, and returns the
+	// sequence of the one read took; 0 and no error if there is none.
+	LoadSnapshot(ctx context.Context, read func(seq uint64, r io.Reader) error) (uint64, error)
+}
+
+// DefaultLogSnapshotEvery is how many records of a Log come between two
+// snapshots by default.
+const DefaultLogSnapshotEvery = 100_000
 
 // Errors of an engine on a replicated log.
 var (
@@ -80,6 +102,12 @@ type replicated struct {
 	digests     map[uint64]uint64
 	checkpoints chan *walRecord
 
+	// snaps keeps snapshots (nil if the log does not); the follower hands
+	// the snapshotter a frozen state every snapEvery records.
+	snaps     LogSnapshots
+	snapEvery uint64
+	frozen    chan *frozen
+
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 }
@@ -104,8 +132,28 @@ func (e *Engine) startReplicated(ctx context.Context, o *Options) error {
 	e.rl = rl
 	e.lastPos = 0 // the log says where positions are
 	want := e.settings()
+	from := uint64(1)
+	if snaps, ok := o.Log.(LogSnapshots); ok {
+		rl.snaps, rl.frozen = snaps, make(chan *frozen, 1)
+		if rl.snapEvery = o.LogSnapshotEvery; rl.snapEvery == 0 {
+			rl.snapEvery = DefaultLogSnapshotEvery
+		}
+		seq, err := e.loadLogSnapshot(ctx, want)
+		if err != nil {
+			return err
+		}
+		from = seq + 1
+		rl.applied = seq
+	}
 	fctx, cancel := context.WithCancel(context.Background())
 	rl.cancel = cancel
+	if rl.snaps != nil {
+		rl.done.Add(1)
+		go func() {
+			defer rl.done.Done()
+			e.snapshotter(fctx)
+		}()
+	}
 	rl.done.Add(2)
 	go func() {
 		defer rl.done.Done()
@@ -113,7 +161,7 @@ func (e *Engine) startReplicated(ctx context.Context, o *Options) error {
 	}()
 	go func() {
 		defer rl.done.Done()
-		err := rl.log.Follow(fctx, 1, e.applyLogged)
+		err := rl.log.Follow(fctx, from, e.applyLogged)
 		if fctx.Err() == nil && err != nil {
 			rl.fail(fmt.Errorf("following the log: %w", err))
 		}
@@ -189,6 +237,12 @@ func (e *Engine) applyLogged(seq uint64, b []byte) {
 	}
 	rec.Seq = seq
 	e.mu.Lock()
+	if seq != e.applied+1 {
+		applied := e.applied
+		e.mu.Unlock()
+		rl.fail(fmt.Errorf("the log's record %d follows record %d of this node: the records between were dropped (they are in a snapshot); restart the node to load it", seq, applied))
+		return
+	}
 	if len(rec.Identity) > 0 && e.clusterID == nil {
 		e.clusterID = rec.Identity
 	}
@@ -206,6 +260,12 @@ func (e *Engine) applyLogged(seq uint64, b []byte) {
 	}
 	out.res, out.err = e.applyRecord(&rec)
 	e.logTime.Store(e.lastNow)
+	if rl.snaps != nil && seq%rl.snapEvery == 0 {
+		select {
+		case rl.frozen <- e.freeze():
+		default: // the snapshotter is still writing the last one
+		}
+	}
 	if seq%rl.every == 0 {
 		d := e.stateDigest()
 		rl.digests[seq] = d
@@ -452,4 +512,83 @@ func (rl *replicated) stop() {
 	rl.setErr(ErrClosed)
 	rl.cancel()
 	rl.done.Wait()
+}
+
+// loadLogSnapshot loads the newest snapshot the log keeps into the engine,
+// which holds nothing yet, and returns its sequence (0 if there is none).
+// A snapshot that fails to load is dropped from the engine, and an older
+// one tried.
+func (e *Engine) loadLogSnapshot(ctx context.Context, want settings) (uint64, error) {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	seq, err := e.rl.snaps.LoadSnapshot(lctx, func(seq uint64, r io.Reader) error {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if err := e.loadSnapshot(r); err != nil {
+			e.clearState(want)
+			return err
+		}
+		if e.applied != seq {
+			applied := e.applied
+			e.clearState(want)
+			return fmt.Errorf("the snapshot of record %d holds the state after record %d", seq, applied)
+		}
+		e.logTime.Store(e.lastNow)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("basket: loading the log's snapshot: %w", err)
+	}
+	return seq, nil
+}
+
+// clearState empties the engine, as New made it, with settings s. e.mu
+// must be held for writing.
+func (e *Engine) clearState(s settings) {
+	e.recs = make(map[string]*record)
+	e.erased = btree.NewMap[string, int64](0)
+	e.tombs = btree.NewMap[string, tomb](0)
+	e.suppressed = btree.NewMap[string, int64](0)
+	e.tombQ = nil
+	e.created, e.abandoned = newAbandonedTree(), newAbandonedTree()
+	e.byTag = make(map[string]*btree.BTreeG[aentry])
+	e.feed, e.pending = newFeedTree(), newPendingTree()
+	e.byEmail = make(map[string][]string)
+	e.counts = [StateExpired + 1]int{}
+	e.recDigest = 0
+	e.lastPos, e.applied, e.lastNow, e.clusterID = 0, 0, 0, nil
+	e.setSettings(&s)
+	e.hasSettings = false
+	e.updateDue()
+}
+
+// snapshotter saves the frozen states the follower hands it. Every node
+// takes the same snapshots; after a pause of its own it saves one only if
+// no other node has.
+func (e *Engine) snapshotter(ctx context.Context) {
+	rl := e.rl
+	for {
+		var v *frozen
+		select {
+		case <-ctx.Done():
+			return
+		case v = <-rl.frozen:
+		}
+		sleep(ctx, mrand.N(2*time.Second))
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		err := rl.snaps.SaveSnapshot(sctx, v.applied, v.write)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			e.logger.Warn("saving a snapshot of the log failed; the next one tries again", "record", v.applied, "err", err.Error())
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

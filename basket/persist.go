@@ -28,11 +28,11 @@ const secretFile = "recovery.secret"
 
 // snapshotFormat is the version of the snapshot payload's layout. Formats 1
 // (no sequence, time or settings, erasures without their time) and 2 (no
-// suppression list) are still read.
+// suppression list or cluster identity) are still read.
 const snapshotFormat = 3
 
 // snapshotFields is the number of fields of each format's payload array.
-var snapshotFields = [...]int{1: 6, 2: 9, 3: 10}
+var snapshotFields = [...]int{1: 6, 2: 9, 3: 11}
 
 // walRecord is one entry of the log, applied at engine time Now (unix ms):
 // a batch of events, a tick (no events: only the time-based changes due), a
@@ -269,7 +269,15 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 		e.mu.Unlock()
 		return fmt.Errorf("basket: snapshot: record %d of %d applied", e.applied, covered)
 	}
-	v := frozen{
+	v := e.freeze()
+	e.mu.Unlock()
+	return e.log.WriteSnapshot(seq, v.write)
+}
+
+// freeze returns a copy-on-write view of the state for a snapshot. e.mu
+// must be held.
+func (e *Engine) freeze() *frozen {
+	return &frozen{
 		created:    e.created.Copy(),
 		erased:     e.erased.Copy(),
 		tombs:      e.tombs.Copy(),
@@ -279,9 +287,8 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 		lastNow:    e.lastNow,
 		settings:   e.settings(),
 		suppressed: e.suppressed.Copy(),
+		clusterID:  e.clusterID,
 	}
-	e.mu.Unlock()
-	return e.log.WriteSnapshot(seq, v.write)
 }
 
 // frozen is a copy-on-write view of the state for a snapshot.
@@ -296,6 +303,7 @@ type frozen struct {
 	settings settings
 	// suppressed is the suppression list: normalised address, time.
 	suppressed *btree.Map[string, int64]
+	clusterID  []byte // on a replicated log: its identity
 }
 
 func (v *frozen) write(w io.Writer) error {
@@ -341,6 +349,7 @@ func (v *frozen) write(w io.Writer) error {
 		do(enc.EncodeInt(at))
 		return err == nil
 	})
+	do(enc.EncodeBytes(v.clusterID))
 	return err
 }
 
@@ -443,6 +452,9 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 			return fmt.Errorf("snapshot holds basket %q twice", r.id)
 		}
 		// Records come in (created, id) order: the B-trees are bulk loaded.
+		if e.rl != nil {
+			e.recDigest ^= r.digest()
+		}
 		e.recs[r.id] = r
 		e.created.Load(aentry{r.created, r})
 		e.counts[r.state]++
@@ -506,6 +518,12 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 			d.arrayLen(2)
 			email := d.str()
 			e.suppressed.Set(email, d.int())
+		}
+		if d.err == nil {
+			var id []byte
+			if id, d.err = d.dec.DecodeBytes(); len(id) > 0 {
+				e.clusterID = id
+			}
 		}
 	}
 	if d.err != nil {

@@ -30,12 +30,14 @@ type node struct {
 	srv    *cluster.Server
 	nc     *nats.Conn
 	eng    *basket.Engine
+	// snapEvery is the engine's LogSnapshotEvery (0: the default).
+	snapEvery uint64
 }
 
 // newCluster starts n nodes, each with its server, and an engine on each.
 // Route ports are chosen free beforehand; if another test takes one in
 // between, the cluster is started again on others.
-func newCluster(t *testing.T, n int) []*node {
+func newCluster(t *testing.T, n int, configure ...func(*node)) []*node {
 	t.Helper()
 	var nodes []*node
 	for attempt := 0; ; attempt++ {
@@ -44,6 +46,11 @@ func newCluster(t *testing.T, n int) []*node {
 			break
 		} else if attempt == 2 {
 			t.Fatal(err)
+		}
+	}
+	for _, nd := range nodes {
+		for _, c := range configure {
+			c(nd)
 		}
 	}
 	// Engines start together: each waits for the JetStream cluster.
@@ -117,7 +124,7 @@ func (nd *node) startEngine(t *testing.T) error {
 		return fmt.Errorf("%s: %w", nd.name, err)
 	}
 	eng, err := basket.New(&basket.Options{Log: l, Alias: "shop", RecoverySecrets: [][]byte{btest.Secret},
-		TickInterval: 100 * time.Millisecond, AbandonAfter: time.Second, CheckpointEvery: 4})
+		TickInterval: 100 * time.Millisecond, AbandonAfter: time.Second, CheckpointEvery: 4, LogSnapshotEvery: nd.snapEvery})
 	if err != nil {
 		nc.Close()
 		return fmt.Errorf("%s: %w", nd.name, err)

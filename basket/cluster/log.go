@@ -1,13 +1,17 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	cryptorand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +27,7 @@ type Log struct {
 	js      jetstream.JetStream
 	stream  jetstream.Stream
 	subject string
+	snaps   jetstream.ObjectStore // the stream's snapshots
 }
 
 // StreamName returns the name of the stream that holds alias's records.
@@ -82,7 +87,138 @@ func OpenLog(ctx context.Context, nc *nats.Conn, alias string, replicas int) (*L
 	if got := stream.CachedInfo().Config.Replicas; got != replicas {
 		return nil, fmt.Errorf("cluster: the stream %s has %d replicas; this node asks for %d (-replicas)", name, got, replicas)
 	}
-	return &Log{js: js, stream: stream, subject: cfg.Subjects[0]}, nil
+	var snaps jetstream.ObjectStore
+	err = retry(ctx, func(ctx context.Context) error {
+		var err error
+		snaps, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: SnapshotBucket(alias), Replicas: replicas, Storage: jetstream.FileStorage,
+			Description: "abandoned: snapshots of environment " + alias,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: the snapshots' bucket of %s: %w", name, err)
+	}
+	return &Log{js: js, stream: stream, subject: cfg.Subjects[0], snaps: snaps}, nil
+}
+
+// SnapshotBucket returns the name of the object store that holds the
+// snapshots of alias's stream.
+func SnapshotBucket(alias string) string { return StreamName(alias) + "_SNAPSHOTS" }
+
+// keepSnapshots is how many snapshots a stream keeps: the stream drops the
+// records the oldest of them covers, so that a node whose newest snapshot
+// fails to load still has an older one and the records after it.
+const keepSnapshots = 2
+
+// snapshotName is the object of the snapshot after record seq; names sort
+// as their sequences do.
+func snapshotName(seq uint64) string { return fmt.Sprintf("snapshot-%020d", seq) }
+
+func snapshotSeq(name string) (uint64, bool) {
+	digits, ok := strings.CutPrefix(name, "snapshot-")
+	if !ok || len(digits) != 20 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(digits, 10, 64)
+	return seq, err == nil
+}
+
+// snapshots returns the sequences of the snapshots stored, newest first.
+func (l *Log) snapshots(ctx context.Context) ([]uint64, error) {
+	var infos []*jetstream.ObjectInfo
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		infos, err = l.snaps.List(ctx)
+		if errors.Is(err, jetstream.ErrNoObjectsFound) {
+			infos, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var seqs []uint64
+	for _, info := range infos {
+		if seq, ok := snapshotSeq(info.Name); ok && !info.Deleted {
+			seqs = append(seqs, seq)
+		}
+	}
+	slices.SortFunc(seqs, func(a, b uint64) int { return cmp.Compare(b, a) })
+	return seqs, nil
+}
+
+// SaveSnapshot stores the snapshot after record seq, unless it is stored
+// already (another node saved it), then keeps the newest keepSnapshots and
+// drops the stream's records that the oldest of them covers.
+func (l *Log) SaveSnapshot(ctx context.Context, seq uint64, write func(io.Writer) error) error {
+	name := snapshotName(seq)
+	if _, err := l.snaps.GetInfo(ctx, name); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("cluster: snapshot %d: %w", seq, err)
+	}
+	pr, pw := io.Pipe()
+	werr := make(chan error, 1)
+	go func() {
+		err := write(pw)
+		pw.CloseWithError(err)
+		werr <- err
+	}()
+	_, err := l.snaps.Put(ctx, jetstream.ObjectMeta{Name: name, Description: "the state after record " + strconv.FormatUint(seq, 10)}, pr)
+	pr.CloseWithError(errors.New("cluster: the snapshot's upload ended")) // unblocks a writer Put left
+	if e := <-werr; err == nil && e != nil {
+		err = e
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: saving snapshot %d: %w", seq, err)
+	}
+	return l.trim(ctx)
+}
+
+// trim keeps the newest keepSnapshots snapshots and drops the records the
+// oldest of them covers.
+func (l *Log) trim(ctx context.Context) error {
+	seqs, err := l.snapshots(ctx)
+	if err != nil || len(seqs) < keepSnapshots {
+		return err
+	}
+	for _, old := range seqs[keepSnapshots:] {
+		if err := l.snaps.Delete(ctx, snapshotName(old)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return fmt.Errorf("cluster: dropping snapshot %d: %w", old, err)
+		}
+	}
+	oldest := seqs[keepSnapshots-1]
+	if err := l.stream.Purge(ctx, jetstream.WithPurgeSequence(oldest+1)); err != nil {
+		return fmt.Errorf("cluster: dropping the records up to %d: %w", oldest, err)
+	}
+	return nil
+}
+
+// LoadSnapshot calls read with the newest snapshot, then older ones while
+// read fails, and returns the sequence of the one read took. With no
+// snapshot it returns 0; if every one fails, the errors.
+func (l *Log) LoadSnapshot(ctx context.Context, read func(seq uint64, r io.Reader) error) (uint64, error) {
+	seqs, err := l.snapshots(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("cluster: listing the snapshots: %w", err)
+	}
+	var errs []error
+	for _, seq := range seqs {
+		obj, err := l.snaps.Get(ctx, snapshotName(seq))
+		if err == nil {
+			err = read(seq, obj)
+			obj.Close()
+		}
+		if err == nil {
+			return seq, nil
+		}
+		errs = append(errs, fmt.Errorf("snapshot %d: %w", seq, err))
+	}
+	if len(errs) > 0 {
+		return 0, fmt.Errorf("cluster: no snapshot loads: %w", errors.Join(errs...))
+	}
+	return 0, nil
 }
 
 // Replicas returns the replicas of the stream.
@@ -149,7 +285,14 @@ func (l *Log) follow(ctx context.Context, next *uint64, apply func(uint64, []byt
 			continue // delivered again after a reset
 		}
 		if seq > *next {
-			return fmt.Errorf("cluster: record %d follows %d", seq, *next-1) // a gap: start again
+			// A gap: the records between were dropped (they are in a
+			// snapshot), or the consumer skipped; the engine decides.
+			if info, err := l.stream.Info(ctx); err == nil && info.State.FirstSeq > *next {
+				apply(seq, msg.Data())
+				*next = seq + 1
+				continue
+			}
+			return fmt.Errorf("cluster: record %d follows %d", seq, *next-1) // start again
 		}
 		apply(seq, msg.Data())
 		*next = seq + 1

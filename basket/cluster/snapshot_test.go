@@ -1,0 +1,133 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/cluster"
+	"github.com/basketlab/abandoned/basket/internal/btest"
+)
+
+// snapshotState returns the sequences of the snapshots stored and the
+// stream's first sequence.
+func snapshotState(t *testing.T, nd *node) ([]uint64, uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js, err := jetstream.New(nd.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := js.ObjectStore(ctx, cluster.SnapshotBucket("shop"))
+	if err != nil {
+		t.Fatalf("the snapshots' bucket: %v", err)
+	}
+	var seqs []uint64
+	infos, _ := obs.List(ctx)
+	for _, info := range infos {
+		var seq uint64
+		if _, err := fmt.Sscanf(info.Name, "snapshot-%d", &seq); err != nil {
+			t.Fatalf("an object %q in the snapshots' bucket", info.Name)
+		}
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	st, err := js.Stream(ctx, cluster.StreamName("shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seqs, info.State.FirstSeq
+}
+
+// TestClusterSnapshots: every 10 records the nodes save a snapshot in the
+// object store (one copy, whichever node is first), the stream keeps the
+// two newest and drops the records the older covers; a node restarted, and
+// a new engine, start from the newest snapshot and the records after it,
+// and agree with the others on feeds, links and the checkpoints' digests.
+func TestClusterSnapshots(t *testing.T) {
+	nodes := newCluster(t, 3, func(nd *node) { nd.snapEvery = 10 })
+	ctx := context.Background()
+	write := func(prefix string, n int) {
+		t.Helper()
+		for i := range n {
+			nd := nodes[i%3]
+			if nd.eng == nil {
+				nd = nodes[(i+1)%3]
+			}
+			if _, err := nd.eng.Apply(ctx, batch(fmt.Sprintf("%s-%02d", prefix, i), time.Now())...); err != nil {
+				t.Fatalf("Apply on %s: %v", nd.name, err)
+			}
+		}
+	}
+	write("s", 60)
+	var seqs []uint64
+	var first uint64
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if seqs, first = snapshotState(t, nodes[0]); len(seqs) == 2 && first > 1 {
+			break
+		}
+	}
+	if len(seqs) != 2 || first != seqs[0]+1 {
+		t.Fatalf("snapshots %v, the stream starts at %d; want the two newest kept and the stream from the older's next record", seqs, first)
+	}
+	for _, s := range seqs {
+		if s%10 != 0 {
+			t.Fatalf("a snapshot of record %d; want multiples of 10", s)
+		}
+	}
+	t.Logf("snapshots %v; the stream starts at %d", seqs, first)
+
+	lost := nodes[1]
+	lost.stop()
+	write("t", 15)
+	lost.startServer(t)
+	if err := lost.startEngine(t); err != nil {
+		t.Fatalf("restarting %s on a trimmed stream: %v", lost.name, err)
+	}
+	if _, err := lost.eng.Get(ctx, "t-14"); err != nil {
+		t.Fatalf("the restarted node misses a write made while it was down: %v", err)
+	}
+
+	// A new engine, with no state of its own.
+	l, err := cluster.OpenLog(ctx, nodes[0].nc, "shop", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := basket.New(&basket.Options{Log: l, Alias: "shop", RecoverySecrets: [][]byte{btest.Secret},
+		TickInterval: 100 * time.Millisecond, AbandonAfter: time.Second, CheckpointEvery: 4, LogSnapshotEvery: 10})
+	if err != nil {
+		t.Fatalf("a new engine on a trimmed stream: %v", err)
+	}
+	defer fresh.Close()
+
+	write("u", 12) // more checkpoints, compared by every node
+	waitFeed(t, nodes[0].eng, 87)
+	want := feed(t, nodes[0].eng)
+	if len(want) != 87 {
+		t.Fatalf("feed has %d baskets; want 87", len(want))
+	}
+	engines := map[string]*basket.Engine{"n2": nodes[1].eng, "n3": nodes[2].eng, "new": fresh}
+	for name, eng := range engines {
+		waitFeed(t, eng, 87)
+		if got := feed(t, eng); !slices.Equal(got, want) {
+			t.Fatalf("feed of %s differs from n1's:\n%s\nwant\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if err := eng.Health(ctx); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if err := nodes[0].eng.Health(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
