@@ -2,19 +2,14 @@ package campaign
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/httpapi"
 )
 
 // Source is where a campaign reads baskets.
@@ -67,7 +62,14 @@ func (s EngineSource) VerifyToken(p basket.TokenPurpose, subject, token string) 
 	return s.Engine.VerifyToken(p, subject, token)
 }
 
-// HTTPSource reads a server's API: the feed (GET
+// Suppression asks the engine's suppression list about an address, and
+// gives the token of its unsubscribe link, which the server's
+// /api/checkout/unsubscribe takes (see Suppressions).
+func (s EngineSource) Suppression(ctx context.Context, email string) (bool, string, error) {
+	return s.Engine.Suppression(ctx, email)
+}
+
+// HTTPSource reads a server's API through an httpapi.Client: the feed (GET
 // /api/checkout/abandoned/feed) and, to check a customer again before
 // sending, every basket of the customer in any state (GET
 // /api/checkout/customer?email=), so completed and ordered_since are
@@ -75,6 +77,9 @@ func (s EngineSource) VerifyToken(p basket.TokenPurpose, subject, token string) 
 // that left the customer's list (purged, erased, or moved to another
 // address) is skipped as expired, and outcomes are settled from what the
 // customer's baskets showed once Options.Watch has passed.
+//
+// Its fields may change between calls (a changed field makes a new
+// client); they must not change during one.
 type HTTPSource struct {
 	// BaseURL is the server's base URL, e.g. http://127.0.0.1:8080, or the
 	// URLs of several nodes of a cluster, comma-separated: a request that
@@ -82,46 +87,64 @@ type HTTPSource struct {
 	BaseURL string
 	// Token is the bearer token (scope checkout).
 	Token string
+	// ClientID and ClientSecret, instead of Token, obtain access tokens
+	// (scope checkout) with the OAuth2 client-credentials grant. Default
+	// none.
+	ClientID, ClientSecret string
 	// Client is the HTTP client. Default: one with a 30 s timeout.
 	Client *http.Client
 	// Retries is how many times a failed request (5xx, 429, transport) is
-	// tried again, with exponential backoff from 250 ms; with several
-	// nodes, at least once on each. Default 3.
+	// tried again, with exponential backoff from 250 ms and full jitter,
+	// or after the server's Retry-After; with several nodes, at least once
+	// on each. Default 3; negative: only on the other nodes.
 	Retries int
 
-	node atomic.Uint32 // the node of BaseURL requests go to
+	mu     sync.Mutex // guards api and config
+	api    *httpapi.Client
+	config httpSourceConfig // the fields api was made with
 }
 
-// maxAPIPosition is the largest feed position the API accepts.
-const maxAPIPosition = 9_999_999_999_999_999_999
+// httpSourceConfig is what an HTTPSource's client is made of.
+type httpSourceConfig struct {
+	baseURL, token, clientID, clientSecret string
+	client                                 *http.Client
+	retries                                int
+}
 
-// Feed reads a page of the server's feed.
-func (s *HTTPSource) Feed(ctx context.Context, after uint64, limit int) (basket.FeedPage, error) {
-	q := url.Values{"limit": {strconv.Itoa(limit)}}
-	// The API takes positions of up to 19 digits; the newest position is
-	// asked for with the largest.
-	after = min(after, maxAPIPosition)
-	if after > 0 {
-		q.Set("after", strconv.FormatUint(after, 10))
+// client returns the API client of the source's fields, made anew if
+// they changed.
+func (s *HTTPSource) client() (*httpapi.Client, error) {
+	cfg := httpSourceConfig{s.BaseURL, s.Token, s.ClientID, s.ClientSecret, s.Client, s.Retries}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.api != nil && s.config == cfg {
+		return s.api, nil
 	}
-	body, err := s.get(ctx, "/api/checkout/abandoned/feed", q)
+	var scopes []string
+	if cfg.clientID != "" {
+		scopes = []string{"checkout"}
+	}
+	api, err := httpapi.NewClient(cfg.baseURL, &httpapi.ClientOptions{
+		Token: cfg.token, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Scopes: scopes,
+		HTTPClient: cfg.client, Retries: cfg.retries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: source: %v", ErrConfig, err)
+	}
+	s.api, s.config = api, cfg
+	return api, nil
+}
+
+// Feed reads a page of the server's feed; position math.MaxUint64 asks
+// for the newest position.
+func (s *HTTPSource) Feed(ctx context.Context, after uint64, limit int) (basket.FeedPage, error) {
+	api, err := s.client()
 	if err != nil {
 		return basket.FeedPage{}, err
 	}
-	var page struct {
-		Items []feedItem `json:"items"`
-		Next  string     `json:"next"`
-	}
-	if err := json.Unmarshal(body, &page); err != nil {
-		return basket.FeedPage{}, fmt.Errorf("campaign: the server's feed page: %v", err)
-	}
-	next, err := strconv.ParseUint(page.Next, 10, 64)
+	p, err := api.Feed(ctx, after, limit)
 	if err != nil {
-		return basket.FeedPage{}, fmt.Errorf("campaign: the server's feed page: next %q is not a position", truncate(page.Next))
-	}
-	p := basket.FeedPage{Next: next, Items: make([]basket.Basket, len(page.Items))}
-	for i := range page.Items {
-		p.Items[i] = page.Items[i].basket()
+		return basket.FeedPage{}, fmt.Errorf("campaign: the server's feed: %w", err)
 	}
 	return p, nil
 }
@@ -129,153 +152,33 @@ func (s *HTTPSource) Feed(ctx context.Context, after uint64, limit int) (basket.
 // Customer returns every live basket of the customer, whatever its state,
 // from GET /api/checkout/customer.
 func (s *HTTPSource) Customer(ctx context.Context, email string) ([]basket.Basket, bool, error) {
-	body, err := s.get(ctx, "/api/checkout/customer", url.Values{"email": {email}})
+	api, err := s.client()
 	if err != nil {
 		return nil, false, err
 	}
-	var page struct {
-		Items []customerItem `json:"items"`
+	bs, err := api.Customer(ctx, email)
+	if err != nil {
+		return nil, false, fmt.Errorf("campaign: the customer's baskets: %w", err)
 	}
-	if err := json.Unmarshal(body, &page); err != nil {
-		return nil, false, fmt.Errorf("campaign: the server's customer answer: %v", err)
-	}
-	out := make([]basket.Basket, len(page.Items))
-	for i := range page.Items {
-		if out[i], err = page.Items[i].basket(); err != nil {
-			return nil, false, err
-		}
-	}
-	return out, true, nil
+	return bs, true, nil
 }
 
-// customerItem is a basket as GET /api/checkout/customer shows it.
-type customerItem struct {
-	basket.Basket
-	StateName   string    `json:"state"`
-	AbandonedAt time.Time `json:"abandonedAt"`
-	RecoveredAt time.Time `json:"recoveredAt"`
-	CompletedAt time.Time `json:"completedAt"`
-}
-
-func (it *customerItem) basket() (basket.Basket, error) {
-	b := it.Basket
-	switch it.StateName {
-	case "open":
-		b.State = basket.StateOpen
-	case "contactable":
-		b.State = basket.StateContactable
-	case "completed":
-		b.State = basket.StateCompleted
-	default:
-		return b, fmt.Errorf("campaign: the server's customer answer: unknown state %q", truncate(it.StateName))
+// Suppression asks the server whether campaigns must not mail an address,
+// and for the token of its unsubscribe link (POST
+// /api/checkout/suppression; the address travels in the body).
+func (s *HTTPSource) Suppression(ctx context.Context, email string) (suppressed bool, token string, err error) {
+	api, err := s.client()
+	if err != nil {
+		return false, "", err
 	}
-	b.AbandonedAt, b.RecoveredAt, b.CompletedAt = it.AbandonedAt.UTC(), it.RecoveredAt.UTC(), it.CompletedAt.UTC()
-	b.Abandoned = !b.AbandonedAt.IsZero()
-	return b, nil
+	suppressed, token, err = api.Suppression(ctx, email)
+	if err != nil {
+		return false, "", fmt.Errorf("campaign: the suppression list: %w", err)
+	}
+	return suppressed, token, nil
 }
 
 // Basket is not supported over HTTP.
 func (s *HTTPSource) Basket(context.Context, string) (basket.Basket, bool, error) {
 	return basket.Basket{}, false, ErrUnsupported
-}
-
-// feedItem is a basket as the API shows it.
-type feedItem struct {
-	basket.Basket
-	AbandonedAt time.Time `json:"abandonedAt"`
-}
-
-func (it *feedItem) basket() basket.Basket {
-	b := it.Basket
-	b.State, b.Abandoned = basket.StateContactable, true
-	if !it.AbandonedAt.IsZero() {
-		b.AbandonedAt = it.AbandonedAt.UTC()
-	} else {
-		b.AbandonedAt = b.Created
-	}
-	return b
-}
-
-// get fetches a page, retrying what may succeed on another try. Neither
-// the URL (it may hold an email) nor the token appears in its errors.
-func (s *HTTPSource) get(ctx context.Context, path string, q url.Values) ([]byte, error) {
-	var nodes []string
-	for _, n := range strings.Split(s.BaseURL, ",") {
-		base, err := url.Parse(strings.TrimRight(strings.TrimSpace(n), "/"))
-		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-			return nil, fmt.Errorf("%w: source URL: want an http(s) URL, or several comma-separated", ErrConfig)
-		}
-		base.Path += path
-		base.RawQuery = q.Encode()
-		nodes = append(nodes, base.String())
-	}
-	client := s.Client
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	retries := s.Retries
-	if retries == 0 {
-		retries = 3
-	}
-	retries = max(retries, len(nodes)-1)
-	var last error
-	for attempt := 0; ; attempt++ {
-		node := s.node.Load() % uint32(len(nodes))
-		if attempt > 0 && len(nodes) > 1 {
-			// The node failed: the next one, from now on.
-			node = (node + 1) % uint32(len(nodes))
-			s.node.Store(node)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, nodes[node], nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+s.Token)
-		req.Header.Set("Accept", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			last = fmt.Errorf("campaign: GET %s: request failed", path)
-		} else {
-			body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-			resp.Body.Close()
-			switch {
-			case rerr != nil:
-				last = fmt.Errorf("campaign: GET %s: reading the answer: %v", path, rerr)
-			case resp.StatusCode == http.StatusOK:
-				return body, nil
-			case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-				last = fmt.Errorf("campaign: GET %s: server answered %d", path, resp.StatusCode)
-			default:
-				return nil, fmt.Errorf("campaign: GET %s: server answered %d%s", path, resp.StatusCode, message(body))
-			}
-		}
-		if attempt >= retries {
-			return nil, last
-		}
-		d := 250 * time.Millisecond << attempt
-		d = d/2 + rand.N(d/2+1)
-		if attempt < len(nodes)-1 {
-			d = 0 // another node may answer at once
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-func message(body []byte) string {
-	var v struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(body, &v) == nil && v.Message != "" {
-		return ": " + truncate(v.Message)
-	}
-	return ""
 }
