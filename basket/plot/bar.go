@@ -45,6 +45,7 @@ type bar struct {
 	series, cat int
 	v           float64
 	label       string
+	colour      string
 }
 
 func (c BarChart) svg() string {
@@ -71,7 +72,10 @@ func (c BarChart) svg() string {
 			}
 			v := b.Values[j]
 			lo, hi = min(lo, v), max(hi, v)
-			br := bar{series: i, cat: j, v: v}
+			br := bar{series: i, cat: j, v: v, colour: colours[i]}
+			if j < len(b.Colours) && b.Colours[j] != "" {
+				br.colour = b.Colours[j]
+			}
 			if j < len(b.Labels) {
 				br.label = b.Labels[j]
 				labels = append(labels, br.label)
@@ -109,7 +113,7 @@ func (c BarChart) svg() string {
 	h := c.Height
 	rowH := 22.0
 	if ns > 1 {
-		rowH = 13*float64(ns) + 9
+		rowH = 15*float64(ns) + 10
 	}
 	if c.Horizontal && h <= 0 {
 		h = int(math.Ceil(top + float64(max(n, 1))*rowH + 44))
@@ -126,9 +130,9 @@ func (c BarChart) svg() string {
 	catW := maxTextW(c.Categories)
 
 	if c.Horizontal {
-		c.horizontal(&s, w, h, top, catW, maxTextW(labels), lo, hi, bars, colours)
+		c.horizontal(&s, w, h, top, catW, maxTextW(labels), lo, hi, bars)
 	} else {
-		c.vertical(&s, w, h, top, catW, lo, hi, bars, colours)
+		c.vertical(&s, w, h, top, catW, lo, hi, bars)
 	}
 	if n == 0 || len(bars) == 0 {
 		s.text(float64(w)/2, float64(h)/2, "middle", "no data")
@@ -149,7 +153,7 @@ func (c *BarChart) hoverText(b bar) string {
 }
 
 // vertical draws the bars upwards, the categories along the bottom.
-func (c *BarChart) vertical(s *svg, w, h int, top, catW, lo, hi float64, bars []bar, colours []string) {
+func (c *BarChart) vertical(s *svg, w, h int, top, catW, lo, hi float64, bars []bar) {
 	n, ns := len(c.Categories), max(len(c.Series), 1)
 	// The bottom margin holds the categories' names, turned if they are
 	// too wide for their slots, and the axis's title.
@@ -217,7 +221,7 @@ func (c *BarChart) vertical(s *svg, w, h int, top, catW, lo, hi float64, bars []
 		x := x0 + slot*float64(b.cat) + (slot-group)/2 + bw*float64(b.series)
 		y, _ := ys.px(b.v)
 		s.printf(`<rect x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s</title></rect>`+"\n",
-			f(x), f(min(y, zero)), f(max(bw-1, 1)), f(math.Abs(zero-y)), esc(colours[b.series]), esc(c.hoverText(b)))
+			f(x), f(min(y, zero)), f(max(bw-1, 1)), f(math.Abs(zero-y)), esc(b.colour), esc(c.hoverText(b)))
 		if b.label != "" && textW(b.label)+2 <= bw {
 			s.text(x+bw/2, min(y, zero)-4, "middle", b.label)
 		}
@@ -227,7 +231,7 @@ func (c *BarChart) vertical(s *svg, w, h int, top, catW, lo, hi float64, bars []
 }
 
 // horizontal draws the bars rightwards, the categories down the left.
-func (c *BarChart) horizontal(s *svg, w, h int, top, catW, labelW, lo, hi float64, bars []bar, colours []string) {
+func (c *BarChart) horizontal(s *svg, w, h int, top, catW, labelW, lo, hi float64, bars []bar) {
 	n, ns := len(c.Categories), max(len(c.Series), 1)
 	x0 := math.Round(10 + catW + 8)
 	x1 := float64(w) - 16
@@ -266,7 +270,7 @@ func (c *BarChart) horizontal(s *svg, w, h int, top, catW, labelW, lo, hi float6
 		y := top + rowH*float64(b.cat) + (rowH-barH*float64(ns))/2 + barH*float64(b.series)
 		x, _ := xs.px(b.v)
 		s.printf(`<rect x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s</title></rect>`+"\n",
-			f(min(x, zero)), f(y), f(math.Abs(x-zero)), f(max(barH-1, 1)), esc(colours[b.series]), esc(c.hoverText(b)))
+			f(min(x, zero)), f(y), f(math.Abs(x-zero)), f(max(barH-1, 1)), esc(b.colour), esc(c.hoverText(b)))
 		if b.label != "" {
 			s.text(max(x, zero)+4, y+barH/2+3.5, "start", b.label)
 		}

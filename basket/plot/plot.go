@@ -58,6 +58,9 @@ type Bars struct {
 	Name string
 	// Colour is a CSS colour. Default: Colour(i) for the i-th series.
 	Colour string
+	// Colours, if set, has a colour for each value, in place of Colour
+	// (an empty one keeps it): a funnel's stages, say. Default: none.
+	Colours []string
 	// Values has one value for each of the chart's categories; a missing
 	// or NaN one draws no bar.
 	Values []float64

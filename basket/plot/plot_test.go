@@ -270,3 +270,14 @@ func TestColour(t *testing.T) {
 		t.Errorf("Colour(0), (10), (-1), (9), (1) = %s %s %s %s %s; want a palette of ten", Colour(0), Colour(10), Colour(-1), Colour(9), Colour(1))
 	}
 }
+
+// TestBarColours: a bar's own colour overrides its series'.
+func TestBarColours(t *testing.T) {
+	c := BarChart{Categories: []string{"a", "b", "c"}, Series: []Bars{{Colour: "#111111", Values: []float64{1, 2, 3}, Colours: []string{"#222222", ""}}}}
+	svg := string(c.SVG())
+	for colour, want := range map[string]int{"#111111": 2, "#222222": 1} {
+		if got := strings.Count(svg, `fill="`+colour+`"`); got != want {
+			t.Errorf("%d bars of %s; want %d:\n%s", got, colour, want, svg)
+		}
+	}
+}
