@@ -19,16 +19,21 @@
 //     device, a guest basket and then a logged-in one): messages are about
 //     the newest only, and this step is dropped. And at most one message
 //     per customer per Options.Window (24h): a step due sooner waits.
-//   - suppressed: the address is on the suppression list (Runner.Suppress,
-//     Runner.Unsubscribe, and every address an SMTP server refuses for
-//     good); the sequence ends.
+//   - suppressed: the address is on the source's suppression list (the
+//     engine's: see Unsubscribe below), asked at the moment of sending, or
+//     on the campaign's own (Runner.Suppress, Runner.Unsubscribe, and
+//     every address an SMTP server refuses for good); the sequence ends.
 //   - no_consent: Options.ConsentedOnly and the basket has no consent; the
 //     sequence ends.
 //   - quiet_hours: it is within Options.QuietHours in the recipient's time
 //     zone; the step waits for their end.
-//   - expired: the basket expired or is gone (purged, erased), or the step
-//     came too late: when several steps are due at once (the runner was
-//     stopped) only the latest is sent.
+//   - expired: the basket expired or is gone (purged, erased), or the last
+//     step came too late (Options.LastStepGrace).
+//   - overtaken: a later step was already due when this one came up (the
+//     backlog of a first run with Options.Since, or a runner that was
+//     stopped): of several steps due at once only the latest is sent.
+//   - holdout: the customer is in the holdout group (see Holdout below):
+//     the step is not sent, and the next one comes up as usual.
 //
 // Skips and deferrals are counted by reason in the Report. Every time is
 // kept in UTC; local times are used only to test quiet hours.
@@ -52,8 +57,58 @@
 // plus the basket's recovery link, with utm_source and utm_campaign (the
 // campaign's name), utm_medium=email and utm_content=<step>. From
 // Options.PromoFromStep on, Options.PromoCode adds a purchase link
-// (/checkout?purchase=<offer path>&pc=<code>). The unsubscribe link
-// carries the address and a token of its own (basket.PurposeUnsubscribe).
+// (/checkout?purchase=<offer path>&pc=<code>). Every message carries
+// its unsubscribe link twice: in the body, and in the headers
+// List-Unsubscribe (<link>) and List-Unsubscribe-Post
+// (List-Unsubscribe=One-Click), which let a mail client unsubscribe in one
+// click (RFC 8058, which large mailbox providers require of bulk senders);
+// Message.Headers holds them, for the SMTP sender to write as headers, and
+// in the JSON of the webhook and of the outbox's lines.
+//
+// # Unsubscribe
+//
+// The link is the shop's base URL plus /api/checkout/unsubscribe (or
+// Options.UnsubscribeURL) with an opaque token, never the address. Over a
+// source that keeps a suppression list (Suppressions: EngineSource and
+// HTTPSource, the engine's list) the runner asks the source at the moment
+// of sending, every time: an address on the list is skipped as suppressed,
+// and the message carries the token the source gave, which the server's
+// POST /api/checkout/unsubscribe takes (the shop forwards that path to it,
+// as it does recovery links): a one-click POST puts the address on the
+// engine's list, which every campaign then honours. The intent keeps the
+// token, so that a repeat of a message is the same message. If the source
+// cannot answer, the turn fails and nothing is sent until it can.
+//
+// Over any other source the runner keeps only its own list, and the token
+// is its own: the keyed hash of the address (see below) and a signature
+// over it with Options.Tokens, which Runner.Unsubscribe takes; point
+// Options.UnsubscribeURL at the endpoint that calls it. The campaign's own
+// list (bounces, Runner.Suppress) is honoured over every source.
+//
+// # Holdout
+//
+// Options.Holdout (say 10%) keeps a share of the customers from every
+// message, to measure what the messages change: a keyed hash of the
+// normalised address, under the state's email-hash secret, decides, so the
+// same customers are held out on every run and after every restart (a
+// runner in memory draws afresh). A held-out customer's steps are decided
+// as the others' are, every rule checked, and skipped with reason holdout
+// at the moment they would have been sent; their baskets are followed as
+// the mailed ones are. Report.Holdout compares the two groups: a basket
+// counts as recovered there if it was completed, by whatever path, within
+// the attribution window after its first message, or after the moment its
+// first message would have been sent; the difference of the two shares
+// comes with its standard error (two independent proportions) and a 95%
+// interval.
+//
+// # Reports
+//
+// Report.WriteText writes a table; WriteJSON one JSON document whose times
+// are there only when set and whose durations are Go durations
+// ("120h0m0s", which a configuration file reads back); WriteHTML one
+// self-contained page with inline SVG charts. In a dry run (the DryRun
+// sender) the report says so, and counts what would have been sent
+// (StepReport.WouldSend) rather than sent.
 //
 // # Exactly once
 //
@@ -91,7 +146,8 @@
 // random bytes in hex, mode 0600, written aside, fsynced and renamed under
 // the directory's lock at the first run), a random one in memory. Someone
 // who reads the state cannot test a list of addresses against it without
-// that secret. The secret is the state's: keep it, and back it up, with
+// that secret. The holdout's draw is keyed by the same secret, and the
+// runner's own unsubscribe tokens carry the keyed hash. The secret is the state's: keep it, and back it up, with
 // the directory. It cannot be rotated (the hashes cannot be computed again
 // without the addresses), and a state whose secret is missing or another's
 // is refused (ErrConfig) rather than run with an unreadable suppression
@@ -123,4 +179,10 @@
 //   - Opens are known only where a sender reports them (Runner.Opened).
 //   - An SMTP message whose connection failed after the final dot is in
 //     doubt: reported (Report.InDoubt), not sent again.
+//   - The durable state keeps the unsubscribe token of a message under way
+//     until its outcome is recorded: anyone who reads the state could
+//     unsubscribe that customer.
+//   - Changing Options.Holdout changes who is held out (raising it only
+//     moves mailed customers into the holdout): compare the groups of one
+//     setting.
 package campaign

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/httpapi"
 )
 
 // ownListSource is a source that keeps no suppression list: only the
@@ -366,5 +367,108 @@ func TestSMTPComposeHeaders(t *testing.T) {
 	}
 	if h.Get("Bcc") != "" || h.Get("X-Line") != "" || strings.Contains(string(body), "X-Bad") {
 		t.Errorf("a header that replaces one of ours or breaks a line went in:\n%s", body)
+	}
+}
+
+// TestUnsubscribeEndToEnd: a message goes out over SMTP (a real server on
+// loopback) with List-Unsubscribe and List-Unsubscribe-Post; the one-click
+// POST of its link, made to the HTTP API over the same engine, puts the
+// address on the engine's list (a GET shows a page and changes nothing, a
+// tampered token is refused), and the next step is skipped as suppressed:
+// for a campaign over the engine in process and over the server's API.
+func TestUnsubscribeEndToEnd(t *testing.T) {
+	for _, overHTTP := range []bool{false, true} {
+		t.Run(map[bool]string{false: "engine", true: "http"}[overHTTP], func(t *testing.T) { unsubscribeEndToEnd(t, overHTTP) })
+	}
+}
+
+func unsubscribeEndToEnd(t *testing.T, overHTTP bool) {
+	f := newFixture(t, nil, nil)
+	api, err := httpapi.New(f.eng, &httpapi.Options{APITokens: []string{"campaign-test-token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	var src Source = EngineSource{f.eng}
+	if overHTTP {
+		src = &HTTPSource{BaseURL: srv.URL, Token: "campaign-test-token"}
+	}
+	mailSrv := newSMTPServer(t)
+	r, err := New(src, mailSrv.sender(), &Options{ShopURL: "https://shop.example.com", Steps: []time.Duration{time.Hour, 48 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f.r = r
+	f.tick()
+	f.basket("b-1", "Ann@Example.com", nil)
+	f.run(2*time.Hour, 10*time.Minute)
+
+	mailSrv.mu.Lock()
+	if len(mailSrv.raw) != 1 {
+		mailSrv.mu.Unlock()
+		t.Fatalf("%d messages delivered; want 1", len(mailSrv.raw))
+	}
+	raw := mailSrv.raw[0]
+	mailSrv.mu.Unlock()
+	msg, err := mail.ReadMessage(strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lu, post := msg.Header.Get("List-Unsubscribe"), msg.Header.Get("List-Unsubscribe-Post")
+	if post != "List-Unsubscribe=One-Click" || !strings.HasPrefix(lu, "<https://shop.example.com"+DefaultUnsubscribePath+"?token=") || !strings.HasSuffix(lu, ">") {
+		t.Fatalf("List-Unsubscribe %q, List-Unsubscribe-Post %q; want <https://shop.example.com%s?token=…> and one-click", lu, post, DefaultUnsubscribePath)
+	}
+	if strings.Contains(strings.ToLower(lu), "ann") {
+		t.Errorf("List-Unsubscribe %q shows the address", lu)
+	}
+	link, err := url.Parse(strings.Trim(lu, "<>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The shop forwards the path to the server.
+	target := srv.URL + link.Path + "?" + link.RawQuery
+	suppressed := func() bool {
+		t.Helper()
+		s, _, err := f.eng.Suppression(t.Context(), "ann@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	onePost := func(u string) int {
+		t.Helper()
+		resp, err := http.Post(u, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tok := link.Query().Get("token")
+	if code := onePost(srv.URL + link.Path + "?token=" + url.QueryEscape(tok[:len(tok)-2]+"AA")); code != http.StatusForbidden || suppressed() {
+		t.Errorf("POST with a tampered token: %d, suppressed %v; want 403 and nothing changed", code, suppressed())
+	}
+	resp, err := http.Get(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || suppressed() {
+		t.Errorf("GET of the link: %d, suppressed %v; want a page and nothing changed", resp.StatusCode, suppressed())
+	}
+	if code := onePost(target); code != http.StatusOK || !suppressed() {
+		t.Fatalf("the one-click POST: %d, suppressed %v; want 200 and the address on the list", code, suppressed())
+	}
+	f.run(50*time.Hour, 10*time.Minute)
+	mailSrv.mu.Lock()
+	n := len(mailSrv.raw)
+	mailSrv.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d messages delivered; want no second step after the unsubscribe", n)
+	}
+	if rep := r.Report(); rep.Skipped[ReasonSuppressed] != 1 || rep.Total.Sent != 1 {
+		t.Errorf("report: skipped as suppressed %d, sent %d; want 1 and 1", rep.Skipped[ReasonSuppressed], rep.Total.Sent)
 	}
 }
