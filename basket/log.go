@@ -83,11 +83,13 @@ type replicated struct {
 	every uint64 // records between checkpoints
 
 	lastMu  sync.Mutex // guards lastCur and lastNext
-	lastCur *lastCall  // the question to the log in flight, if any
+	lastCur *lastCall  // the question to the log in flight or wanted, if any
 	// lastNext is the one asked once lastCur is answered, for the reads
 	// that came while lastCur was in flight: lastCur may not see their
 	// writes.
 	lastNext *lastCall
+	asks     chan struct{} // wakes the asker for a new lastCur
+	stopped  <-chan struct{} // closed when the engine's goroutines stop
 
 	mu      sync.Mutex // guards the fields below
 	waiters map[string]chan outcome
@@ -122,7 +124,7 @@ type outcome struct {
 // following it and ticking. It returns once the engine serves.
 func (e *Engine) startReplicated(ctx context.Context, o *Options) error {
 	rl := &replicated{log: o.Log, tick: o.TickInterval, waiters: map[string]chan outcome{}, moved: make(chan struct{}),
-		digests: map[uint64]uint64{}, checkpoints: make(chan *walRecord, 16)}
+		digests: map[uint64]uint64{}, checkpoints: make(chan *walRecord, 16), asks: make(chan struct{}, 1)}
 	if rl.tick <= 0 {
 		rl.tick = DefaultTickInterval
 	}
@@ -146,7 +148,7 @@ func (e *Engine) startReplicated(ctx context.Context, o *Options) error {
 		rl.applied = seq
 	}
 	fctx, cancel := context.WithCancel(context.Background())
-	rl.cancel = cancel
+	rl.cancel, rl.stopped = cancel, fctx.Done()
 	if rl.snaps != nil {
 		rl.done.Add(1)
 		go func() {
@@ -154,10 +156,14 @@ func (e *Engine) startReplicated(ctx context.Context, o *Options) error {
 			e.snapshotter(fctx)
 		}()
 	}
-	rl.done.Add(2)
+	rl.done.Add(3)
 	go func() {
 		defer rl.done.Done()
 		rl.checkpointer(fctx)
+	}()
+	go func() {
+		defer rl.done.Done()
+		rl.asker(fctx)
 	}()
 	go func() {
 		defer rl.done.Done()
@@ -357,7 +363,10 @@ func (e *Engine) catchUp(ctx context.Context) error {
 	case rl.lastCur == nil:
 		c = &lastCall{done: make(chan struct{})}
 		rl.lastCur = c
-		go rl.ask(c)
+		select {
+		case rl.asks <- struct{}{}:
+		default: // the asker is awake already
+		}
 	case rl.lastNext == nil:
 		c = &lastCall{done: make(chan struct{})}
 		rl.lastNext = c
@@ -369,6 +378,8 @@ func (e *Engine) catchUp(ctx context.Context) error {
 	case <-c.done:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-rl.stopped:
+		return ErrClosed
 	}
 	if c.err != nil {
 		return fmt.Errorf("basket: asking the log for its last record: %w", c.err)
@@ -376,17 +387,39 @@ func (e *Engine) catchUp(ctx context.Context) error {
 	return rl.waitApplied(ctx, c.seq)
 }
 
-// ask asks the log for its last sequence for the reads of c, then starts
-// the question queued behind it, if any.
-func (rl *replicated) ask(c *lastCall) {
-	for c != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), lastTimeout)
-		c.seq, c.err = rl.log.Last(ctx)
-		cancel()
-		close(c.done)
+// asker asks the log for its last sequence for the reads waiting on
+// lastCur, then for those on the question queued behind it, until none is
+// left, each time it is woken, until ctx is done; it then answers the
+// questions left with ErrClosed.
+func (rl *replicated) asker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			rl.lastMu.Lock()
+			for _, c := range [...]*lastCall{rl.lastCur, rl.lastNext} {
+				if c != nil {
+					c.err = ErrClosed
+					close(c.done)
+				}
+			}
+			rl.lastCur, rl.lastNext = nil, nil
+			rl.lastMu.Unlock()
+			return
+		case <-rl.asks:
+		}
 		rl.lastMu.Lock()
-		c, rl.lastCur, rl.lastNext = rl.lastNext, rl.lastNext, nil
+		c := rl.lastCur
 		rl.lastMu.Unlock()
+		for c != nil {
+			actx, cancel := context.WithTimeout(ctx, lastTimeout)
+			seq, err := rl.log.Last(actx)
+			cancel()
+			rl.lastMu.Lock()
+			c.seq, c.err = seq, err
+			close(c.done)
+			c, rl.lastCur, rl.lastNext = rl.lastNext, rl.lastNext, nil
+			rl.lastMu.Unlock()
+		}
 	}
 }
 
