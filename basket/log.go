@@ -88,7 +88,7 @@ type replicated struct {
 	// that came while lastCur was in flight: lastCur may not see their
 	// writes.
 	lastNext *lastCall
-	asks     chan struct{} // wakes the asker for a new lastCur
+	asks     chan struct{}   // wakes the asker for a new lastCur
 	stopped  <-chan struct{} // closed when the engine's goroutines stop
 
 	mu      sync.Mutex // guards the fields below
