@@ -34,9 +34,10 @@ same seed gives the same events, byte for byte. A week runs in seconds.
 
 The events go to an in-memory engine (the default), to a file of JSON
 lines (-out, the NDJSON body of POST /api/baskets/events), or to a server's
-ingest endpoint (-target). The funnel report goes to stdout, or to stderr
-when the events do. A progress bar shows on stderr when it is a terminal.
-The first Ctrl-C stops the run and still prints the report.
+ingest endpoint (-target). The funnel report, as text, JSON or an HTML
+page of charts (-format), goes to stdout, or to stderr when the events do.
+A progress bar shows on stderr when it is a terminal. The first Ctrl-C
+stops the run and still prints the report.
 
 A server keeps a basket for its time to live (-ttl, 14 days) from its
 creation by the server's clock: with -target the simulated period ends now
@@ -52,6 +53,9 @@ Examples:
 
   # A month, twice the traffic, the funnel as JSON:
   abandoned simulate -days 30 -rate 2000 -format json
+
+  # The funnel, hours, channels and devices as charts, in one HTML file:
+  abandoned simulate -days 3 -format html > funnel.html
 
   # Write the last two days' events, then load them into a running server
   # (the token from ABANDONED_API_TOKEN, as serve reads it):
@@ -99,7 +103,7 @@ func parseSimulate(args []string, stderr io.Writer) (*simConfig, *flag.FlagSet, 
 	fs.StringVar(&c.target, "target", "", "post the events to the ingest endpoint of the server at `URL`")
 	fs.StringVar(&c.token, "token", "", "bearer `token` for -target; default $ABANDONED_API_TOKEN")
 	fs.IntVar(&c.batch, "batch", 1000, "events per request to -target")
-	fs.StringVar(&c.format, "format", "text", "report format: text or json")
+	fs.StringVar(&c.format, "format", "text", "report format: text, json or html (a page of charts)")
 	fs.DurationVar(&c.drain, "drain", 0, "after the period, let journeys in flight play on this long (returns, up to 720h)")
 	fs.BoolVar(&c.printScenario, "print-scenario", false, "print the scenario as JSON, with the flags applied, and exit")
 	if err := parseFlags("simulate", fs, args, 0); err != nil {
@@ -113,8 +117,8 @@ func parseSimulate(args []string, stderr io.Writer) (*simConfig, *flag.FlagSet, 
 		return nil, fs, bad("-days %d is not from 1 to 3660", c.days)
 	case set["rate"] && !(c.rate > 0 && c.rate <= 1e8):
 		return nil, fs, bad("-rate %v is not above 0 and at most 1e8", c.rate)
-	case c.format != "text" && c.format != "json":
-		return nil, fs, bad("-format %q is not text or json", c.format)
+	case c.format != "text" && c.format != "json" && c.format != "html":
+		return nil, fs, bad("-format %q is not text, json or html", c.format)
 	case c.batch < 1 || c.batch > 100000:
 		return nil, fs, bad("-batch %d is not from 1 to 100000", c.batch)
 	case c.drain < 0 || c.drain > 3660*24*time.Hour:
@@ -300,6 +304,9 @@ func simWriteReport(w io.Writer, rep *simulator.Report, format string) error {
 		}
 		_, err = fmt.Fprintf(w, "%s\n", data)
 		return err
+	}
+	if format == "html" {
+		return rep.WriteHTML(w)
 	}
 	return rep.WriteText(w)
 }
