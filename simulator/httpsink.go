@@ -6,18 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/httpapi"
 )
 
-// IngestPath is the path of the ingest endpoint .
+// IngestPath is the path of the ingest endpoint.
 const IngestPath = "/api/baskets/events"
 
 // HTTPOptions configure an HTTPSink. A nil *HTTPOptions means the defaults.
@@ -26,24 +24,25 @@ type HTTPOptions struct {
 	Token string
 	// BatchSize is the most events per POST. Default 1000.
 	BatchSize int
-	// MaxAttempts bounds the tries of one POST, the first included.
-	// Default 5.
+	// MaxAttempts bounds the tries of one POST, the first included; with
+	// several URLs, each is tried at least once. Default 5.
 	MaxAttempts int
-	// MinBackoff and MaxBackoff bound the wait between tries: it doubles
-	// from MinBackoff, with jitter, up to MaxBackoff; a Retry-After header
-	// is honoured up to MaxBackoff. Defaults 100ms and 5s.
+	// MinBackoff and MaxBackoff bound the wait between tries: drawn at
+	// random up to MinBackoff doubled at each try, at most MaxBackoff, or
+	// the server's Retry-After if longer. Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
 	// Client sends the requests. Default: a client with a 30 s timeout.
 	Client *http.Client
 }
 
-// HTTPSink posts events to the ingest endpoint as NDJSON, in batches. A
-// batch that fails with a network error, 408, 429 or a 5xx is retried with
-// backoff (a re-sent batch is harmless: the engine ignores events it has
-// applied); any other answer is an *IngestError. Events reach the server in
-// order, one request at a time.
+// HTTPSink posts events to the ingest endpoint as NDJSON, in batches,
+// through an httpapi.Client. A batch that fails with a network error, 429
+// or a 5xx is retried with backoff (a re-sent batch is harmless: the
+// engine ignores events it has applied); any other answer is an
+// *IngestError. Events reach the server in order, one request at a time.
 type HTTPSink struct {
 	url    string
+	api    *httpapi.Client
 	opts   HTTPOptions
 	buf    bytes.Buffer
 	n      int // events in buf
@@ -53,12 +52,15 @@ type HTTPSink struct {
 }
 
 // IngestError is an answer of the ingest endpoint that retrying will not
-// change, or the last answer after every try failed.
+// change, or the last answer after every try failed. It unwraps to the
+// client's error (an *httpapi.APIError for an answer).
 type IngestError struct {
 	Status  int    // the HTTP status, 0 for a network error
 	Message string // the server's message, if any
 	Index   int    // the offending event's index in the batch; -1 if none
 	Offset  int64  // the batch's first event, counted from the start of the run
+
+	err error
 }
 
 // Error describes the answer: the status, the server's message and the
@@ -79,19 +81,37 @@ func (e *IngestError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the client's error.
+func (e *IngestError) Unwrap() error { return e.err }
+
 // NewHTTPSink returns a sink that posts to target: a server's base URL
 // (http://127.0.0.1:8080), to which IngestPath is added, or the full URL of
-// an ingest endpoint.
+// an ingest endpoint; or several of either, comma-separated, the nodes of
+// a cluster (a batch that fails on one goes to the next).
 func NewHTTPSink(target string, opts *HTTPOptions) (*HTTPSink, error) {
-	u, err := url.Parse(target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("ingest target %q is not an http(s) URL", truncate(target))
-	}
-	if u.User != nil {
-		return nil, errors.New("ingest target: put credentials in the token, not the URL")
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = IngestPath
+	var bases []string
+	path, first := "", ""
+	for i, t := range strings.Split(target, ",") {
+		t = strings.TrimSpace(t)
+		u, err := url.Parse(t)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("ingest target %q is not an http(s) URL", truncate(t))
+		}
+		if u.User != nil {
+			return nil, errors.New("ingest target: put credentials in the token, not the URL")
+		}
+		if u.Path == "" || u.Path == "/" {
+			u.Path = IngestPath
+		}
+		if i > 0 && u.Path != path {
+			return nil, errors.New("ingest target: the URLs name different paths")
+		}
+		path = u.Path
+		if first == "" {
+			first = u.String()
+		}
+		u.Path, u.RawPath = "", ""
+		bases = append(bases, u.String())
 	}
 	var o HTTPOptions
 	if opts != nil {
@@ -121,13 +141,24 @@ func NewHTTPSink(target string, opts *HTTPOptions) (*HTTPSink, error) {
 	if strings.ContainsAny(o.Token, "\r\n") {
 		return nil, errors.New("ingest token contains a line break")
 	}
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 30 * time.Second}
+	s := &HTTPSink{url: first, opts: o}
+	retries := o.MaxAttempts - 1
+	if retries == 0 {
+		retries = -1 // none
 	}
-	return &HTTPSink{url: u.String(), opts: o}, nil
+	api, err := httpapi.NewClient(strings.Join(bases, ","), &httpapi.ClientOptions{
+		Token: o.Token, IngestPath: path, HTTPClient: o.Client,
+		Retries: retries, MinBackoff: o.MinBackoff, MaxBackoff: o.MaxBackoff,
+		OnRetry: func(int, error, time.Duration) { s.tries++ },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest target: %w", err)
+	}
+	s.api = api
+	return s, nil
 }
 
-// URL returns the endpoint the sink posts to.
+// URL returns the endpoint the sink posts to (the first, with several).
 func (s *HTTPSink) URL() string { return s.url }
 
 // Stats returns the requests that succeeded, the tries made and the events
@@ -159,159 +190,54 @@ func (s *HTTPSink) Flush(ctx context.Context) error {
 	return s.post(ctx)
 }
 
-// post sends the buffered batch, retrying what may succeed later.
+// post sends the buffered batch; the client retries what may succeed
+// later.
 func (s *HTTPSink) post(ctx context.Context) error {
-	body := s.buf.Bytes()
-	var last *IngestError
-	for attempt := 1; ; attempt++ {
-		s.tries++
-		retryAfter, err := s.try(ctx, body)
-		if err == nil {
-			s.posts++
-			s.events += int64(s.n)
-			s.buf.Reset()
-			s.n = 0
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var ie *IngestError
-		if !errors.As(err, &ie) {
-			return err
-		}
-		ie.Offset = s.events
-		last = ie
-		if !retryable(ie.Status) || attempt >= s.opts.MaxAttempts {
-			if attempt > 1 {
-				return fmt.Errorf("after %d tries: %w", attempt, last)
-			}
-			return last
-		}
-		wait := s.backoff(attempt, retryAfter)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+	before := s.tries
+	s.tries++
+	res, err := s.api.Ingest(ctx, s.buf.Bytes())
+	tries := s.tries - before
+	if err == nil && res.Applied != s.n {
+		err = &IngestError{Status: http.StatusOK, Message: fmt.Sprintf("the server applied %d of %d events", res.Applied, s.n), Index: -1}
 	}
-}
-
-func retryable(status int) bool {
-	return status == 0 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
-}
-
-// backoff returns the wait before try attempt+1: exponential with full
-// jitter in its upper half, or the server's Retry-After, within bounds.
-func (s *HTTPSink) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return min(max(retryAfter, s.opts.MinBackoff), s.opts.MaxBackoff)
+	if err == nil {
+		s.posts++
+		s.events += int64(s.n)
+		s.buf.Reset()
+		s.n = 0
+		return nil
 	}
-	d := s.opts.MinBackoff << min(attempt-1, 30)
-	if d <= 0 || d > s.opts.MaxBackoff {
-		d = s.opts.MaxBackoff
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// try makes one request. It returns an *IngestError for an answer other
-// than 200 and for a failed exchange, with the Retry-After asked for.
-func (s *HTTPSink) try(ctx context.Context, body []byte) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
+	ie, ok := err.(*IngestError)
+	if !ok {
+		ie = ingestError(err)
 	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("Accept", "application/json")
-	if s.opts.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.opts.Token)
-	}
-	resp, err := s.opts.Client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		return 0, &IngestError{Message: networkProblem(err), Index: -1}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil && resp.StatusCode == http.StatusOK {
-		return 0, &IngestError{Status: resp.StatusCode, Message: "reading the answer failed", Index: -1}
-	}
-	if resp.StatusCode == http.StatusOK {
-		var ok struct {
-			Applied *int `json:"applied"`
-		}
-		if json.Unmarshal(data, &ok) != nil || ok.Applied == nil {
-			return 0, &IngestError{Status: resp.StatusCode, Message: `the answer is not {"applied":N}`, Index: -1}
-		}
-		if *ok.Applied != s.n {
-			return 0, &IngestError{Status: resp.StatusCode, Message: fmt.Sprintf("the server applied %d of %d events", *ok.Applied, s.n), Index: -1}
-		}
-		return 0, nil
-	}
-	ie := parseIngestError(resp.StatusCode, data)
-	return parseRetryAfter(resp.Header.Get("Retry-After")), ie
-}
-
-// parseIngestError reads an error answer, {"message":"…","index":i},
-// keeping only a short, printable message.
-func parseIngestError(status int, body []byte) *IngestError {
-	ie := &IngestError{Status: status, Index: -1}
-	var e struct {
-		Message string `json:"message"`
-		Index   *int   `json:"index"`
-	}
-	if json.Unmarshal(body, &e) == nil {
-		ie.Message = printable(e.Message)
-		if e.Index != nil && *e.Index >= 0 {
-			ie.Index = *e.Index
-		}
-	}
-	if ie.Message == "" {
-		ie.Message = http.StatusText(status)
+	ie.Offset = s.events
+	if tries > 1 {
+		return fmt.Errorf("after %d tries: %w", tries, ie)
 	}
 	return ie
 }
 
-// printable shortens s to 200 characters and drops control characters.
-func printable(s string) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n == 200 {
-			b.WriteString("…")
-			break
+// ingestError describes an error of the client as an *IngestError.
+func ingestError(err error) *IngestError {
+	ie := &IngestError{Index: -1, err: err}
+	var ae *httpapi.APIError
+	var te *httpapi.TransportError
+	switch {
+	case errors.As(err, &ae):
+		ie.Status, ie.Message, ie.Index = ae.Status, ae.Message, ae.Index
+		if ie.Message == "" {
+			ie.Message = http.StatusText(ae.Status)
 		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0xfffd {
-			r = ' '
-		}
-		b.WriteRune(r)
-		n++
+	case errors.Is(err, httpapi.ErrBadAnswer):
+		ie.Status, ie.Message = http.StatusOK, err.Error()
+	case errors.As(err, &te):
+		ie.Message = te.Err.Error()
+	default:
+		ie.Message = err.Error()
 	}
-	return strings.TrimSpace(b.String())
-}
-
-// parseRetryAfter reads a Retry-After header given in seconds.
-func parseRetryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n <= 0 || n > 3600 {
-		return 0
-	}
-	return time.Duration(n) * time.Second
-}
-
-// networkProblem describes a failed exchange without the URL (which the
-// caller knows) or anything else from the request.
-func networkProblem(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return printable(err.Error())
+	return ie
 }

@@ -320,7 +320,7 @@ func retryable(err error) bool {
 	if errors.As(err, &ae) {
 		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
 	}
-	var te *transportError
+	var te *TransportError
 	return errors.As(err, &te)
 }
 
@@ -369,25 +369,28 @@ func (c *Client) try(ctx context.Context, node int, r *request) ([]byte, error) 
 	return nil, c.answerError(r.path, resp.StatusCode, resp.Header, data)
 }
 
-// transportError is an exchange that brought no (whole) answer. It never
-// shows the URL, whose query may hold an email.
-type transportError struct {
-	method, path string
-	err          error
+// TransportError is an exchange that brought no whole answer: the
+// connection failed or broke, or the request timed out. It never shows the
+// URL, whose query may hold an email.
+type TransportError struct {
+	Method, Path string // the request's method and path, never its query
+	Err          error  // what went wrong, cleaned of the client's secrets
 }
 
-func (e *transportError) Error() string {
-	return e.method + " " + e.path + ": no answer: " + e.err.Error()
+// Error returns "<method> <path>: no answer: <Err>".
+func (e *TransportError) Error() string {
+	return e.Method + " " + e.Path + ": no answer: " + e.Err.Error()
 }
 
-func (e *transportError) Unwrap() error { return e.err }
+// Unwrap returns Err.
+func (e *TransportError) Unwrap() error { return e.Err }
 
 func (c *Client) transport(method, path string, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &transportError{method: method, path: path, err: cleanError{err, c.cleanMessage(err.Error())}}
+	return &TransportError{Method: method, Path: path, Err: cleanError{err, c.cleanMessage(err.Error())}}
 }
 
 // cleanError is an error whose text was cleaned of secrets; it unwraps to
