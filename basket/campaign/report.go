@@ -241,8 +241,8 @@ func (r *Runner) Report() Report {
 	}
 	rep.Total.rates()
 	rep.DryRun = r.dryRun
-	if r.cfg.Holdout > 0 || groups.Holdout > 0 {
-		rep.Holdout = newHoldoutReport(r.cfg.Holdout, groups)
+	if share := st.HoldoutShare; share > 0 || groups.Holdout > 0 {
+		rep.Holdout = newHoldoutReport(share, groups)
 	}
 	return rep
 }

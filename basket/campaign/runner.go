@@ -122,6 +122,13 @@ func Open(dir string, src Source, snd Sender, opts *Options) (*Runner, error) {
 	}
 	r.st.attrWindow = cfg.AttributionWindow.Milliseconds()
 	r.st.reindex(len(cfg.Steps))
+	if r.st.HoldoutShare != cfg.Holdout {
+		// For the report, which compares the groups of one setting.
+		if err := r.commit(&rec{Kind: kHoldout, Text: strconv.FormatFloat(cfg.Holdout, 'g', -1, 64)}, true); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	return r, nil
 }
 

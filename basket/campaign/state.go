@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -38,6 +39,7 @@ const (
 	kHashKey     = 18 // Text: the id of the key of the state's email hashes (before any record of them)
 	kSuppressK   = 19 // Email: keyed hash, Text: why
 	kUnsuppressK = 20 // Email: keyed hash
+	kHoldout     = 21 // Text: the holdout's share (strconv 'g'), when it changes; written only with a holdout
 )
 
 // rec is one record of the log.
@@ -178,6 +180,8 @@ type state struct {
 	// Groups count the baskets forgotten that were mailed or held out
 	// (Options.Holdout), and those of them recovered.
 	Groups groupCounts `msgpack:"hg,omitempty"`
+	// HoldoutShare is the share of the holdout of the latest run.
+	HoldoutShare float64 `msgpack:"hs,omitempty"`
 
 	key        []byte            // the email-hash key (emailKey); never persisted
 	unkeyed    bool              // what was loaded held unkeyed hashes (an earlier version's)
@@ -422,6 +426,12 @@ func (s *state) apply1(r *rec) error {
 			return fmt.Errorf("record %d: the email hashes change key", r.Kind)
 		}
 		s.HashKey = r.Text
+	case kHoldout:
+		v, err := strconv.ParseFloat(r.Text, 64)
+		if err != nil || v < 0 || v > MaxHoldout {
+			return fmt.Errorf("record %d: holdout %q", r.Kind, truncate(r.Text))
+		}
+		s.HoldoutShare = v
 	case kOpened:
 		if err := needTrack(); err != nil {
 			return err
