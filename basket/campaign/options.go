@@ -233,8 +233,9 @@ type Options struct {
 	// the endpoint that calls it.
 	UnsubscribeURL string
 
-	// UnsubscribeValidity is how long an unsubscribe token is valid.
-	// Default one year.
+	// UnsubscribeValidity is how long the runner's own unsubscribe tokens
+	// are valid (a source's, the engine's, do not expire). Default one
+	// year.
 	UnsubscribeValidity time.Duration
 
 	// Holdout is the share of customers, from 0 to MaxHoldout (0.5), sent
@@ -251,12 +252,14 @@ type Options struct {
 	// Templates are the messages' templates. Default DefaultTemplates.
 	Templates *Templates
 
-	// Tokens issues and verifies unsubscribe tokens. Default: the source's
+	// Tokens signs and verifies the runner's own unsubscribe tokens, which
+	// links carry when the source keeps no suppression list (it is not
+	// Suppressions) and Runner.Unsubscribe takes. Default: the source's
 	// engine, if it has one; else, for a durable runner, tokens signed with
 	// a secret kept in the state directory (unsubscribe.secret, made at the
-	// first run). A runner in memory needs one of these. (The suppression
-	// list is keyed with another secret, email-hash.secret: see the package
-	// documentation.)
+	// first run). A runner in memory over a source that is neither Tokens
+	// nor Suppressions needs it. (The suppression list is keyed with
+	// another secret, email-hash.secret: see the package documentation.)
 	Tokens Tokens
 
 	// RetryAfter is how long a message that failed for a temporary reason
