@@ -229,6 +229,7 @@ func (s *Server) routes() {
 		{http.MethodPost, "/oauth2/token", 0, s.handleToken},
 		{http.MethodGet, "/healthz", 0, s.handleHealth},
 		{http.MethodGet, "/metrics", 0, promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP},
+		{http.MethodGet, "/openapi.json", 0, s.handleOpenAPI},
 	} {
 		pattern := rt.method + " " + rt.path
 		s.mux.Handle(pattern, s.wrap(rt.path, rt.scope, rt.h))
