@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"slices"
 	"strings"
 
@@ -73,7 +74,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	}
 	hours.Series[1].Labels = make([]string, 24)
 	for h := range 24 {
-		hours.Series[1].Labels[h] = fmt.Sprintf("%.0f (%s of the day)", hours.Series[1].Values[h], pct(t.HourShare[h]))
+		hours.Series[1].Labels[h] = num(int64(math.Round(hours.Series[1].Values[h]))) + " (" + pct(t.HourShare[h]) + " of the day)"
 	}
 	d.chart(hours)
 

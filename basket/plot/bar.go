@@ -64,7 +64,6 @@ func (c BarChart) svg() string {
 	}
 	lo, hi := 0.0, 0.0
 	var bars []bar
-	var labels []string
 	for i, b := range c.Series {
 		for j := range n {
 			if j >= len(b.Values) || math.IsNaN(b.Values[j]) || math.IsInf(b.Values[j], 0) {
@@ -78,7 +77,6 @@ func (c BarChart) svg() string {
 			}
 			if j < len(b.Labels) {
 				br.label = b.Labels[j]
-				labels = append(labels, br.label)
 			}
 			bars = append(bars, br)
 		}
@@ -130,7 +128,7 @@ func (c BarChart) svg() string {
 	catW := maxTextW(c.Categories)
 
 	if c.Horizontal {
-		c.horizontal(&s, w, h, top, catW, maxTextW(labels), lo, hi, bars)
+		c.horizontal(&s, w, h, top, catW, lo, hi, bars)
 	} else {
 		c.vertical(&s, w, h, top, catW, lo, hi, bars)
 	}
@@ -231,19 +229,32 @@ func (c *BarChart) vertical(s *svg, w, h int, top, catW, lo, hi float64, bars []
 }
 
 // horizontal draws the bars rightwards, the categories down the left.
-func (c *BarChart) horizontal(s *svg, w, h int, top, catW, labelW, lo, hi float64, bars []bar) {
+func (c *BarChart) horizontal(s *svg, w, h int, top, catW, lo, hi float64, bars []bar) {
 	n, ns := len(c.Categories), max(len(c.Series), 1)
 	x0 := math.Round(10 + catW + 8)
+	right := float64(w) - 8 // where text must end
 	x1 := float64(w) - 16
-	if labelW > 0 {
-		x1 -= labelW + 6
-	}
 	y0 := float64(h) - 44
 	rowH := (y0 - top) / float64(max(n, 1))
 	xticks, xlo, xhi := linearTicks(&c.Value, lo, hi, x1-x0, 6, 18, true)
-	if over := textW(xticks[len(xticks)-1].label)/2 + 4 - (float64(w) - x1); over > 0 {
-		// The last tick's label, centred on the end of the axis, needs room.
-		x1 -= over
+	// Narrow the axis until each bar's label fits after its end, and the
+	// last tick's label, centred on the axis's end; but not below a third
+	// of the width.
+	for range 4 {
+		fit := right - textW(xticks[len(xticks)-1].label)/2
+		for _, b := range bars {
+			if b.label == "" {
+				continue
+			}
+			if frac := (max(b.v, 0) - xlo) / (xhi - xlo); frac > 0 {
+				fit = min(fit, x0+(right-4-textW(b.label)-x0)/frac)
+			}
+		}
+		fit = math.Floor(max(fit, x0+(float64(w)-16-x0)/3))
+		if fit >= x1 {
+			break
+		}
+		x1 = fit
 		xticks, xlo, xhi = linearTicks(&c.Value, lo, hi, x1-x0, 6, 18, true)
 	}
 	xs := scale{lo: xlo, hi: xhi, a: x0, b: x1}
