@@ -160,6 +160,9 @@ func (e *Engine) applyRecord(rec *walRecord) (Result, error) {
 	if rec.Epoch > e.lastPos {
 		e.lastPos = rec.Epoch
 	}
+	if rec.Epoch > e.changeSeq {
+		e.changeSeq = rec.Epoch
+	}
 	if rec.Revoke != "" {
 		return Result{}, e.revokeLocked(now, rec.Revoke)
 	}
@@ -482,6 +485,7 @@ func (t *txn) erase(key string, at int64) {
 // commit swaps the working copies in. e.mu must be held for writing.
 func (t *txn) commit(now int64) {
 	e := t.e
+	var erased []string
 	for _, w := range t.ents {
 		id, c := w.id, w.rec
 		old := e.recs[id]
@@ -490,6 +494,7 @@ func (t *txn) commit(now int64) {
 				e.remove(old)
 			}
 			e.erased.Set(id, w.erasedAt)
+			erased = append(erased, id)
 			continue
 		}
 		if !w.dirty {
@@ -504,6 +509,9 @@ func (t *txn) commit(now int64) {
 	}
 	for _, er := range t.erasures {
 		e.unsuppressErased(er.key, er.at)
+	}
+	if len(erased) > 0 {
+		e.appendChange(centry{typ: 4, ids: erased})
 	}
 	e.updateDue()
 }

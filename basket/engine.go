@@ -93,6 +93,12 @@ type Options struct {
 	// DefaultLogSnapshotEvery.
 	LogSnapshotEvery uint64
 
+	// ChangeRetention is how long the change journal (Changes) keeps a
+	// change, in engine time: what outgoing webhooks deliver from. Default
+	// 0: no journal (its sequence still moves); DefaultChangeRetention is
+	// what a server that pushes changes uses.
+	ChangeRetention time.Duration
+
 	// KeepStoredSettings makes a durable engine (Open) keep the settings
 	// its directory was written with (AbandonAfter, TTL, RecoveryValidity)
 	// when they differ from these options, as a reader of another
@@ -165,16 +171,25 @@ type Engine struct {
 	erased      *btree.Map[string, int64] // ids erased, forever, with the erasure's time
 	tombs       *btree.Map[string, tomb]
 	suppressed  *btree.Map[string, int64] // normalised addresses unsubscribed, with the time
-	tombQ       []string                  // ids in tombs, in order of tomb.until
-	created     *btree.BTreeG[aentry]     // every live record by (created, id)
-	abandoned   *btree.BTreeG[aentry]
-	byTag       map[string]*btree.BTreeG[aentry]
-	feed        *btree.BTreeG[fentry]
-	pending     *btree.BTreeG[pentry]
-	byEmail     map[string][]string
-	lastPos     uint64
-	intern      *interner
-	counts      [StateExpired + 1]int
+
+	// The change journal (see Changes): the last sequence handed out, the
+	// changes kept (if changeRetention > 0, in ms), the last one dropped,
+	// and a channel closed at the next change, if a reader waits.
+	changeSeq       uint64
+	changes         *btree.BTreeG[centry]
+	changesTrimmed  uint64
+	changeRetention int64
+	changesMoved    chan struct{}
+	tombQ           []string              // ids in tombs, in order of tomb.until
+	created         *btree.BTreeG[aentry] // every live record by (created, id)
+	abandoned       *btree.BTreeG[aentry]
+	byTag           map[string]*btree.BTreeG[aentry]
+	feed            *btree.BTreeG[fentry]
+	pending         *btree.BTreeG[pentry]
+	byEmail         map[string][]string
+	lastPos         uint64
+	intern          *interner
+	counts          [StateExpired + 1]int
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -223,6 +238,8 @@ func New(opts *Options) (*Engine, error) {
 		erased:           btree.NewMap[string, int64](0),
 		tombs:            btree.NewMap[string, tomb](0),
 		suppressed:       btree.NewMap[string, int64](0),
+		changes:          newChangeTree(),
+		changeRetention:  o.ChangeRetention.Milliseconds(),
 		created:          newAbandonedTree(),
 		abandoned:        newAbandonedTree(),
 		byTag:            make(map[string]*btree.BTreeG[aentry]),
@@ -241,6 +258,7 @@ func New(opts *Options) (*Engine, error) {
 	// Positions start at the start time, so that a new process never hands
 	// out a position an earlier one did (see epochOf).
 	e.lastPos = epochOf(o.Now())
+	e.changeSeq = e.lastPos
 	e.lazy = o.SweepInterval <= 0
 	if o.Log != nil {
 		e.lazy = false
@@ -472,6 +490,7 @@ func (e *Engine) insert(r *record) {
 	if e.rl != nil {
 		e.recDigest ^= r.digest()
 	}
+	e.noteChange(nil, r)
 	e.recs[r.id] = r
 	e.created.Set(aentry{r.created, r})
 	e.counts[r.state]++
@@ -500,6 +519,7 @@ func (e *Engine) replace(old, c *record) {
 	if e.rl != nil {
 		e.recDigest ^= old.digest() ^ c.digest()
 	}
+	e.noteChange(old, c)
 	e.recs[c.id] = c
 	e.created.Set(aentry{c.created, c})
 	e.counts[old.state]--

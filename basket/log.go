@@ -132,7 +132,7 @@ func (e *Engine) startReplicated(ctx context.Context, o *Options) error {
 		rl.every = DefaultCheckpointEvery
 	}
 	e.rl = rl
-	e.lastPos = 0 // the log says where positions are
+	e.lastPos, e.changeSeq = 0, 0 // the log says where positions are
 	want := e.settings()
 	from := uint64(1)
 	if snaps, ok := o.Log.(LogSnapshots); ok {
@@ -582,6 +582,7 @@ func (e *Engine) clearState(s settings) {
 	e.erased = btree.NewMap[string, int64](0)
 	e.tombs = btree.NewMap[string, tomb](0)
 	e.suppressed = btree.NewMap[string, int64](0)
+	e.changes, e.changeSeq, e.changesTrimmed = newChangeTree(), 0, 0
 	e.tombQ = nil
 	e.created, e.abandoned = newAbandonedTree(), newAbandonedTree()
 	e.byTag = make(map[string]*btree.BTreeG[aentry])

@@ -32,7 +32,7 @@ const secretFile = "recovery.secret"
 const snapshotFormat = 3
 
 // snapshotFields is the number of fields of each format's payload array.
-var snapshotFields = [...]int{1: 6, 2: 9, 3: 11}
+var snapshotFields = [...]int{1: 6, 2: 9, 3: 12}
 
 // walRecord is one entry of the log, applied at engine time Now (unix ms):
 // a batch of events, a tick (no events: only the time-based changes due), a
@@ -288,6 +288,9 @@ func (e *Engine) freeze() *frozen {
 		settings:   e.settings(),
 		suppressed: e.suppressed.Copy(),
 		clusterID:  e.clusterID,
+		changeSeq:  e.changeSeq,
+		trimmed:    e.changesTrimmed,
+		changes:    e.changes.Copy(),
 	}
 }
 
@@ -304,6 +307,10 @@ type frozen struct {
 	// suppressed is the suppression list: normalised address, time.
 	suppressed *btree.Map[string, int64]
 	clusterID  []byte // on a replicated log: its identity
+	// The change journal: its last sequence, the last change dropped, the
+	// changes kept.
+	changeSeq, trimmed uint64
+	changes            *btree.BTreeG[centry]
 }
 
 func (v *frozen) write(w io.Writer) error {
@@ -350,6 +357,23 @@ func (v *frozen) write(w io.Writer) error {
 		return err == nil
 	})
 	do(enc.EncodeBytes(v.clusterID))
+	do(enc.EncodeArrayLen(3))
+	do(enc.EncodeUint(v.changeSeq))
+	do(enc.EncodeUint(v.trimmed))
+	do(enc.EncodeArrayLen(v.changes.Len()))
+	v.changes.Scan(func(ce centry) bool {
+		do(enc.EncodeArrayLen(6))
+		do(enc.EncodeUint(ce.seq))
+		do(enc.EncodeInt(ce.at))
+		do(enc.EncodeUint(uint64(ce.typ)))
+		do(enc.EncodeString(ce.id))
+		do(enc.EncodeUint(ce.feedPos))
+		do(enc.EncodeArrayLen(len(ce.ids)))
+		for _, id := range ce.ids {
+			do(enc.EncodeString(id))
+		}
+		return err == nil
+	})
 	return err
 }
 
@@ -524,6 +548,26 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 			if id, d.err = d.dec.DecodeBytes(); len(id) > 0 {
 				e.clusterID = id
 			}
+		}
+		d.arrayLen(3)
+		e.changeSeq = d.uint()
+		e.changesTrimmed = d.uint()
+		n = d.arrayLen(-1)
+		var prevSeq uint64
+		for i := 0; i < n && d.err == nil; i++ {
+			d.arrayLen(6)
+			ce := centry{seq: d.uint(), at: d.int(), typ: uint8(d.uint()), id: d.str(), feedPos: d.uint()}
+			if m := d.arrayLen(-1); m > 0 {
+				ce.ids = make([]string, 0, m)
+				for range m {
+					ce.ids = append(ce.ids, d.str())
+				}
+			}
+			if d.err == nil && (ce.typ == 0 || int(ce.typ) >= len(changeTypeOf) || ce.seq <= prevSeq || ce.seq > e.changeSeq) {
+				return fmt.Errorf("decoding the snapshot: change %d of the journal is malformed", i)
+			}
+			prevSeq = ce.seq
+			e.changes.Load(ce)
 		}
 	}
 	if d.err != nil {

@@ -124,7 +124,8 @@ func (nd *node) startEngine(t *testing.T) error {
 		return fmt.Errorf("%s: %w", nd.name, err)
 	}
 	eng, err := basket.New(&basket.Options{Log: l, Alias: "shop", RecoverySecrets: [][]byte{btest.Secret},
-		TickInterval: 100 * time.Millisecond, AbandonAfter: time.Second, CheckpointEvery: 4, LogSnapshotEvery: nd.snapEvery})
+		TickInterval: 100 * time.Millisecond, AbandonAfter: time.Second, CheckpointEvery: 4, LogSnapshotEvery: nd.snapEvery,
+		ChangeRetention: time.Hour})
 	if err != nil {
 		nc.Close()
 		return fmt.Errorf("%s: %w", nd.name, err)

@@ -105,7 +105,8 @@ func TestClusterSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh, err := basket.New(&basket.Options{Log: l, Alias: "shop", RecoverySecrets: [][]byte{btest.Secret},
-		TickInterval: 100 * time.Millisecond, AbandonAfter: time.Second, CheckpointEvery: 4, LogSnapshotEvery: 10})
+		TickInterval: 100 * time.Millisecond, AbandonAfter: time.Second, CheckpointEvery: 4, LogSnapshotEvery: 10,
+		ChangeRetention: time.Hour})
 	if err != nil {
 		t.Fatalf("a new engine on a trimmed stream: %v", err)
 	}
@@ -129,5 +130,36 @@ func TestClusterSnapshots(t *testing.T) {
 	}
 	if err := nodes[0].eng.Health(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// The change journals agree, sequence by sequence, the restored ones
+	// included.
+	wantChanges := journal(t, nodes[0].eng)
+	if len(wantChanges) < 87 {
+		t.Fatalf("n1's journal has %d changes; want at least the 87 abandonments", len(wantChanges))
+	}
+	for name, eng := range engines {
+		if got := journal(t, eng); !slices.Equal(got, wantChanges) {
+			t.Fatalf("the journal of %s differs from n1's:\n%s\nwant\n%s", name, strings.Join(got, "\n"), strings.Join(wantChanges, "\n"))
+		}
+	}
+}
+
+// journal returns an engine's whole change journal as seq:type:ids.
+func journal(t *testing.T, eng *basket.Engine) []string {
+	t.Helper()
+	var out []string
+	var after uint64
+	for {
+		p, err := eng.Changes(context.Background(), after, 100)
+		if err != nil {
+			t.Fatalf("Changes: %v", err)
+		}
+		for _, ch := range p.Items {
+			out = append(out, fmt.Sprintf("%d:%s:%v", ch.Seq, ch.Type, ch.BasketIDs))
+		}
+		if len(p.Items) == 0 {
+			return out
+		}
+		after = p.Next
 	}
 }
