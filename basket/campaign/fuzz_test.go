@@ -1,9 +1,14 @@
 package campaign
 
 import (
+	"context"
+	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/basketlab/abandoned/basket"
 )
 
 // FuzzParseConfig: never a panic; a configuration accepted once is
@@ -56,6 +61,59 @@ func FuzzParseQuietHours(f *testing.F) {
 		q2, err := ParseQuietHours(q.String())
 		if err != nil || q2 != q && !(q.Start == q.End && q2 == QuietHours{}) {
 			t.Fatalf("ParseQuietHours(%q) = %v; its String %q parses to %v, %v", s, q, q.String(), q2, err)
+		}
+	})
+}
+
+// FuzzParseHoldout: never a panic; what parses is a share from 0 to
+// MaxHoldout, and formats back to a form that parses to the same.
+func FuzzParseHoldout(f *testing.F) {
+	for _, s := range []string{"10%", "0", "2.5%", "50%", "51%", "-0%", "1e1%", "NaN%", "Inf%", "0x10%", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseHoldout(s)
+		if err != nil {
+			return
+		}
+		if !(v >= 0 && v <= MaxHoldout) {
+			t.Fatalf("ParseHoldout(%q) = %v; want a share from 0 to %v", s, v, MaxHoldout)
+		}
+		back, err := ParseHoldout(formatShare(v))
+		if err != nil || math.Abs(back-v) > 1e-8 {
+			t.Fatalf("ParseHoldout(%q) = %v; formatted %q it parses to %v, %v", s, v, formatShare(v), back, err)
+		}
+	})
+}
+
+// FuzzUnsubscribe: an unsubscribe token from outside never panics and
+// never puts an address on the list unless it is the token of a link.
+func FuzzUnsubscribe(f *testing.F) {
+	eng, err := basket.New(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer eng.Close()
+	r, err := New(ownListSource{EngineSource{eng}}, &memSender{}, &Options{ShopURL: "x", Tokens: eng})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer r.Close()
+	r.mu.Lock()
+	good := r.ownToken("ann@example.com", time.Now(), time.Now())
+	r.mu.Unlock()
+	f.Add(good)
+	f.Add("")
+	f.Add(".")
+	f.Add(good[:32] + ".")
+	f.Add(strings.Repeat("0", 32) + "." + good[33:])
+	f.Fuzz(func(t *testing.T, tok string) {
+		err := r.Unsubscribe(context.Background(), tok)
+		if err != nil && !errors.Is(err, ErrBadToken) {
+			t.Fatalf("Unsubscribe(%q) = %v; want nil or ErrBadToken", tok, err)
+		}
+		if err == nil && tok != good {
+			t.Fatalf("Unsubscribe(%q) = nil; only the link's token %q is good", tok, good)
 		}
 	})
 }

@@ -72,8 +72,9 @@ func ParseHoldout(s string) (float64, error) {
 		return 0, nil
 	}
 	num, ok := strings.CutSuffix(t, "%")
-	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if !ok || err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+	num = strings.TrimSpace(num)
+	v, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || num == "" || strings.Trim(num, "0123456789.") != "" {
 		return 0, fmt.Errorf("%w: holdout %q: want a percentage such as 10%%", ErrConfig, truncate(s))
 	}
 	if v < 0 || v/100 > MaxHoldout {

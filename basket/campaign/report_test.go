@@ -170,7 +170,7 @@ func TestParseHoldout(t *testing.T) {
 		want float64
 		ok   bool
 	}{{"10%", 0.1, true}, {"2.5%", 0.025, true}, {" 50 %", 0.5, true}, {"0", 0, true}, {"0%", 0, true},
-		{"10", 0, false}, {"0.1", 0, false}, {"51%", 0, false}, {"-1%", 0, false}, {"NaN%", 0, false}, {"", 0, false}, {"ten%", 0, false}} {
+		{"10", 0, false}, {"0.1", 0, false}, {"1e1%", 0, false}, {"0x10%", 0, false}, {"51%", 0, false}, {"-1%", 0, false}, {"NaN%", 0, false}, {"", 0, false}, {"ten%", 0, false}} {
 		got, err := ParseHoldout(tc.in)
 		if (err == nil) != tc.ok || math.Abs(got-tc.want) > 1e-12 {
 			t.Errorf("ParseHoldout(%q) = %v, %v; want %v (ok %v)", tc.in, got, err, tc.want, tc.ok)
