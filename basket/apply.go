@@ -170,6 +170,9 @@ func (e *Engine) applyRecord(rec *walRecord) (Result, error) {
 		e.suppressLocked(now, rec.Unsubscribe)
 		return Result{}, nil
 	}
+	if rec.FollowUp != nil {
+		return Result{}, e.followUpLocked(now, rec.FollowUp)
+	}
 	return e.applyLocked(now, rec.Events)
 }
 

@@ -80,6 +80,8 @@ type Basket struct {
 	Abandoned    bool      `json:"-"` // abandoned now
 	AbandonedAt  time.Time `json:"-"` // when it became abandoned; zero if not abandoned
 	FeedPosition uint64    `json:"-"` // its position in the feed; 0 if not abandoned
+	FollowedUpAt time.Time `json:"-"` // when it was marked followed up (FollowUp); zero if never
+	FollowUpNote string    `json:"-"` // the note of that follow-up
 }
 
 // Tag returns the sales channel, tracking.tag.

@@ -180,6 +180,8 @@ type Engine struct {
 	changesTrimmed  uint64
 	changeRetention int64
 	changesMoved    chan struct{}
+
+	followUps map[string]followUp // baskets marked followed up, by id
 	tombQ           []string              // ids in tombs, in order of tomb.until
 	created         *btree.BTreeG[aentry] // every live record by (created, id)
 	abandoned       *btree.BTreeG[aentry]
@@ -239,6 +241,7 @@ func New(opts *Options) (*Engine, error) {
 		tombs:            btree.NewMap[string, tomb](0),
 		suppressed:       btree.NewMap[string, int64](0),
 		changes:          newChangeTree(),
+		followUps:        make(map[string]followUp),
 		changeRetention:  o.ChangeRetention.Milliseconds(),
 		created:          newAbandonedTree(),
 		abandoned:        newAbandonedTree(),
@@ -506,6 +509,7 @@ func (e *Engine) remove(r *record) {
 		e.recDigest ^= r.digest()
 	}
 	delete(e.recs, r.id)
+	delete(e.followUps, r.id)
 	e.created.Delete(aentry{r.created, r})
 	e.counts[r.state]--
 	e.unindexAbandonment(r)
@@ -633,6 +637,11 @@ func (e *Engine) materialise(r *record, nowSec int64) Basket {
 	if r.abandoned() {
 		b.RecoveryLink = e.recoveryLink(r, nowSec)
 	}
+	if len(e.followUps) > 0 {
+		if f, ok := e.followUps[r.id]; ok {
+			b.FollowedUpAt, b.FollowUpNote = msTime(f.at), f.note
+		}
+	}
 	return b
 }
 
@@ -682,6 +691,11 @@ func (e *Engine) Check() error {
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if e.created.Len() != len(e.recs) {
 		fail("created index has %d entries, records %d", e.created.Len(), len(e.recs))
+	}
+	for id := range e.followUps {
+		if e.recs[id] == nil {
+			fail("a follow-up of %q, which is not live", id)
+		}
 	}
 	var counts [StateExpired + 1]int
 	nAb, nPend := 0, 0

@@ -583,6 +583,7 @@ func (e *Engine) clearState(s settings) {
 	e.tombs = btree.NewMap[string, tomb](0)
 	e.suppressed = btree.NewMap[string, int64](0)
 	e.changes, e.changeSeq, e.changesTrimmed = newChangeTree(), 0, 0
+	e.followUps = make(map[string]followUp)
 	e.tombQ = nil
 	e.created, e.abandoned = newAbandonedTree(), newAbandonedTree()
 	e.byTag = make(map[string]*btree.BTreeG[aentry])

@@ -32,7 +32,7 @@ const secretFile = "recovery.secret"
 const snapshotFormat = 3
 
 // snapshotFields is the number of fields of each format's payload array.
-var snapshotFields = [...]int{1: 6, 2: 9, 3: 12}
+var snapshotFields = [...]int{1: 6, 2: 9, 3: 13}
 
 // walRecord is one entry of the log, applied at engine time Now (unix ms):
 // a batch of events, a tick (no events: only the time-based changes due), a
@@ -54,6 +54,8 @@ type walRecord struct {
 	Digest     uint64
 	// A normalised address to put on the suppression list (Unsubscribe).
 	Unsubscribe string
+	// A basket marked followed up (FollowUp).
+	FollowUp *followUpRecord
 }
 
 // DecodeMsgpack reads a record of any version: the fields it holds, in
@@ -64,7 +66,7 @@ func (r *walRecord) DecodeMsgpack(dec *msgpack.Decoder) error {
 	if err != nil {
 		return err
 	}
-	fields := [...]any{&r.Now, &r.Events, &r.Revoke, &r.Seq, &r.Settings, &r.Epoch, &r.ID, &r.Identity, &r.Checkpoint, &r.Digest, &r.Unsubscribe}
+	fields := [...]any{&r.Now, &r.Events, &r.Revoke, &r.Seq, &r.Settings, &r.Epoch, &r.ID, &r.Identity, &r.Checkpoint, &r.Digest, &r.Unsubscribe, &r.FollowUp}
 	for i := range max(n, 0) {
 		if i >= len(fields) {
 			err = dec.Skip()
@@ -291,6 +293,7 @@ func (e *Engine) freeze() *frozen {
 		changeSeq:  e.changeSeq,
 		trimmed:    e.changesTrimmed,
 		changes:    e.changes.Copy(),
+		followUps:  maps.Clone(e.followUps),
 	}
 }
 
@@ -311,6 +314,7 @@ type frozen struct {
 	// changes kept.
 	changeSeq, trimmed uint64
 	changes            *btree.BTreeG[centry]
+	followUps          map[string]followUp
 }
 
 func (v *frozen) write(w io.Writer) error {
@@ -374,6 +378,14 @@ func (v *frozen) write(w io.Writer) error {
 		}
 		return err == nil
 	})
+	do(enc.EncodeArrayLen(len(v.followUps)))
+	for _, id := range slices.Sorted(maps.Keys(v.followUps)) {
+		f := v.followUps[id]
+		do(enc.EncodeArrayLen(3))
+		do(enc.EncodeString(id))
+		do(enc.EncodeInt(f.at))
+		do(enc.EncodeString(f.note))
+	}
 	return err
 }
 
@@ -568,6 +580,15 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 			}
 			prevSeq = ce.seq
 			e.changes.Load(ce)
+		}
+		n = d.arrayLen(-1)
+		for i := 0; i < n && d.err == nil; i++ {
+			d.arrayLen(3)
+			id, at, note := d.str(), d.int(), d.str()
+			if d.err == nil && e.recs[id] == nil {
+				return fmt.Errorf("decoding the snapshot: a follow-up of basket %q, which it does not hold", id)
+			}
+			e.followUps[id] = followUp{at: at, note: note}
 		}
 	}
 	if d.err != nil {
