@@ -182,16 +182,17 @@ type Engine struct {
 	changesMoved    chan struct{}
 
 	followUps map[string]followUp // baskets marked followed up, by id
-	tombQ           []string              // ids in tombs, in order of tomb.until
-	created         *btree.BTreeG[aentry] // every live record by (created, id)
-	abandoned       *btree.BTreeG[aentry]
-	byTag           map[string]*btree.BTreeG[aentry]
-	feed            *btree.BTreeG[fentry]
-	pending         *btree.BTreeG[pentry]
-	byEmail         map[string][]string
-	lastPos         uint64
-	intern          *interner
-	counts          [StateExpired + 1]int
+
+	tombQ     []string              // ids in tombs, in order of tomb.until
+	created   *btree.BTreeG[aentry] // every live record by (created, id)
+	abandoned *btree.BTreeG[aentry]
+	byTag     map[string]*btree.BTreeG[aentry]
+	feed      *btree.BTreeG[fentry]
+	pending   *btree.BTreeG[pentry]
+	byEmail   map[string][]string
+	lastPos   uint64
+	intern    *interner
+	counts    [StateExpired + 1]int
 
 	stop      chan struct{}
 	done      chan struct{}
