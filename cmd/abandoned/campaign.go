@@ -39,8 +39,25 @@ abandoned basket's customer the campaign's reminders (default +1h, +24h,
 +72h), by the campaign's rules: no message after an order, one per
 customer per window, suppression list, consent, quiet hours. A campaign
 started for the first time begins at the feed's newest position: it never
-mails the backlog unless -since says so. The first Ctrl-C stops cleanly and
-prints the report.
+mails the backlog unless -since says so (of several steps already due,
+only the latest goes; the others are skipped as overtaken). The first
+Ctrl-C stops cleanly and prints the report.
+
+Every message carries an unsubscribe link, https://<shop>/api/checkout/
+unsubscribe?token=... (the token is opaque: never the address), in its
+body and in the List-Unsubscribe and List-Unsubscribe-Post headers, so
+that mail clients offer one-click unsubscribe. Forward that path from the
+shop to the server, as for recovery links: "abandoned serve" answers it
+and keeps the address on the engine's suppression list, which every
+campaign asks at the moment of sending.
+
+-holdout 10% keeps a share of the customers (the same ones on every run)
+from every message, and the report compares the share of baskets
+recovered among those mailed with the share among those held out.
+
+Every step not sent has a reason in the report: completed, ordered_since,
+deduplicated, suppressed, no_consent, quiet_hours (deferred), expired,
+overtaken, holdout.
 
 The baskets come from a data directory (-data-dir, opened with the engine;
 the server must not be running on it) or from a server (-url and -token,
@@ -49,8 +66,9 @@ through GET /api/checkout/abandoned/feed). The campaign's state lives in
 
 Messages go through SMTP (-smtp-addr), a webhook (-webhook-url), a JSONL
 outbox file (-outbox), or nowhere with -dry-run, which keeps no state and
-prints one line per message with its key, basket and step only; add
--show-content to print whole messages, addresses and links included.
+prints one line per message with its key, basket and step only (add
+-show-content to print whole messages, addresses and links included); its
+report, on stderr, counts what would have been sent.
 
 Secrets (-token, -smtp-password, -webhook-token) can also be given as
 environment variables ABANDONED_<NAME>, e.g. ABANDONED_SMTP_PASSWORD (the
@@ -67,6 +85,8 @@ Examples:
 
   abandoned campaign run -data-dir ./data -shop shop.example.com -dry-run -since 72h -once
 
+  abandoned campaign run -data-dir ./data -shop shop.example.com -holdout 10% -outbox out.jsonl
+
 Flags:
 `
 
@@ -74,13 +94,20 @@ const campaignReportUsage = `Usage: abandoned campaign report [flags]
 
 Prints the report of a campaign from its state directory: messages sent,
 failed and in doubt by step, clicks and recoveries with their rates, skips
-and deferrals by reason. The campaign must not be running on the directory
-(its report is printed when it stops).
+and deferrals by reason, and, with a holdout, the recovered share of the
+customers mailed against that of those held out (the difference and its
+standard error). The campaign must not be running on the directory (its
+report is printed when it stops).
+
+-format html writes one self-contained page, with charts, to share or
+open in a browser; json writes times only when set, and durations as in
+the configuration file ("120h0m0s").
 
 Examples:
 
   abandoned campaign report -data-dir /var/lib/abandoned
   abandoned campaign report -state-dir /var/lib/campaign -format json
+  abandoned campaign report -data-dir /var/lib/abandoned -config winback.json -format html > report.html
 
 Flags:
 `
@@ -113,6 +140,7 @@ type campaignConfig struct {
 	quietHours        string
 	consentedOnly     bool
 	promo             string
+	holdout           string
 	suppress          string
 	ttl, abandonAfter time.Duration
 
@@ -140,6 +168,7 @@ func (c *campaignConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.quietHours, "quiet-hours", "", "quiet hours in the recipient's time zone, e.g. 21:00-08:00")
 	fs.BoolVar(&c.consentedOnly, "consented-only", false, "write only to baskets with marketing consent")
 	fs.StringVar(&c.promo, "promo", "", "promo `code` for the purchase link of later steps")
+	fs.StringVar(&c.holdout, "holdout", "", "`share` of the customers sent nothing, to measure the campaign's effect, e.g. 10%; overrides the configuration's holdout")
 	fs.StringVar(&c.suppress, "suppress", "", "suppression list `file` to add before running (one address per line, optional ,reason)")
 	fs.DurationVar(&c.ttl, "ttl", 336*time.Hour, "the baskets' time to live, as the server's -ttl (0 keeps baskets forever): the campaign remembers a basket it forgot until then")
 	fs.DurationVar(&c.abandonAfter, "abandon-after", 0, "with -data-dir: the engine's idle time before abandonment, used only if the directory does not record the server's")
@@ -148,7 +177,7 @@ func (c *campaignConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.once, "once", false, "one turn, then the report")
 	fs.DurationVar(&c.every, "every", time.Minute, "time between turns")
 	fs.DurationVar(&c.checkEvery, "check-every", 0, "how often the baskets taken in are looked at again for clicks and orders (attribution); default: the configuration's checkEvery, or 1h")
-	fs.StringVar(&c.format, "format", "text", "report format: text or json")
+	fs.StringVar(&c.format, "format", "text", "report format: text, json or html")
 	fs.StringVar(&c.smtpAddr, "smtp-addr", "", "SMTP server `host:port`")
 	fs.StringVar(&c.smtpUser, "smtp-user", "", "SMTP user name (AUTH PLAIN, over TLS only)")
 	fs.Var(&c.smtpPassword, "smtp-password", "SMTP `password`")
@@ -216,6 +245,13 @@ func (c *campaignConfig) options(now time.Time) (campaign.Options, error) {
 	if c.promo != "" {
 		o.PromoCode = c.promo
 	}
+	if c.holdout != "" {
+		h, err := campaign.ParseHoldout(c.holdout)
+		if err != nil {
+			return o, fmt.Errorf("-holdout: %w", err)
+		}
+		o.Holdout = h
+	}
 	switch {
 	case c.ttl == 0:
 		o.BasketTTL = basket.NoExpiry
@@ -251,8 +287,8 @@ func withShop(data []byte, shop string) []byte {
 
 func (c *campaignConfig) run(ctx context.Context, stdout, stderr io.Writer) error {
 	switch {
-	case c.format != "text" && c.format != "json":
-		return usagef("campaign run", "-format: want text or json")
+	case !reportFormat(c.format):
+		return usagef("campaign run", "-format: want text, json or html")
 	case c.dataDir == "" && c.url == "":
 		return usagef("campaign run", "give -data-dir or -url")
 	case c.dataDir != "" && c.url != "":
@@ -308,18 +344,9 @@ func (c *campaignConfig) run(ctx context.Context, stdout, stderr io.Writer) erro
 			stateDir = filepath.Join(c.dataDir, "campaign")
 		}
 	} else {
+		// The server keeps the suppression list and gives the tokens of
+		// the unsubscribe links.
 		src = &campaign.HTTPSource{BaseURL: c.url, Token: c.token.v}
-		// The server's engine signs no tokens for the campaign: a run keeps
-		// their secret in its state directory (unsubscribe.secret, written
-		// under the directory's lock); a dry run signs with a random one.
-		if c.dryRun {
-			eng, err := basket.New(nil)
-			if err != nil {
-				return fmt.Errorf("campaign run: %w", err)
-			}
-			defer eng.Close()
-			opts.Tokens = eng
-		}
 	}
 	if c.dryRun {
 		stateDir = "" // a dry run keeps no state
@@ -390,9 +417,14 @@ func (c *campaignConfig) sender(stdout io.Writer) (campaign.Sender, func(), erro
 	return &campaign.SMTP{Addr: c.smtpAddr, TLS: tm, Username: c.smtpUser, Password: c.smtpPassword.v, From: c.smtpFrom}, func() {}, nil
 }
 
+func reportFormat(f string) bool { return f == "text" || f == "json" || f == "html" }
+
 func writeCampaignReport(w io.Writer, rep *campaign.Report, format string) error {
-	if format == "json" {
+	switch format {
+	case "json":
 		return rep.WriteJSON(w)
+	case "html":
+		return rep.WriteHTML(w)
 	}
 	return rep.WriteText(w)
 }
@@ -403,7 +435,7 @@ func campaignReport(_ context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&dataDir, "data-dir", "", "the engine's data `directory` (the state is in its campaign/ folder)")
 	fs.StringVar(&stateDir, "state-dir", "", "the campaign's state `directory`")
 	fs.StringVar(&config, "config", "", "the campaign's configuration `file`, for its steps and attribution window")
-	fs.StringVar(&format, "format", "text", "text or json")
+	fs.StringVar(&format, "format", "text", "text, json or html (one self-contained page with charts)")
 	if err := parseFlags("campaign report", fs, args, 0); err != nil {
 		return err
 	}
@@ -411,8 +443,8 @@ func campaignReport(_ context.Context, args []string, stdout, stderr io.Writer) 
 		return usagef("campaign report", "%v", err)
 	}
 	switch {
-	case format != "text" && format != "json":
-		return usagef("campaign report", "-format: want text or json")
+	case !reportFormat(format):
+		return usagef("campaign report", "-format: want text, json or html")
 	case stateDir == "" && dataDir == "":
 		return usagef("campaign report", "give -data-dir or -state-dir")
 	case stateDir == "":

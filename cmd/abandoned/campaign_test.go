@@ -73,12 +73,18 @@ func TestCampaignRunOutboxAndReport(t *testing.T) {
 	}
 	for _, l := range lines {
 		var m struct {
-			To, RecoveryURL string
-			Step            int
+			To, RecoveryURL, UnsubscribeURL string
+			Step                            int
+			Headers                         map[string]string
 		}
 		if err := json.Unmarshal([]byte(l), &m); err != nil || m.Step != 1 ||
 			!strings.HasPrefix(m.RecoveryURL, "https://shop.example.com/api/checkout/recover?") {
 			t.Errorf("outbox line %s: %v", l, err)
+		}
+		if !strings.HasPrefix(m.UnsubscribeURL, "https://shop.example.com/api/checkout/unsubscribe?token=") || strings.Contains(m.UnsubscribeURL, "example.com%40") ||
+			strings.Contains(m.UnsubscribeURL, "@") || m.Headers["List-Unsubscribe"] != "<"+m.UnsubscribeURL+">" ||
+			m.Headers["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" {
+			t.Errorf("outbox line %s: want an unsubscribe link with a token, no address, and the one-click headers", l)
 		}
 	}
 	out, _, err = campaignCmd(t, "report", "-data-dir", dir, "-format", "json")
@@ -86,11 +92,53 @@ func TestCampaignRunOutboxAndReport(t *testing.T) {
 		t.Fatalf("campaign report: %v", err)
 	}
 	var rep struct {
-		Total  struct{ Sent int }
-		TookIn int
+		Total             struct{ Sent int }
+		TookIn            int
+		AttributionWindow string
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Total.Sent != 2 || rep.TookIn != 2 {
-		t.Errorf("report %s: %v; want 2 sent, 2 taken in", out, err)
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Total.Sent != 2 || rep.TookIn != 2 || rep.AttributionWindow != "120h0m0s" {
+		t.Errorf("report %s: %v; want 2 sent, 2 taken in, the attribution window as 120h0m0s", out, err)
+	}
+	if strings.Contains(out, "0001-01-01") {
+		t.Errorf("report %s writes a zero time", out)
+	}
+	out, _, err = campaignCmd(t, "report", "-data-dir", dir, "-format", "html")
+	if err != nil {
+		t.Fatalf("campaign report -format html: %v", err)
+	}
+	if !strings.HasPrefix(out, "<!DOCTYPE html>") || !strings.Contains(out, "<svg") || strings.Contains(out, "<script") {
+		t.Errorf("campaign report -format html wrote %.200q; want a page with inline charts and no script", out)
+	}
+}
+
+// TestCampaignHoldout: -holdout takes a percentage, overrides the
+// configuration's, and a bad one is refused naming the flag; a run with a
+// holdout reports it.
+func TestCampaignHoldout(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "c.json")
+	if err := os.WriteFile(conf, []byte(`{"shop":"x","holdout":"20%"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := campaignConfig{url: "http://127.0.0.1:1", config: conf, ttl: time.Hour}
+	if o, err := c.options(time.Now()); err != nil || o.Holdout != 0.2 {
+		t.Errorf("holdout from the configuration: %v, %v; want 0.2", o.Holdout, err)
+	}
+	c.holdout = "10%"
+	if o, err := c.options(time.Now()); err != nil || o.Holdout != 0.1 {
+		t.Errorf("-holdout 10%%: %v, %v; want 0.1", o.Holdout, err)
+	}
+	c.holdout = "ten"
+	if _, err := c.options(time.Now()); err == nil || !strings.Contains(err.Error(), "-holdout") {
+		t.Errorf("-holdout ten = %v; want an error naming the flag", err)
+	}
+	dir := seedDataDir(t)
+	out, _, err := campaignCmd(t, "run", "-data-dir", dir, "-shop", "shop.example.com", "-outbox", filepath.Join(t.TempDir(), "o.jsonl"),
+		"-since", "3h", "-once", "-holdout", "50%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "holdout 50%") || !strings.Contains(out, "held out") {
+		t.Errorf("the report of a run with a holdout:\n%s\nwant the holdout's comparison", out)
 	}
 }
 
@@ -117,6 +165,9 @@ func TestCampaignDryRun(t *testing.T) {
 	if !strings.Contains(errOut, "campaign abandoned-basket") {
 		t.Errorf("dry run's report not on stderr: %q", errOut)
 	}
+	if !strings.Contains(errOut, "dry run: nothing was sent") || !strings.Contains(errOut, "would send") {
+		t.Errorf("dry run's report does not say nothing was sent: %q", errOut)
+	}
 	// A dry run keeps no state: a real run afterwards still sends both.
 	if _, err := os.Stat(filepath.Join(dir, "campaign")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the dry run left state behind: %v", err)
@@ -137,6 +188,8 @@ func TestCampaignErrors(t *testing.T) {
 		{[]string{"run", "-data-dir", dir, "-shop", "x", "-outbox", "o", "-webhook-url", "http://x"}, "one sender"},
 		{[]string{"run", "-data-dir", dir, "-dry-run"}, "shop URL"},
 		{[]string{"run", "-data-dir", dir, "-shop", "x", "-dry-run", "-format", "xml"}, "-format"},
+		{[]string{"run", "-data-dir", dir, "-shop", "x", "-dry-run", "-holdout", "90%"}, "-holdout"},
+		{[]string{"report", "-data-dir", dir, "-format", "pdf"}, "-format"},
 		{[]string{"run", "-data-dir", dir, "-shop", "x", "-dry-run", "-since", "soon"}, "-since"},
 		{[]string{"run", "-data-dir", dir, "-shop", "x", "-dry-run", "-quiet-hours", "late"}, "quiet hours"},
 		{[]string{"run", "-url", "http://127.0.0.1:1", "-shop", "x", "-dry-run"}, "-token"},
