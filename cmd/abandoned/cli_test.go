@@ -48,7 +48,7 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{[]string{"demo", "-no-serve=maybe"}, `abandoned demo: -no-serve "maybe": want true or false`, "demo"},
 		{[]string{"loadtest", "-duration", "0"}, "abandoned loadtest: -duration 0s: want a positive duration of at most 24h0m0s", "loadtest"},
 		{[]string{"campaign", "run", "-every", "0"}, "abandoned campaign run: give -data-dir or -url", "campaign run"},
-		{[]string{"campaign", "report", "-format", "xml"}, "abandoned campaign report: -format: want text or json", "campaign report"},
+		{[]string{"campaign", "report", "-format", "xml"}, "abandoned campaign report: -format: want text, json or html", "campaign report"},
 		{[]string{"campaign", "fly"}, `abandoned campaign: unknown subcommand "fly": want run or report`, "campaign"},
 		{[]string{"version", "extra"}, `abandoned version: unexpected argument "extra"`, "version"},
 	} {
