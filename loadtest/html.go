@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/basketlab/abandoned/basket/plot"
 )
@@ -121,10 +122,11 @@ func (d *htmlData) overTime(r *Result) {
 	if len(r.All.Series) == 0 {
 		return
 	}
-	d.Width = strings.TrimSuffix(r.All.Series[0].Length.String(), "s") + " s"
-	if len(r.All.Series) > 1 {
-		d.Width = strings.TrimSuffix(r.All.Series[1].Length.String(), "s") + " s"
+	width := time.Second // of a series of one interval, maybe cut short
+	if ss := r.All.Series; len(ss) > 1 {
+		width = ss[1].At - ss[0].At
 	}
+	d.Width = plot.Duration(width.Seconds())
 	timeAxis := plot.Axis{Label: "time since the start of the run", Time: true}
 	tc := plot.LineChart{
 		Title: "Throughput",
