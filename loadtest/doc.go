@@ -30,7 +30,10 @@
 // (github.com/HdrHistogram/hdrhistogram-go, 1 ns to 1 h, three significant
 // figures), merged at the end. Operations intended during the warm-up run
 // but are not recorded. A Result holds, per kind and overall, p50, p90,
-// p99, p99.9, p99.99 and max, throughput, and errors counted by kind.
+// p99, p99.9, p99.99 and max, throughput, and errors counted by kind; and
+// the same second by second (KindResult.Series: throughput, errors, p50,
+// p99 and max of the operations that finished in each second), from a
+// small histogram of each second that a worker hands over once a second.
 // Every run is bounded by Options.Duration; cancelling its context stops
 // it early and still returns the result so far.
 //
@@ -39,7 +42,8 @@
 // "query:p99<2ms") check a result and set the load tester's exit code:
 // ExitOK, ExitError, ExitUsage, ExitThreshold, ExitInterrupted and
 // ExitNoRate. A Report writes it all as text, JSON or a self-contained HTML
-// page with an SVG plot of latency by percentile.
+// page with SVG charts of throughput and latency over time and of latency
+// by percentile.
 //
 // # Caveats
 //
