@@ -374,6 +374,32 @@ func TestHTTPSinkNetworkErrorAndCancel(t *testing.T) {
 	}
 }
 
+// TestHTTPSinkNodes: with the URLs of two nodes, a batch that finds the
+// first gone goes to the second, and the next batches stay there.
+func TestHTTPSinkNodes(t *testing.T) {
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	eng := newEngine(t, time.Now)
+	is := &ingestServer{eng: eng, token: "tok-123"}
+	srv := httptest.NewServer(is)
+	defer srv.Close()
+	sink, err := NewHTTPSink(gone.URL+","+srv.URL, &HTTPOptions{Token: "tok-123", BatchSize: 1, MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Minute)
+	evs := []basket.Event{
+		{Type: basket.EventCreated, BasketID: "b-1", At: at, Entry: "/checkout"},
+		{Type: basket.EventCreated, BasketID: "b-2", At: at, Entry: "/checkout"},
+	}
+	if err := sink.Write(t.Context(), evs); err != nil {
+		t.Fatalf("Write = %v; want the second node to take both", err)
+	}
+	if posts, tries, events := sink.Stats(); posts != 2 || tries != 3 || events != 2 {
+		t.Errorf("Stats = %d posts, %d tries, %d events; want 2, 3 (one to the node gone), 2", posts, tries, events)
+	}
+}
+
 func TestNewHTTPSink(t *testing.T) {
 	tests := []struct {
 		target string
@@ -390,6 +416,10 @@ func TestNewHTTPSink(t *testing.T) {
 		{"http://host", &HTTPOptions{MaxAttempts: 1000}, ""},
 		{"http://host", &HTTPOptions{MinBackoff: time.Second, MaxBackoff: time.Millisecond}, ""},
 		{"http://host", &HTTPOptions{Token: "a\nb"}, ""},
+		{"http://a:1, http://b:2/", nil, "http://a:1/api/baskets/events"},
+		{"http://a:1/in,http://b:2/in", nil, "http://a:1/in"},
+		{"http://a:1/in,http://b:2/", nil, ""},
+		{"http://a:1,ftp://b", nil, ""},
 	}
 	for _, tc := range tests {
 		s, err := NewHTTPSink(tc.target, tc.opts)

@@ -255,7 +255,7 @@ func (c *Client) send(ctx context.Context, r *request) ([]byte, error) {
 	for try := 1; ; try++ {
 		node := int(c.node.Load()) % n
 		tried |= 1 << node
-		body, err := c.try(ctx, node, r)
+		body, auth, err := c.try(ctx, node, r)
 		if err == nil {
 			return body, nil
 		}
@@ -268,7 +268,7 @@ func (c *Client) send(ctx context.Context, r *request) ([]byte, error) {
 			// The access token may have expired early, or the server
 			// restarted with other keys: obtain another, once.
 			renewed = true
-			c.dropToken()
+			c.dropToken(auth)
 			try--
 			continue
 		}
@@ -324,13 +324,19 @@ func retryable(err error) bool {
 	return errors.As(err, &te)
 }
 
-// try makes one exchange with a node.
-func (c *Client) try(ctx context.Context, node int, r *request) ([]byte, error) {
+// try makes one exchange with a node. It returns the Authorization
+// header it sent.
+func (c *Client) try(ctx context.Context, node int, r *request) (body []byte, auth string, err error) {
 	base := c.nodes[node]
-	auth, err := c.authorization(ctx, base)
-	if err != nil {
-		return nil, err
+	if auth, err = c.authorization(ctx, base); err != nil {
+		return nil, "", err
 	}
+	body, err = c.exchange(ctx, base, auth, r)
+	return body, auth, err
+}
+
+// exchange sends the request to base with the Authorization header auth.
+func (c *Client) exchange(ctx context.Context, base, auth string, r *request) ([]byte, error) {
 	u := base + r.path
 	if r.query != "" {
 		u += "?" + r.query
@@ -437,11 +443,14 @@ func (c *Client) authorization(ctx context.Context, base string) (string, error)
 	return "Bearer " + tok.AccessToken, nil
 }
 
-// dropToken forgets the access token, so that the next request obtains
-// another.
-func (c *Client) dropToken() {
+// dropToken forgets the access token that made the Authorization header
+// auth, so that the next request obtains another; a token obtained since
+// stays.
+func (c *Client) dropToken(auth string) {
 	c.tokenLock <- struct{}{}
-	c.token = nil
+	if c.token != nil && "Bearer "+c.token.AccessToken == auth {
+		c.token = nil
+	}
 	<-c.tokenLock
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basketlab/abandoned/basket/httpapi"
 	"golang.org/x/term"
 )
 
@@ -30,9 +30,11 @@ const ingestUsage = `Usage: abandoned ingest -url URL [flags] FILE|-
 Loads a file of events, one JSON object per line (what abandoned simulate
 -out writes), into the server at -url: it posts them in the order of the
 file to POST /api/baskets/events, -batch events at a time, and retries
-server errors (5xx, 429) and failed connections with a bounded backoff. A
-file of any size loads this way; "-" reads stdin. A progress bar shows on
-stderr when it is a terminal.
+server errors (5xx, 429) and failed connections with a bounded backoff (at
+least the wait a server asks for in Retry-After). A file of any size loads
+this way; "-" reads stdin. -url may name the nodes of a cluster,
+comma-separated: a batch that fails on one goes to the next. A progress
+bar shows on stderr when it is a terminal.
 
 The server applies a batch whole or not at all. A batch it refuses (an
 invalid event: 400; an illegal transition: 409) is reported with the line
@@ -67,12 +69,12 @@ type ingestConfig struct {
 	batch        int
 	retries      int
 	timeout      time.Duration
-	backoff      time.Duration // the first retry's wait; doubles up to maxBackoff
+	backoff      time.Duration // the first retry's wait at most; doubles up to maxBackoff
 	maxBackoff   time.Duration
 }
 
 func (c *ingestConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base `URL` of the server")
+	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base `URL` of the server, or of a cluster's nodes, comma-separated")
 	fs.Var(&c.token, "token", "bearer `token`: a static API token or an access token; default $ABANDONED_API_TOKEN")
 	fs.StringVar(&c.clientID, "client-id", "", "OAuth2 client `id`, with -client-secret, instead of -token")
 	fs.Var(&c.clientSecret, "client-secret", "OAuth2 client `secret`")
@@ -108,10 +110,6 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !tokenGiven && cfg.clientID != "" {
 		cfg.token.v = "" // client credentials win over a token from the environment
 	}
-	base, err := parseBaseURL("ingest", cfg.url)
-	if err != nil {
-		return err
-	}
 	switch {
 	case fs.NArg() == 0:
 		return usagef("ingest", "give the file of events to load, or - for stdin")
@@ -125,6 +123,14 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usagef("ingest", "give an API token (-token or %s), or -client-id and -client-secret", tokenEnv)
 	case cfg.clientID != "" && cfg.clientSecret.v == "":
 		return usagef("ingest", "-client-id needs -client-secret")
+	}
+
+	client, err := newAPIClient("ingest", serverConfig{
+		url: cfg.url, token: cfg.token.v, clientID: cfg.clientID, clientSecret: cfg.clientSecret.v, scope: "ingest",
+		retries: cfg.retries, timeout: cfg.timeout, backoff: cfg.backoff, maxBackoff: cfg.maxBackoff,
+	})
+	if err != nil {
+		return err
 	}
 
 	name := fs.Arg(0)
@@ -145,18 +151,9 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 
 	g := &ingester{
-		client: &apiClient{
-			base: base, http: &http.Client{Timeout: cfg.timeout}, bearer: cfg.token.v,
-			clientID: cfg.clientID, clientSecret: cfg.clientSecret.v,
-			retries: cfg.retries, backoff: cfg.backoff, maxBackoff: cfg.maxBackoff,
-		},
-		batch: cfg.batch,
-		bar:   newIngestBar(stderr, size),
-	}
-	if cfg.clientID != "" {
-		if err := g.client.fetchToken(ctx); err != nil {
-			return fmt.Errorf("ingest: %w", err)
-		}
+		client: client,
+		batch:  cfg.batch,
+		bar:    newIngestBar(stderr, size),
 	}
 	err = g.run(ctx, in)
 	g.bar.done()
@@ -172,7 +169,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // ingester posts a file's events in batches.
 type ingester struct {
-	client *apiClient
+	client *httpapi.Client
 	batch  int
 	bar    *ingestBar
 
@@ -259,24 +256,18 @@ func (g *ingester) send(ctx context.Context, i, j int) error {
 	if i > 0 {
 		start = g.ends[i-1]
 	}
-	body, err := g.client.post(ctx, "/api/baskets/events", "application/x-ndjson", g.buf[start:g.ends[j-1]])
+	res, err := g.client.Ingest(ctx, g.buf[start:g.ends[j-1]])
 	if err == nil {
-		var ok struct {
-			Applied *int64 `json:"applied"`
-		}
-		if json.Unmarshal(body, &ok) != nil || ok.Applied == nil {
-			return errors.New(`the server's answer is not {"applied":N}`)
-		}
-		g.applied += *ok.Applied
+		g.applied += int64(res.Applied)
 		g.batches++
 		g.bar.update(g)
 		return nil
 	}
-	var he *httpError
-	if !errors.As(err, &he) {
+	var ae *httpapi.APIError
+	if !errors.As(err, &ae) {
 		return err
 	}
-	switch he.status {
+	switch ae.Status {
 	case http.StatusRequestEntityTooLarge:
 		if j-i > 1 {
 			h := i + (j-i)/2
@@ -285,14 +276,14 @@ func (g *ingester) send(ctx context.Context, i, j int) error {
 			}
 			return g.send(ctx, h, j)
 		}
-		g.reject(rejection{line: g.lines[i], status: he.status, msg: he.message}, 1)
+		g.reject(rejection{line: g.lines[i], status: ae.Status, msg: ae.Message}, 1)
 		return nil
 	case http.StatusBadRequest, http.StatusConflict, http.StatusUnprocessableEntity:
 		line := g.lines[i]
-		if he.index >= 0 && i+he.index < j {
-			line = g.lines[i+he.index]
+		if ae.Index >= 0 && i+ae.Index < j {
+			line = g.lines[i+ae.Index]
 		}
-		g.reject(rejection{line: line, status: he.status, msg: he.message}, j-i)
+		g.reject(rejection{line: line, status: ae.Status, msg: ae.Message}, j-i)
 		return nil
 	}
 	return err
@@ -325,33 +316,65 @@ func (g *ingester) summary(w io.Writer, name string, err error) {
 	}
 }
 
-// ingestBar draws progress on a terminal; on anything else it does
-// nothing.
-type ingestBar struct {
+// progress draws a line of progress on stderr when it is a terminal, at
+// most ten times a second; on anything else it does nothing. ingest and
+// query draw theirs with it.
+type progress struct {
 	w     io.Writer
 	on    bool
-	size  int64 // of the file, 0 if unknown
 	last  time.Time
 	drawn bool
 }
 
-func newIngestBar(stderr io.Writer, size int64) *ingestBar {
-	b := &ingestBar{w: stderr, size: size}
+func newProgress(stderr io.Writer) *progress {
+	p := &progress{w: stderr}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		b.on = true
+		p.on = true
 	}
-	return b
+	return p
+}
+
+// draw shows the line that line renders, unless one was drawn less than
+// 100 ms ago.
+func (p *progress) draw(line func() string) {
+	if !p.on {
+		return
+	}
+	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond {
+		p.last = now
+		p.drawn = true
+		fmt.Fprint(p.w, "\r"+line())
+	}
+}
+
+// done clears the line, if one was drawn.
+func (p *progress) done() {
+	if p.on && p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+}
+
+// barCells renders frac (0 to 1) as a bar of width cells and its
+// percentage.
+func barCells(frac float64, width int) string {
+	frac = max(0, min(1, frac))
+	full := int(frac * float64(width))
+	return fmt.Sprintf("[%s%s] %3.0f%%  ", strings.Repeat("█", full), strings.Repeat("░", width-full), 100*frac)
+}
+
+// ingestBar draws the progress of an ingest.
+type ingestBar struct {
+	*progress
+	size int64 // of the file, 0 if unknown
+}
+
+func newIngestBar(stderr io.Writer, size int64) *ingestBar {
+	return &ingestBar{progress: newProgress(stderr), size: size}
 }
 
 func (b *ingestBar) update(g *ingester) {
-	if !b.on {
-		return
-	}
-	if now := time.Now(); now.Sub(b.last) >= 100*time.Millisecond {
-		b.last = now
-		b.drawn = true
-		fmt.Fprint(b.w, "\r"+ingestBarLine(g.read, b.size, g.applied, g.batches, len(g.rejected), 30))
-	}
+	b.draw(func() string { return ingestBarLine(g.read, b.size, g.applied, g.batches, len(g.rejected), 30) })
 }
 
 // ingestBarLine renders progress: a bar of width cells if the size is
@@ -359,15 +382,7 @@ func (b *ingestBar) update(g *ingester) {
 func ingestBarLine(read, size, applied int64, batches, rejected, width int) string {
 	bar := ""
 	if size > 0 {
-		frac := min(1, float64(read)/float64(size))
-		full := int(frac * float64(width))
-		bar = fmt.Sprintf("[%s%s] %3.0f%%  ", strings.Repeat("█", full), strings.Repeat("░", width-full), 100*frac)
+		bar = barCells(float64(read)/float64(size), width)
 	}
 	return fmt.Sprintf("%s%d events applied  %d batches  %d rejected ", bar, applied, batches, rejected)
-}
-
-func (b *ingestBar) done() {
-	if b.on && b.drawn {
-		fmt.Fprint(b.w, "\r\033[K")
-	}
 }

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"strconv"
 	"time"
+
+	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/httpapi"
 )
 
 func init() {
@@ -26,9 +23,12 @@ const queryUsage = `Usage: abandoned query [flags]
 
 Pages through GET /api/checkout/abandoned of a server, following queryMore
 to the end, and writes each basket as one JSON line on stdout. It retries
-server errors (5xx, 429) and failed connections with a bounded backoff, and
-never writes a page twice: a page is written whole, once it has arrived
-whole.
+server errors (5xx, 429) and failed connections with a bounded backoff (at
+least the wait a server asks for in Retry-After), and never writes a page
+twice: a page is written whole, once it has arrived whole. -url may name
+the nodes of a cluster, comma-separated: a request that fails on one goes
+to the next. When the query takes more than one page, a progress line
+shows on stderr if it is a terminal.
 
 Authenticate with -token (a static API token or an access token), or with
 -client-id and -client-secret (the OAuth2 client-credentials grant; the
@@ -60,12 +60,13 @@ type queryConfig struct {
 	limit         int
 	retries       int
 	timeout       time.Duration
-	backoff       time.Duration // the first retry's wait; doubles up to maxBackoff
+	backoff       time.Duration // the first retry's wait at most; doubles up to maxBackoff
 	maxBackoff    time.Duration
+	progress      *progress // nil: none
 }
 
 func (c *queryConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base `URL` of the server")
+	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base `URL` of the server, or of a cluster's nodes, comma-separated")
 	fs.Var(&c.token, "token", "bearer `token`: a static API token or an access token; default $ABANDONED_API_TOKEN")
 	fs.StringVar(&c.clientID, "client-id", "", "OAuth2 client `id`, with -client-secret, instead of -token")
 	fs.Var(&c.clientSecret, "client-secret", "OAuth2 client `secret`")
@@ -95,16 +96,13 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !tokenGiven && cfg.clientID != "" {
 		cfg.token.v = "" // client credentials win over a token from the environment
 	}
+	cfg.progress = newProgress(stderr)
 	return query(ctx, &cfg, stdout)
 }
 
 // query writes every basket the configured query matches to w as JSON
-// lines.
+// lines, in the server's own JSON.
 func query(ctx context.Context, cfg *queryConfig, w io.Writer) error {
-	base, err := parseBaseURL("query", cfg.url)
-	if err != nil {
-		return err
-	}
 	switch {
 	case cfg.limit < 1 || cfg.limit > 1000:
 		return usagef("query", "-limit: must be from 1 to 1000")
@@ -117,58 +115,76 @@ func query(ctx context.Context, cfg *queryConfig, w io.Writer) error {
 	case cfg.clientID != "" && cfg.clientSecret.v == "":
 		return usagef("query", "-client-id needs -client-secret")
 	}
-	c := &apiClient{
-		base: base, http: &http.Client{Timeout: cfg.timeout}, bearer: cfg.token.v,
-		clientID: cfg.clientID, clientSecret: cfg.clientSecret.v,
-		retries: cfg.retries, backoff: cfg.backoff, maxBackoff: cfg.maxBackoff,
+	q := basket.Query{Limit: cfg.limit, Email: cfg.email, Tag: cfg.tag}
+	for _, f := range []struct {
+		flag, v string
+		dst     *time.Time
+	}{{"-created-after", cfg.createdAfter, &q.CreatedAfter}, {"-created-before", cfg.createdBefore, &q.CreatedBefore}} {
+		if f.v == "" {
+			continue
+		}
+		t, err := httpapi.ParseTime(f.v)
+		if err != nil {
+			return usagef("query", "%s: %v", f.flag, err)
+		}
+		*f.dst = t
 	}
-	if cfg.clientID != "" {
-		if err := c.fetchToken(ctx); err != nil {
-			return fmt.Errorf("query: %w", err)
+	if q.Email != "" {
+		if err := basket.ValidateEmail(q.Email); err != nil {
+			return usagef("query", "-email: %v", err)
 		}
 	}
-	params := url.Values{}
-	params.Set("limit", strconv.Itoa(cfg.limit))
-	for k, v := range map[string]string{
-		"createdAfter": cfg.createdAfter, "createdBefore": cfg.createdBefore, "email": cfg.email, "tag": cfg.tag,
-	} {
-		if v != "" {
-			params.Set(k, v)
-		}
+	c, err := newAPIClient("query", serverConfig{
+		url: cfg.url, token: cfg.token.v, clientID: cfg.clientID, clientSecret: cfg.clientSecret.v, scope: "checkout",
+		retries: cfg.retries, timeout: cfg.timeout, backoff: cfg.backoff, maxBackoff: cfg.maxBackoff,
+	})
+	if err != nil {
+		return err
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bar := cfg.progress
+	if bar == nil {
+		bar = &progress{}
+	}
+	defer bar.done()
+	// On a terminal, the first page also says how many baskets there are,
+	// for the progress line.
+	q.Count = bar.on
+	var buf []byte
+	written, pages, total := 0, 0, -1
 	for {
-		body, err := c.get(ctx, "/api/checkout/abandoned", params)
+		p, err := c.Abandoned(ctx, q)
 		if err != nil {
 			return fmt.Errorf("query: %w", err)
 		}
-		var page struct {
-			Items     []json.RawMessage `json:"items"`
-			QueryMore *struct {
-				From string `json:"from"`
-			} `json:"queryMore"`
+		buf = buf[:0]
+		for i := range p.Items {
+			buf = append(httpapi.AppendBasket(buf, &p.Items[i]), '\n')
 		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			return fmt.Errorf("query: the server's answer is not a page: %v", err)
-		}
-		var line bytes.Buffer
-		for _, it := range page.Items {
-			line.Reset()
-			if err := json.Compact(&line, it); err != nil {
-				return fmt.Errorf("query: the server's answer holds bad JSON: %v", err)
-			}
-			line.WriteByte('\n')
-			if _, err := bw.Write(line.Bytes()); err != nil {
-				return fmt.Errorf("query: writing: %w", err)
-			}
-		}
-		if err := bw.Flush(); err != nil {
+		if _, err := w.Write(buf); err != nil {
 			return fmt.Errorf("query: writing: %w", err)
 		}
-		if page.QueryMore == nil || page.QueryMore.From == "" {
+		written += len(p.Items)
+		if pages++; pages == 1 {
+			total = p.Total
+		}
+		if pages > 1 {
+			bar.draw(func() string { return queryBarLine(written, total, pages, 30) })
+		}
+		if p.Cursor == "" {
 			return nil
 		}
 		// The cursor carries the filters; only the page size travels with it.
-		params = url.Values{"limit": {strconv.Itoa(cfg.limit)}, "queryMore": {page.QueryMore.From}}
+		q = basket.Query{Limit: cfg.limit, Cursor: p.Cursor}
 	}
+}
+
+// queryBarLine renders the progress of a query: a bar of width cells if
+// the total is known, and the counts.
+func queryBarLine(written, total, pages, width int) string {
+	bar := ""
+	if total > 0 {
+		bar = barCells(float64(written)/float64(total), width)
+		return fmt.Sprintf("%s%d of %d baskets  %d pages ", bar, written, total, pages)
+	}
+	return fmt.Sprintf("%d baskets  %d pages ", written, pages)
 }

@@ -150,11 +150,13 @@ func TestQueryCommandErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"-url", u, "-token", "wrong"}, "401: invalid bearer token"},
-		{[]string{"-url", u, "-token", "query-token-0123456789", "-created-after", "soon"}, "400: createdAfter: not an ISO-8601"},
+		{[]string{"-url", u, "-token", "query-token-0123456789", "-created-after", "soon"}, "-created-after: not an ISO-8601"},
 		{[]string{"-url", u, "-client-id", "cli", "-client-secret", "wrong-secret"}, "401: invalid client credentials"},
 		{[]string{"-url", u}, "give an API token (-token or ABANDONED_API_TOKEN)"},
 		{[]string{"-url", u, "-token", "t", "-limit", "0"}, "-limit"},
 		{[]string{"-url", "ftp://x", "-token", "t"}, "-url"},
+		{[]string{"-url", u + ",http://user:pw@x", "-token", "t"}, "-url: URL 2 of 2: holds credentials"},
+		{[]string{"-url", u, "-token", "t", "-email", "not an address"}, "-email: "},
 	} {
 		var out, errs bytes.Buffer
 		err := run(context.Background(), append([]string{"query", "-retries", "0"}, tt.args...), &out, &errs)
@@ -251,5 +253,59 @@ func TestQueryStopsOnCancel(t *testing.T) {
 	cfg.token.v = "query-token-0123456789"
 	if err := query(ctx, &cfg, &bytes.Buffer{}); err == nil {
 		t.Error("query with a cancelled context succeeded")
+	}
+}
+
+// TestQueryProgress: on a terminal, a query of several pages draws a
+// progress line on stderr, and clears it at the end; one page draws none.
+func TestQueryProgress(t *testing.T) {
+	u, _ := liveServer(t, 25, nil)
+	for _, tc := range []struct {
+		limit int
+		drawn bool
+	}{{7, true}, {100, false}} {
+		var errb, out bytes.Buffer
+		cfg := queryConfig{url: u, limit: tc.limit, retries: 1, timeout: 10 * time.Second, progress: &progress{w: &errb, on: true}}
+		cfg.token.v = "query-token-0123456789"
+		if err := query(context.Background(), &cfg, &out); err != nil {
+			t.Fatal(err)
+		}
+		if got := lines(t, out.String()); !slices.Equal(got, wantIDs(25, nil)) {
+			t.Errorf("query -limit %d wrote %v", tc.limit, got)
+		}
+		drawn := strings.HasPrefix(errb.String(), "\r[") && strings.Contains(errb.String(), " of 25 baskets  2 pages ") &&
+			strings.HasSuffix(errb.String(), "\r\033[K")
+		if drawn != tc.drawn || (!tc.drawn && errb.Len() != 0) {
+			t.Errorf("query -limit %d drew %q; want a line: %v", tc.limit, errb.String(), tc.drawn)
+		}
+	}
+}
+
+func TestQueryBarLine(t *testing.T) {
+	if got, want := queryBarLine(5, 20, 2, 10), "[██░░░░░░░░]  25%  5 of 20 baskets  2 pages "; got != want {
+		t.Errorf("bar = %q; want %q", got, want)
+	}
+	if got, want := queryBarLine(5, -1, 2, 10), "5 baskets  2 pages "; got != want {
+		t.Errorf("bar without a total = %q; want %q", got, want)
+	}
+}
+
+// TestQueryNodes: with the URLs of several nodes, a node that does not
+// answer is passed over.
+func TestQueryNodes(t *testing.T) {
+	u, _ := liveServer(t, 12, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	withEnv(t, map[string]string{"ABANDONED_API_TOKEN": "query-token-0123456789"})
+	var out, errs bytes.Buffer
+	if err := run(context.Background(), []string{"query", "-url", dead + "," + u, "-limit", "5", "-retries", "0"}, &out, &errs); err != nil {
+		t.Fatalf("query = %v; stderr %s", err, errs.String())
+	}
+	if got := lines(t, out.String()); !slices.Equal(got, wantIDs(12, nil)) {
+		t.Errorf("query over two nodes wrote %v", got)
 	}
 }
