@@ -56,7 +56,8 @@ func TestHTTPSourceSuppression(t *testing.T) {
 }
 
 // TestHTTPSourceClientCredentials: with ClientID and ClientSecret the
-// source reads with an access token of scope checkout.
+// source reads the feed, the customer's baskets and the suppression list
+// with an access token of scope checkout.
 func TestHTTPSourceClientCredentials(t *testing.T) {
 	f := newFixture(t, nil, nil)
 	api, err := httpapi.New(f.eng, &httpapi.Options{OAuthClients: map[string]string{"campaign": "campaign-secret-0123"}})
@@ -74,6 +75,12 @@ func TestHTTPSourceClientCredentials(t *testing.T) {
 	bs, complete, err := src.Customer(t.Context(), "ann@example.com")
 	if err != nil || !complete || len(bs) != 1 || bs[0].State != basket.StateContactable {
 		t.Errorf("Customer = %+v, %v, %v; want b-1, complete", bs, complete, err)
+	}
+	if err := f.eng.Suppress(t.Context(), "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if sup, tok, err := src.Suppression(t.Context(), "bob@example.com"); err != nil || !sup || tok == "" {
+		t.Errorf("Suppression of an unsubscribed address = %v, %q, %v; want true and its token", sup, tok, err)
 	}
 	src.ClientSecret = "wrong-secret-0123"
 	if _, err := src.Feed(t.Context(), 0, 10); err == nil {

@@ -594,6 +594,32 @@ func TestClientSuppression(t *testing.T) {
 	}
 }
 
+// TestClientSuppressionServer asks the real endpoint: an address the
+// engine suppressed is, another is not, and each has its unsubscribe
+// token.
+func TestClientSuppressionServer(t *testing.T) {
+	h := start(t, nil)
+	if err := h.eng.Suppress(t.Context(), "Gone@Example.com"); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newClient(t, h.url, nil)
+	for _, tc := range []struct {
+		email      string
+		suppressed bool
+	}{{"gone@example.com", true}, {"ann@example.com", false}} {
+		sup, tok, err := c.Suppression(t.Context(), tc.email)
+		if err != nil || sup != tc.suppressed || tok == "" {
+			t.Errorf("Suppression(%q) = %v, %q, %v; want %v and a token", tc.email, sup, tok, err, tc.suppressed)
+		}
+		if addr, err := h.eng.UnsubscribeAddress(tok); err != nil || addr != tc.email {
+			t.Errorf("the token of %q is the unsubscribe token of %q, %v", tc.email, addr, err)
+		}
+	}
+	if strings.Contains(h.logs.String(), "example.com") {
+		t.Errorf("the access log shows an address:\n%s", h.logs.String())
+	}
+}
+
 // TestNewClient: bad options are refused, naming what is wrong.
 func TestNewClient(t *testing.T) {
 	for _, tc := range []struct {
