@@ -151,7 +151,7 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 		hc := plot.BarChart{Title: "Recovered share: mailed against held out", Horizontal: true,
 			Categories: []string{"mailed", "held out"},
 			Value:      plot.Axis{Label: "baskets recovered", Format: plot.Percent},
-			Series: []plot.Bars{{Name: "recovered", Colour: colourRecovered,
+			Series: []plot.Bars{{Name: "recovered", Colours: []string{colourRecovered, colourHoldout},
 				Values: []float64{h.Mailed.Rate, h.Holdout.Rate}, Labels: []string{label(h.Mailed), label(h.Holdout)}}}}
 		d.HoldoutChart = hc.SVG()
 	}
