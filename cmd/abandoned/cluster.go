@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -40,11 +41,11 @@ type natsConfig struct {
 }
 
 func (c *natsConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.url, "nats-url", "", "run as a node of a cluster on an existing NATS cluster with JetStream at these `URLs` (comma-separated)")
-	fs.StringVar(&c.listen, "nats-listen", "", "run as a node of a cluster with an embedded NATS server whose client `address` is HOST:PORT; its storage goes under -data-dir")
-	fs.StringVar(&c.route, "nats-cluster", "", "the embedded NATS server's route `address` HOST:PORT, which the other nodes' -nats-peers name")
-	fs.Var(&c.peers, "nats-peers", "route `addresses` HOST:PORT[,HOST:PORT...] of the other nodes' embedded NATS servers")
-	fs.IntVar(&c.replicas, "replicas", cluster.DefaultReplicas, "replicas of the cluster's log (a JetStream stream); `n` 1 for a single NATS server")
+	fs.StringVar(&c.url, "nats-url", "", "run as a node of a cluster on an existing NATS cluster with JetStream at these `URLS` (comma-separated)")
+	fs.StringVar(&c.listen, "nats-listen", "", "run as a node of a cluster with an embedded NATS server whose client address is `HOST:PORT`; its storage goes under -data-dir")
+	fs.StringVar(&c.route, "nats-cluster", "", "the embedded NATS server's route address `HOST:PORT`, which the other nodes' -nats-peers name")
+	fs.Var(&c.peers, "nats-peers", "route addresses `HOST:PORT,…` of the other nodes' embedded NATS servers")
+	fs.IntVar(&c.replicas, "replicas", cluster.DefaultReplicas, "`N` replicas of the cluster's log (a JetStream stream); 1 for a single NATS server")
 }
 
 func (c *natsConfig) enabled() bool { return c.url != "" || c.listen != "" }
@@ -126,6 +127,11 @@ func (c *natsConfig) open(ctx context.Context, opts *basket.Options, access *[][
 	}
 	opts.Log = l
 	opts.Store = nil
+	if dataDir != "" {
+		// The node keeps the newest snapshot of its own, to restart from
+		// disk rather than from the cluster's object store.
+		opts.SnapshotDir = filepath.Join(dataDir, "snapshots")
+	}
 	eng, err := basket.New(opts)
 	if err != nil {
 		stopAll()

@@ -63,13 +63,13 @@ type demoConfig struct {
 func parseDemo(args []string, stderr io.Writer) (*demoConfig, error) {
 	c := &demoConfig{}
 	fs := newFlagSet("demo", demoUsage, stderr)
-	fs.IntVar(&c.days, "days", 7, "days of traffic to simulate before serving")
-	fs.Uint64Var(&c.seed, "seed", 1, "random seed")
-	fs.Float64Var(&c.rate, "rate", 0, "baskets created in an average hour (default: the scenario's, 1000)")
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to serve on")
+	fs.IntVar(&c.days, "days", 7, "`N` days of traffic to simulate before serving")
+	fs.Uint64Var(&c.seed, "seed", 1, "random `SEED`")
+	fs.Float64Var(&c.rate, "rate", 0, "`N` baskets created in an average hour (default: the scenario's, 1000)")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`HOST:PORT` to serve on")
 	fs.BoolVar(&c.noServe, "no-serve", false, "exit after the report instead of serving")
-	fs.IntVar(&c.limit, "limit", 3, "items on the page shown")
-	fs.StringVar(&c.token, "token", "", "API token to serve with (default $ABANDONED_API_TOKEN, or generated)")
+	fs.IntVar(&c.limit, "limit", 3, "`N` items on the page shown")
+	fs.StringVar(&c.token, "token", "", "API `TOKEN` to serve with (default $ABANDONED_API_TOKEN, or generated)")
 	if err := parseFlags("demo", fs, args, 0); err != nil {
 		return nil, err
 	}

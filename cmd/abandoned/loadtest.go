@@ -56,10 +56,11 @@ then steady), sine:2000:1000:20s (mean, amplitude, period),
 diurnal:2000:24s:retail (the hour-of-day shape of checkout traffic, a day
 compressed into 24 s; or news).
 
-Thresholds (-threshold, repeatable): [KIND:]METRIC OP VALUE, KIND one of
-all, ingest, query, walk, feed; METRIC one of p50, p90, p99, p99.9, p99.99,
-max, mean (durations), throughput, events/s, error-rate (0-1 or a %),
-errors, late, unstarted; OP <, <=, > or >=.
+Thresholds (-threshold, repeatable): [KIND:]METRIC OP VALUE, spaces
+around the parts allowed ('p99 < 2ms'), KIND one of all, ingest, query,
+walk, feed; METRIC one of p50, p90, p99, p99.9, p99.99, max, mean
+(durations), throughput, events/s, error-rate (0-1 or a %), errors, late,
+unstarted; OP <, <=, > or >=.
 
 Errors (-max-error-rate, default 1%): operations that fail have measured
 nothing, so a run in which more than this share of the measured operations
@@ -143,34 +144,34 @@ type loadtestConfig struct {
 }
 
 func (c *loadtestConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.target, "target", "http", "what to load: `http` (the HTTP API) or engine (in process)")
+	fs.StringVar(&c.target, "target", "http", "what to load: `http|engine`, the HTTP API or the engine in process")
 	fs.StringVar(&c.url, "url", "", "base `URL` of a running server to load, or several, comma-separated (the nodes of a cluster: operations go to each in turn); default: start one on 127.0.0.1")
-	fs.Var(&c.token, "token", "bearer `token` for -url (a static API token); default $ABANDONED_API_TOKEN")
-	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long operations are started, warm-up included (each search step too)")
-	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "first part of the duration not measured")
-	fs.StringVar(&c.rate, "rate", "1000", "arrival `rate` of the open model: a number per second, or a shape (see above)")
+	fs.Var(&c.token, "token", "bearer `TOKEN` for -url (a static API token); default $ABANDONED_API_TOKEN")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long (`DURATION`) operations are started, warm-up included (each search step too)")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "first part (`DURATION`) of the duration not measured")
+	fs.StringVar(&c.rate, "rate", "1000", "arrival `RATE` of the open model: a number per second, or a shape (see above)")
 	fs.BoolVar(&c.closed, "closed", false, "closed model: -workers loops, no pacing")
-	fs.IntVar(&c.workers, "workers", 0, "operations in flight at most (open model, default 32), or loops (closed model, default 4)")
-	fs.StringVar(&c.mix, "mix", loadtest.DefaultMix.String(), "weights of the operations: `KIND=W,…` of ingest, query, walk, feed")
-	fs.IntVar(&c.population, "population", 100_000, "baskets to preload (about), simulated over -days")
-	fs.IntVar(&c.days, "days", 14, "simulated days the population spans")
-	fs.Uint64Var(&c.seed, "seed", 1, "seed of the simulated traffic and of the operations")
-	fs.IntVar(&c.batch, "batch", 1000, "events per ingest operation")
-	fs.IntVar(&c.ingestEvents, "ingest-events", 200_000, "events generated before the run for ingest (then recycled under new basket ids)")
-	fs.IntVar(&c.limit, "limit", 50, "page size of queries")
-	fs.IntVar(&c.walkLimit, "walk-limit", 100, "page size of walks")
-	fs.DurationVar(&c.walkSpan, "walk-span", time.Hour, "span of creation times a walk covers; negative: the whole population")
-	fs.IntVar(&c.feedLimit, "feed-limit", 100, "page size of feed polls")
-	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "time limit of one operation")
-	fs.StringVar(&c.format, "format", "text", "report `format`: text, json or html")
-	fs.Var(&c.thresholds, "threshold", "`condition` on the result that sets the exit code, e.g. 'query:p99<2ms' (repeatable)")
-	fs.StringVar(&c.maxErrorRate, "max-error-rate", "1%", "most operations that may fail, as a `share` (1%, 0.5%, 0.01) of those measured, else exit 3; 100% turns the check off")
-	fs.DurationVar(&c.search, "search", 0, "search mode: find the highest rate whose p99 stays at most this `latency`")
-	fs.StringVar(&c.searchKind, "search-kind", "all", "operation `kind` whose p99 the search checks")
-	fs.Float64Var(&c.searchStart, "search-start", 1000, "first `rate` the search tries")
-	fs.IntVar(&c.searchSteps, "search-steps", 8, "most runs of the search")
-	fs.Float64Var(&c.searchThen, "search-then", 0, "after the search, run at this `fraction` of the rate found (e.g. 0.5) and report that run")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the runs (not the preload) to `file`")
+	fs.IntVar(&c.workers, "workers", 0, "`N` operations in flight at most (open model, default 32), or loops (closed model, default 4)")
+	fs.StringVar(&c.mix, "mix", loadtest.DefaultMix.String(), "weights of the operations, `KIND=WEIGHT,…`, of ingest, query, walk, feed")
+	fs.IntVar(&c.population, "population", 100_000, "`N` baskets to preload (about), simulated over -days")
+	fs.IntVar(&c.days, "days", 14, "`N` simulated days the population spans")
+	fs.Uint64Var(&c.seed, "seed", 1, "`SEED` of the simulated traffic and of the operations")
+	fs.IntVar(&c.batch, "batch", 1000, "`N` events per ingest operation")
+	fs.IntVar(&c.ingestEvents, "ingest-events", 200_000, "`N` events generated before the run for ingest (then recycled under new basket ids)")
+	fs.IntVar(&c.limit, "limit", 50, "page size of queries, `N`")
+	fs.IntVar(&c.walkLimit, "walk-limit", 100, "page size of walks, `N`")
+	fs.DurationVar(&c.walkSpan, "walk-span", time.Hour, "span of creation times a walk covers (`DURATION`); negative: the whole population")
+	fs.IntVar(&c.feedLimit, "feed-limit", 100, "page size of feed polls, `N`")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "time limit of one operation (`DURATION`)")
+	fs.StringVar(&c.format, "format", "text", "report format: `text|json|html`")
+	fs.Var(&c.thresholds, "threshold", "`CONDITION` on the result that sets the exit code, e.g. 'query:p99<2ms' or 'p99 < 2ms' (repeatable)")
+	fs.StringVar(&c.maxErrorRate, "max-error-rate", "1%", "most operations that may fail, as a `SHARE` (1%, 0.5%, 0.01) of those measured, else exit 3; 100% turns the check off")
+	fs.DurationVar(&c.search, "search", 0, "search mode: find the highest rate whose p99 stays at most this `LATENCY`")
+	fs.StringVar(&c.searchKind, "search-kind", "all", "operation `KIND` whose p99 the search checks: all, ingest, query, walk or feed")
+	fs.Float64Var(&c.searchStart, "search-start", 1000, "first `RATE` the search tries, per second")
+	fs.IntVar(&c.searchSteps, "search-steps", 8, "at most `N` runs of the search")
+	fs.Float64Var(&c.searchThen, "search-then", 0, "after the search, run at this `FRACTION` of the rate found (e.g. 0.5) and report that run")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the runs (not the preload) to `FILE`")
 }
 
 // maxDuration bounds -duration: a run always stops by itself.

@@ -33,10 +33,27 @@ func init() {
 
 const serveUsage = `Usage: abandoned serve [flags]
 
-Runs the HTTP API over an engine: GET /api/checkout/abandoned (and /feed),
-GET /api/checkout/recover, POST /api/baskets/events, POST /oauth2/token,
-GET /healthz and GET /metrics. It logs one line, "ready", when it serves,
-and shuts down cleanly on SIGINT or SIGTERM, finishing requests in flight.
+Runs the HTTP API over an engine. It logs one line, "ready", when it
+serves, and shuts down cleanly on SIGINT or SIGTERM, finishing requests in
+flight. Its endpoints (GET /openapi.json describes each, with its
+parameters, answers and errors):
+
+  GET  /api/checkout/abandoned       abandoned baskets, paged by cursor (scope checkout)
+  GET  /api/checkout/abandoned/feed  baskets in the order they became abandoned (scope checkout)
+  GET  /api/checkout/customer        every live basket of one customer, ?email= (scope checkout)
+  GET  /api/checkout/recover         a recovery link: a redirect into the checkout (public)
+  GET  /api/checkout/unsubscribe     an unsubscribe link's confirmation page (public)
+  POST /api/checkout/unsubscribe     unsubscribe, RFC 8058 one-click (public)
+  POST /api/checkout/suppression     whether an address is suppressed, and its unsubscribe token (scope checkout)
+  POST /api/baskets/events           a batch of events, JSON array or NDJSON (scope ingest)
+  POST /oauth2/token                 OAuth2 client credentials (public)
+  GET  /healthz                      health (public)
+  GET  /metrics                      Prometheus metrics (public)
+  GET  /openapi.json                 the OpenAPI 3.1 document of these endpoints (public)
+
+A request over -max-body bytes or -max-batch events gets 413, an event
+dated more than -max-future ahead of the server's clock 400; each answer
+names the limit and the flag.
 
 Every flag can also be given as an environment variable ABANDONED_<NAME>
 (dashes as underscores, e.g. ABANDONED_API_TOKEN); a repeatable flag's
@@ -90,22 +107,22 @@ type serveConfig struct {
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`address` to listen on, host:port")
-	fs.Var(&c.apiTokens, "api-token", "static bearer `token` holding every scope (repeatable); if none is given, one is generated and printed once at start")
-	fs.Var(&c.recoverySecrets, "recovery-secret", "`secret` signing recovery links and cursors: 32 random bytes or more in hex or base64, e.g. from openssl rand -hex 32 (repeatable: the first signs, all verify); default: generated and kept in -data-dir, or random per run in memory")
-	fs.Var(&c.accessSecrets, "access-secret", "`secret` signing OAuth2 access tokens, like -recovery-secret and not one of them (repeatable: the first signs, all verify); default: generated and kept in -data-dir, or random per run in memory")
-	fs.StringVar(&c.alias, "alias", "", "environment `name` reported in queryMore.alias")
-	fs.DurationVar(&c.abandonAfter, "abandon-after", 0, "idle `time` after which a contactable basket is abandoned")
-	fs.DurationVar(&c.ttl, "ttl", basket.DefaultTTL, "a basket's time to live from creation; 0 keeps baskets forever")
-	fs.StringVar(&c.dataDir, "data-dir", "", "`directory` of the write-ahead log and snapshots; default: in memory")
-	fs.StringVar(&c.fsync, "fsync", "always", "fsync `policy` of the log with -data-dir: always, interval or never")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`HOST:PORT` to listen on")
+	fs.Var(&c.apiTokens, "api-token", "static bearer `TOKEN` holding every scope (repeatable); if none is given, one is generated and printed once at start")
+	fs.Var(&c.recoverySecrets, "recovery-secret", "`SECRET` signing recovery links and cursors: 32 random bytes or more in hex or base64, e.g. from openssl rand -hex 32 (repeatable: the first signs, all verify); default: generated and kept in -data-dir, or random per run in memory")
+	fs.Var(&c.accessSecrets, "access-secret", "`SECRET` signing OAuth2 access tokens, like -recovery-secret and not one of them (repeatable: the first signs, all verify); default: generated and kept in -data-dir, or random per run in memory")
+	fs.StringVar(&c.alias, "alias", "", "environment `NAME` reported in queryMore.alias")
+	fs.DurationVar(&c.abandonAfter, "abandon-after", 0, "idle `DURATION` after which a contactable basket is abandoned (0s: at once)")
+	fs.DurationVar(&c.ttl, "ttl", basket.DefaultTTL, "a basket's time to live from creation (`DURATION`); 0 keeps baskets forever")
+	fs.StringVar(&c.dataDir, "data-dir", "", "`DIR` of the write-ahead log and snapshots; default: in memory")
+	fs.StringVar(&c.fsync, "fsync", "always", "fsync policy of the log with -data-dir: `always|interval|never`")
 	fs.StringVar(&c.checkoutURL, "checkout-url", httpapi.DefaultCheckoutURL, "checkout `URL` recovery links lead to (?basket=<id>) and purchase links use (?purchase=<offer>)")
 	fs.Var(&c.oauthClients, "oauth-client", "OAuth2 client `ID:SECRET` allowed the client-credentials grant at POST /oauth2/token (repeatable)")
 	fs.StringVar(&c.purchasedURL, "purchased-url", httpapi.DefaultPurchasedURL, "`URL` of the \"already purchased\" page for links of completed baskets")
 	c.maxBody = httpapi.DefaultMaxBody
-	fs.Var(&c.maxBody, "max-body", "largest request `size` accepted (B, KiB, MiB, GiB); larger bodies get 413 (abandoned ingest loads a file of any size in batches)")
-	fs.IntVar(&c.maxBatch, "max-batch", httpapi.MaxBatch, "most `events` in one ingest request; larger batches get 413")
-	fs.DurationVar(&c.maxFuture, "max-future", httpapi.DefaultMaxFuture, "how far ahead of this server's clock an event's at may lie; events further ahead get 400; 0 accepts any time")
+	fs.Var(&c.maxBody, "max-body", "largest request `SIZE` accepted (B, KiB, MiB, GiB); larger bodies get 413 (abandoned ingest loads a file of any size in batches)")
+	fs.IntVar(&c.maxBatch, "max-batch", httpapi.MaxBatch, "at most `N` events in one ingest request; larger batches get 413")
+	fs.DurationVar(&c.maxFuture, "max-future", httpapi.DefaultMaxFuture, "how far ahead of this server's clock (`DURATION`) an event's at may lie; events further ahead get 400; 0 accepts any time")
 	fs.BoolVar(&c.simulate, "simulate", false, "feed the server live simulated checkout traffic (the default scenario, in real time)")
 	c.nats.flags(fs)
 }

@@ -40,11 +40,11 @@ A progress bar shows on stderr when it is a terminal. The first Ctrl-C
 stops the run and still prints the report.
 
 A server keeps a basket for its time to live (-ttl, 14 days) from its
-creation by the server's clock: with -target the simulated period ends now
+creation by the server's clock: with -target the simulated run ends now
 unless -start says otherwise, and a file of old events replays only into a
 server started with -ttl 0. A server refuses events more than its
--max-future (5 minutes) ahead of its clock, which -drain plays with
--target.
+-max-future (5 minutes) ahead of its clock: -start now ends the whole run
+now, -drain included, so that no event lies ahead.
 
 Examples:
 
@@ -94,17 +94,17 @@ var simLookupEnv = os.LookupEnv
 func parseSimulate(args []string, stderr io.Writer) (*simConfig, *flag.FlagSet, error) {
 	c := &simConfig{}
 	fs := newFlagSet("simulate", simulateUsage, stderr)
-	fs.IntVar(&c.days, "days", 0, "length of the simulated period in days (default: the scenario's, 7)")
-	fs.Uint64Var(&c.seed, "seed", 1, "random seed; the same seed gives the same events")
-	fs.Float64Var(&c.rate, "rate", 0, "baskets created in an average hour (default: the scenario's, 1000)")
-	fs.StringVar(&c.scenario, "scenario", "", "scenario `file` (JSON over the defaults; see -print-scenario)")
-	fs.StringVar(&c.start, "start", "", "start of the period: RFC 3339 time, a date, or \"now\" to end the period now\n(default: the scenario's, 2025-01-06; \"now\" with -target)")
-	fs.StringVar(&c.out, "out", "", "write the events as JSON lines to `file`, or to stdout with -")
-	fs.StringVar(&c.target, "target", "", "post the events to the ingest endpoint of the server at `URL`")
-	fs.StringVar(&c.token, "token", "", "bearer `token` for -target; default $ABANDONED_API_TOKEN")
-	fs.IntVar(&c.batch, "batch", 1000, "events per request to -target")
-	fs.StringVar(&c.format, "format", "text", "report format: text, json or html (a page of charts)")
-	fs.DurationVar(&c.drain, "drain", 0, "after the period, let journeys in flight play on this long (returns, up to 720h)")
+	fs.IntVar(&c.days, "days", 0, "length of the simulated period, `N` days (default: the scenario's, 7)")
+	fs.Uint64Var(&c.seed, "seed", 1, "random `SEED`; the same seed gives the same events")
+	fs.Float64Var(&c.rate, "rate", 0, "`N` baskets created in an average hour (default: the scenario's, 1000)")
+	fs.StringVar(&c.scenario, "scenario", "", "scenario `FILE` (JSON over the defaults; see -print-scenario)")
+	fs.StringVar(&c.start, "start", "", "start of the period, a `TIME`: RFC 3339, a date, or \"now\" to end the run now, the period and\n-drain: no event lies ahead of the clock (default: the scenario's, 2025-01-06; \"now\" with -target)")
+	fs.StringVar(&c.out, "out", "", "write the events as JSON lines to `FILE`, or to stdout with -")
+	fs.StringVar(&c.target, "target", "", "post the events to the ingest endpoint of the server at `URL`, or of a cluster's nodes, comma-separated")
+	fs.StringVar(&c.token, "token", "", "bearer `TOKEN` for -target; default $ABANDONED_API_TOKEN")
+	fs.IntVar(&c.batch, "batch", 1000, "`N` events per request to -target")
+	fs.StringVar(&c.format, "format", "text", "report `FORMAT`: text, json or html (a page of charts)")
+	fs.DurationVar(&c.drain, "drain", 0, "after the period, let journeys in flight play on this long, a `DURATION` (returns, up to 720h)")
 	fs.BoolVar(&c.printScenario, "print-scenario", false, "print the scenario as JSON, with the flags applied, and exit")
 	if err := parseFlags("simulate", fs, args, 0); err != nil {
 		return nil, fs, err
@@ -185,6 +185,11 @@ func simScenario(c *simConfig, now time.Time) (simulator.Scenario, error) {
 		t, err := simParseStart(c.start, sc.Days, now)
 		if err != nil {
 			return sc, usagef("simulate", "%v", err)
+		}
+		if c.start == "now" {
+			// The drain ends now too: a server refuses events dated
+			// ahead of its clock (its -max-future).
+			t = t.Add(-c.drain)
 		}
 		sc.Start = t
 	}
