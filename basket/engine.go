@@ -93,6 +93,12 @@ type Options struct {
 	// DefaultLogSnapshotEvery.
 	LogSnapshotEvery uint64
 
+	// SnapshotDir, with a Log that keeps snapshots, is a directory of the
+	// node's own where it keeps the newest snapshot too, so that a restart
+	// reads it from disk rather than from the log's store when it is as
+	// new. Default "": none.
+	SnapshotDir string
+
 	// ChangeRetention is how long the change journal (Changes) keeps a
 	// change, in engine time: what outgoing webhooks deliver from. Default
 	// 0: no journal (its sequence still moves); DefaultChangeRetention is

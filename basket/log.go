@@ -10,12 +10,17 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tidwall/btree"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/basketlab/abandoned/basket/store"
 )
 
 // Log is a replicated log that the nodes of a cluster share (package
@@ -49,6 +54,9 @@ type LogSnapshots interface {
 	// sequence, then with older ones while read fails, and returns the
 	// sequence of the one read took; 0 and no error if there is none.
 	LoadSnapshot(ctx context.Context, read func(seq uint64, r io.Reader) error) (uint64, error)
+	// NewestSnapshot returns the sequence of the newest snapshot stored; 0
+	// if there is none.
+	NewestSnapshot(ctx context.Context) (uint64, error)
 }
 
 // DefaultLogSnapshotEvery is how many records of a Log come between two
@@ -109,6 +117,7 @@ type replicated struct {
 	snaps     LogSnapshots
 	snapEvery uint64
 	frozen    chan *frozen
+	snapDir   string // the node's own snapshots (Options.SnapshotDir), if any
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -136,7 +145,7 @@ func (e *Engine) startReplicated(ctx context.Context, o *Options) error {
 	want := e.settings()
 	from := uint64(1)
 	if snaps, ok := o.Log.(LogSnapshots); ok {
-		rl.snaps, rl.frozen = snaps, make(chan *frozen, 1)
+		rl.snaps, rl.frozen, rl.snapDir = snaps, make(chan *frozen, 1), o.SnapshotDir
 		if rl.snapEvery = o.LogSnapshotEvery; rl.snapEvery == 0 {
 			rl.snapEvery = DefaultLogSnapshotEvery
 		}
@@ -554,6 +563,9 @@ func (rl *replicated) stop() {
 func (e *Engine) loadLogSnapshot(ctx context.Context, want settings) (uint64, error) {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
+	if seq, ok := e.loadLocalSnapshot(lctx, want); ok {
+		return seq, nil
+	}
 	seq, err := e.rl.snaps.LoadSnapshot(lctx, func(seq uint64, r io.Reader) error {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -572,7 +584,92 @@ func (e *Engine) loadLogSnapshot(ctx context.Context, want settings) (uint64, er
 	if err != nil {
 		return 0, fmt.Errorf("basket: loading the log's snapshot: %w", err)
 	}
+	if seq != 0 {
+		e.logger.Info("started from the cluster's snapshot", "record", seq)
+	}
 	return seq, nil
+}
+
+// loadLocalSnapshot loads the newest snapshot of the node's own directory
+// (Options.SnapshotDir) if it is at least as new as the newest the log
+// keeps and not past the log's end (a log made anew): a restart then reads
+// no snapshot over the network. It reports false, leaving the engine
+// empty, if there is none to use or it fails to load.
+func (e *Engine) loadLocalSnapshot(ctx context.Context, want settings) (uint64, bool) {
+	rl := e.rl
+	if rl.snapDir == "" {
+		return 0, false
+	}
+	local := newestLocalSnapshot(rl.snapDir)
+	if local == 0 {
+		return 0, false
+	}
+	remote, err := rl.snaps.NewestSnapshot(ctx)
+	if err != nil || remote > local {
+		return 0, false
+	}
+	if last, err := rl.log.Last(ctx); err != nil || last < local {
+		return 0, false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	err = store.ReadSnapshotFile(store.OS{}, filepath.Join(rl.snapDir, localSnapshotName(local)), e.loadSnapshot)
+	if err == nil && e.applied != local {
+		err = fmt.Errorf("it holds the state after record %d", e.applied)
+	}
+	if err != nil {
+		e.clearState(want)
+		e.logger.Warn("the node's own snapshot does not load; loading the cluster's", "record", local, "err", err.Error())
+		return 0, false
+	}
+	e.logTime.Store(e.lastNow)
+	e.logger.Info("started from the node's own snapshot", "record", local)
+	return local, true
+}
+
+// localSnapshotName is the file of the node's own snapshot after record
+// seq; names sort as their sequences do.
+func localSnapshotName(seq uint64) string { return fmt.Sprintf("snapshot-%020d.snap", seq) }
+
+// newestLocalSnapshot returns the sequence of the newest snapshot in dir, 0
+// if there is none.
+func newestLocalSnapshot(dir string) uint64 {
+	ents, _ := os.ReadDir(dir)
+	var newest uint64
+	for _, ent := range ents {
+		digits, ok := strings.CutPrefix(ent.Name(), "snapshot-")
+		digits, ok2 := strings.CutSuffix(digits, ".snap")
+		if !ok || !ok2 || len(digits) != 20 {
+			continue
+		}
+		if seq, err := strconv.ParseUint(digits, 10, 64); err == nil && seq > newest {
+			newest = seq
+		}
+	}
+	return newest
+}
+
+// saveLocalSnapshot writes v into the node's own directory and removes the
+// older snapshots there.
+func (e *Engine) saveLocalSnapshot(v *frozen) error {
+	dir := e.rl.snapDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	name := localSnapshotName(v.applied)
+	if err := store.WriteSnapshotFile(store.OS{}, dir, name, v.write); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, ent := range ents {
+		if n := ent.Name(); strings.HasPrefix(n, "snapshot-") && n != name {
+			err = errors.Join(err, os.Remove(filepath.Join(dir, n)))
+		}
+	}
+	return err
 }
 
 // clearState empties the engine, as New made it, with settings s. e.mu
@@ -608,6 +705,11 @@ func (e *Engine) snapshotter(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case v = <-rl.frozen:
+		}
+		if rl.snapDir != "" {
+			if err := e.saveLocalSnapshot(v); err != nil {
+				e.logger.Warn("writing the node's own snapshot failed", "record", v.applied, "err", err.Error())
+			}
 		}
 		sleep(ctx, mrand.N(2*time.Second))
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,8 +31,11 @@ type node struct {
 	srv    *cluster.Server
 	nc     *nats.Conn
 	eng    *basket.Engine
-	// snapEvery is the engine's LogSnapshotEvery (0: the default).
+	// snapEvery is the engine's LogSnapshotEvery (0: the default);
+	// snapDir its SnapshotDir; logger its Logger (nil: none).
 	snapEvery uint64
+	snapDir   string
+	logger    *slog.Logger
 }
 
 // newCluster starts n nodes, each with its server, and an engine on each.
@@ -125,7 +129,7 @@ func (nd *node) startEngine(t *testing.T) error {
 	}
 	eng, err := basket.New(&basket.Options{Log: l, Alias: "shop", RecoverySecrets: [][]byte{btest.Secret},
 		TickInterval: 100 * time.Millisecond, AbandonAfter: time.Second, CheckpointEvery: 4, LogSnapshotEvery: nd.snapEvery,
-		ChangeRetention: time.Hour})
+		ChangeRetention: time.Hour, SnapshotDir: nd.snapDir, Logger: nd.logger})
 	if err != nil {
 		nc.Close()
 		return fmt.Errorf("%s: %w", nd.name, err)

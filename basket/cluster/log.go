@@ -195,6 +195,16 @@ func (l *Log) trim(ctx context.Context) error {
 	return nil
 }
 
+// NewestSnapshot returns the sequence of the newest snapshot stored; 0 if
+// there is none.
+func (l *Log) NewestSnapshot(ctx context.Context) (uint64, error) {
+	seqs, err := l.snapshots(ctx)
+	if err != nil || len(seqs) == 0 {
+		return 0, err
+	}
+	return seqs[0], nil
+}
+
 // LoadSnapshot calls read with the newest snapshot, then older ones while
 // read fails, and returns the sequence of the one read took. With no
 // snapshot it returns 0; if every one fails, the errors.

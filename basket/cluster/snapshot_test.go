@@ -1,10 +1,14 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,7 +60,7 @@ func snapshotState(t *testing.T, nd *node) ([]uint64, uint64) {
 // a new engine, start from the newest snapshot and the records after it,
 // and agree with the others on feeds, links and the checkpoints' digests.
 func TestClusterSnapshots(t *testing.T) {
-	nodes := newCluster(t, 3, func(nd *node) { nd.snapEvery = 10 })
+	nodes := newCluster(t, 3, func(nd *node) { nd.snapEvery, nd.snapDir = 10, filepath.Join(nd.dir, "snapshots") })
 	ctx := context.Background()
 	write := func(prefix string, n int) {
 		t.Helper()
@@ -142,6 +146,50 @@ func TestClusterSnapshots(t *testing.T) {
 			t.Fatalf("the journal of %s differs from n1's:\n%s\nwant\n%s", name, strings.Join(got, "\n"), strings.Join(wantChanges, "\n"))
 		}
 	}
+
+	// A node restarted at once starts from its own snapshot, as new as the
+	// cluster's, and agrees.
+	again := nodes[2]
+	var logs syncBuffer
+	again.logger = slog.New(slog.NewTextHandler(&logs, nil))
+	again.stop()
+	again.startServer(t)
+	if err := again.startEngine(t); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "started from the node's own snapshot") {
+		t.Fatalf("the node did not start from its own snapshot; its log:\n%s", logs.String())
+	}
+	if got := feed(t, again.eng); !slices.Equal(got, want) {
+		t.Fatalf("feed of %s after a restart from its own snapshot differs", again.name)
+	}
+	if got := journal(t, again.eng); !slices.Equal(got, wantChanges) {
+		t.Fatalf("journal of %s after a restart from its own snapshot differs", again.name)
+	}
+	write("v", 9) // checkpoints compared with the restarted node
+	for _, nd := range nodes {
+		if err := nd.eng.Health(ctx); err != nil {
+			t.Fatalf("%s: %v", nd.name, err)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // journal returns an engine's whole change journal as seq:type:ids.

@@ -214,30 +214,38 @@ func (s *Store) LoadSnapshot(load func(r io.Reader) error) (bool, error) {
 	if s.snapFile == "" {
 		return false, nil
 	}
-	name := s.path(s.snapFile)
-	size, err := s.verifySnapshot(name)
-	if err != nil {
+	if err := ReadSnapshotFile(s.fs, s.path(s.snapFile), load); err != nil {
 		return false, err
-	}
-	f, err := s.fs.OpenFile(name, os.O_RDONLY, 0)
-	if err != nil {
-		return false, fmt.Errorf("store: %w", err)
-	}
-	defer f.Close()
-	if _, err := f.Seek(int64(snapHeader), io.SeekStart); err != nil {
-		return false, fmt.Errorf("store: %w", err)
-	}
-	r := bufio.NewReaderSize(io.LimitReader(f, size), 1<<20)
-	if err := load(r); err != nil {
-		return false, fmt.Errorf("store: loading %s: %w", s.snapFile, err)
 	}
 	return true, nil
 }
 
+// ReadSnapshotFile verifies a snapshot file (its header, length and CRC)
+// and passes its payload to load.
+func ReadSnapshotFile(fsys FS, name string, load func(r io.Reader) error) error {
+	size, err := verifySnapshot(fsys, name)
+	if err != nil {
+		return err
+	}
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(int64(snapHeader), io.SeekStart); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	r := bufio.NewReaderSize(io.LimitReader(f, size), 1<<20)
+	if err := load(r); err != nil {
+		return fmt.Errorf("store: loading %s: %w", filepath.Base(name), err)
+	}
+	return nil
+}
+
 // verifySnapshot checks a snapshot's header, length and CRC and returns
 // its payload's length.
-func (s *Store) verifySnapshot(name string) (int64, error) {
-	f, err := s.fs.OpenFile(name, os.O_RDONLY, 0)
+func verifySnapshot(fsys FS, name string) (int64, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
 	if err != nil {
 		return 0, fmt.Errorf("store: %w", err)
 	}
@@ -672,15 +680,29 @@ func (s *Store) WriteSnapshot(seq uint64, fn func(w io.Writer) error) (err error
 	if err := s.closeRetired(); err != nil {
 		return err
 	}
-	tmp := s.path(snapName(seq) + ".tmp")
-	f, err := s.fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err := WriteSnapshotFile(s.fs, s.dir, snapName(seq), fn); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.snapSeq, s.snapFile = seq, snapName(seq)
+	s.mu.Unlock()
+	return s.removeBefore(seq)
+}
+
+// WriteSnapshotFile writes a snapshot file called name in dir, whose
+// payload fn writes, with a header, its length and a CRC: aside, fsynced,
+// renamed into place, and the directory fsynced. On error no file of that
+// name is changed.
+func WriteSnapshotFile(fsys FS, dir, name string, fn func(w io.Writer) error) (err error) {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
-			s.fs.Remove(tmp) //nolint:errcheck // the first error is the one to report
+			fsys.Remove(tmp) //nolint:errcheck // the first error is the one to report
 		}
 	}()
 	h := crc32.New(castagnoli)
@@ -708,16 +730,13 @@ func (s *Store) WriteSnapshot(seq uint64, fn func(w io.Writer) error) (err error
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	if err := s.fs.Rename(tmp, s.path(snapName(seq))); err != nil {
+	if err := fsys.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	if err := s.fs.SyncDir(s.dir); err != nil {
+	if err := fsys.SyncDir(dir); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	s.mu.Lock()
-	s.snapSeq, s.snapFile = seq, snapName(seq)
-	s.mu.Unlock()
-	return s.removeBefore(seq)
+	return nil
 }
 
 // removeBefore removes segments and snapshots older than seq.
