@@ -19,9 +19,9 @@ import (
 	"github.com/basketlab/abandoned/basket/httpapi"
 )
 
-// ingestServer is a small stand-in for the ingest endpoint of SPEC section
-// 9: it decodes an NDJSON or JSON-array body into events and applies them
-// to an engine as one batch.
+// ingestServer is a small stand-in for the ingest endpoint (POST
+// /api/baskets/events): it decodes an NDJSON or JSON-array body into events
+// and applies them to an engine as one batch.
 type ingestServer struct {
 	eng   *basket.Engine
 	token string
@@ -207,8 +207,8 @@ func TestHTTPSink(t *testing.T) {
 		fault   func(n int) (int, bool)
 	}{
 		{"clean", true, nil},
-		// A lost answer makes the sink send a batch again. By SPEC section
-		// 1 that is harmless, but two cases are not, so this case runs
+		// A lost answer makes the sink send a batch again. Re-sending is
+		// harmless (idempotent events), but two cases are not, so this case runs
 		// without them: an erasure followed, in the same batch, by the
 		// same customer's new basket (the second erasure takes it too), and
 		// a created event re-sent after an itemsChanged (the engine

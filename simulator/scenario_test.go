@@ -25,7 +25,7 @@ func TestDefaultScenario(t *testing.T) {
 	if math.Abs(sum-1) > 1e-9 {
 		t.Errorf("hour shares sum to %v; want 1", sum)
 	}
-	// Trough at 4-5 am, high from noon to 10 pm (CALIBRATION.md).
+	// Trough at 4-5 am, high from noon to 10 pm (the calibrated default shape of a day).
 	if tg.HourShare[4] > tg.HourShare[13]/5 {
 		t.Errorf("hour shares: 4 am %.4f, 1 pm %.4f; want a deep night trough", tg.HourShare[4], tg.HourShare[13])
 	}

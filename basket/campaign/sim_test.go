@@ -100,7 +100,7 @@ func (h *history) Flush(context.Context) error { return nil }
 
 // TestSimulatedMonth runs the default three-step campaign over a simulated
 // month of traffic with a control group, and checks the campaign's effect
-// against CALIBRATION.md and the promises of SPEC section 5.
+// against the simulator's calibrated response to reminders.
 //
 // The month runs at 40 baskets in an average hour (1/25 of the default
 // rate; 25 under -race, to stay quick): about 29,000 baskets and 11,000
@@ -180,8 +180,8 @@ func TestSimulatedMonth(t *testing.T) {
 		}
 	}
 
-	// The effect: treatment against control, as CALIBRATION.md predicts
-	// from its per-step conversions (3.5%, 2%, 1.5% of messages).
+	// The effect: treatment against control, as the scenario's calibrated
+	// per-step conversions (3.5%, 2%, 1.5% of messages) predict.
 	rm := sc.Reminders
 	var predicted float64
 	for i, n := range c.SentByStep {
@@ -195,7 +195,7 @@ func TestSimulatedMonth(t *testing.T) {
 		t.Errorf("uplift %.4f; want the campaign to raise the recovered share", c.Uplift)
 	}
 	if math.Abs(c.Uplift-predictedUplift) > 0.03 {
-		t.Errorf("uplift %.4f; want %.4f ± 0.03 (CALIBRATION.md's per-step conversions)", c.Uplift, predictedUplift)
+		t.Errorf("uplift %.4f; want %.4f ± 0.03 (the scenario's per-step conversions)", c.Uplift, predictedUplift)
 	}
 	// The campaign's own report agrees with the simulator's count of
 	// orders placed right after a reminder's click. The report may count

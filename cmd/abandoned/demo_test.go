@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// demoItem is an item of the abandoned API as SPEC section 2 shows it.
+// demoItem is an item of the abandoned API, in the hosted API's shape.
 type demoItem struct {
 	ID              string          `json:"id"`
 	Created         string          `json:"created"`
@@ -31,7 +31,7 @@ type demoItem struct {
 
 var demoCreated = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
 
-// checkDemoPage checks a page body against SPEC section 2.
+// checkDemoPage checks a page body against the hosted API's shape.
 func checkDemoPage(t *testing.T, body []byte, limit int) {
 	t.Helper()
 	var page struct {
