@@ -215,3 +215,16 @@ func TestSeriesLong(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSecRecord is the cost a finished operation adds for the series.
+func BenchmarkSecRecord(b *testing.B) {
+	b.ReportAllocs()
+	var s series
+	var c secCurrent
+	lat := 150 * time.Microsecond
+	b.ResetTimer()
+	for i := range b.N {
+		// A thousand operations a second.
+		c.record(&s, KindQuery, time.Duration(i)*time.Millisecond, lat+time.Duration(i%1000)*time.Microsecond, false)
+	}
+}
