@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -74,5 +75,52 @@ func TestMetricsByRoute(t *testing.T) {
 	sort.Strings(diff)
 	for _, d := range diff {
 		t.Error(d)
+	}
+}
+
+// TestMetricsDocumented: every metric the server registers is named in
+// the package documentation and in the operator's guide, and each named
+// there exists.
+func TestMetricsDocumented(t *testing.T) {
+	h := start(t, nil)
+	h.abandon("b-1", t0.Add(-time.Hour), "web", "ann@example.com")
+	link := h.page("/api/checkout/abandoned").Items[0]["recoveryLink"].(string)
+	h.get("/api/checkout/abandoned/feed")
+	h.do(http.MethodGet, link, "", "", nil)
+	h.do(http.MethodPost, "/api/checkout/unsubscribe?token=AAAA", "", "", nil)
+	h.token("")
+	h.do(http.MethodGet, "/api/checkout/abandoned", "a-token-of-nobody-at-all", "", nil)
+	h.do(http.MethodPost, "/api/baskets/events", testToken, "", strings.NewReader("x"))
+	families, err := h.srv.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	registered := map[string]bool{
+		// A node of a cluster only.
+		"abandoned_log_applied": true, "abandoned_log_lag": true,
+	}
+	for _, f := range families {
+		if strings.HasPrefix(f.GetName(), "abandoned_") {
+			registered[f.GetName()] = true
+		}
+	}
+	name := regexp.MustCompile(`abandoned_[a-z0-9_]+`)
+	for _, file := range []string{"doc.go", "../../docs/operator.md"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		named := map[string]bool{}
+		for _, n := range name.FindAllString(string(data), -1) {
+			named[n] = true
+			if !registered[n] {
+				t.Errorf("%s names %s, which the server does not register", file, n)
+			}
+		}
+		for n := range registered {
+			if !named[n] {
+				t.Errorf("%s does not name %s", file, n)
+			}
+		}
 	}
 }
