@@ -75,12 +75,12 @@ type ingestConfig struct {
 
 func (c *ingestConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base `URL` of the server, or of a cluster's nodes, comma-separated")
-	fs.Var(&c.token, "token", "bearer `token`: a static API token or an access token; default $ABANDONED_API_TOKEN")
-	fs.StringVar(&c.clientID, "client-id", "", "OAuth2 client `id`, with -client-secret, instead of -token")
-	fs.Var(&c.clientSecret, "client-secret", "OAuth2 client `secret`")
-	fs.IntVar(&c.batch, "batch", 10_000, "`events` per request, 1 to 1000000")
-	fs.IntVar(&c.retries, "retries", 5, "retries of a failed request before giving up")
-	fs.DurationVar(&c.timeout, "timeout", time.Minute, "time limit of one request")
+	fs.Var(&c.token, "token", "bearer `TOKEN`: a static API token or an access token; default $ABANDONED_API_TOKEN")
+	fs.StringVar(&c.clientID, "client-id", "", "OAuth2 client `ID`, with -client-secret, instead of -token")
+	fs.Var(&c.clientSecret, "client-secret", "OAuth2 client `SECRET`")
+	fs.IntVar(&c.batch, "batch", 10_000, "`N` events per request, 1 to 1000000")
+	fs.IntVar(&c.retries, "retries", 5, "`N` retries of a failed request before giving up")
+	fs.DurationVar(&c.timeout, "timeout", time.Minute, "time limit of one request (`DURATION`)")
 	c.backoff, c.maxBackoff = 250*time.Millisecond, 10*time.Second
 }
 

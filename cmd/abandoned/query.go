@@ -67,16 +67,16 @@ type queryConfig struct {
 
 func (c *queryConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base `URL` of the server, or of a cluster's nodes, comma-separated")
-	fs.Var(&c.token, "token", "bearer `token`: a static API token or an access token; default $ABANDONED_API_TOKEN")
-	fs.StringVar(&c.clientID, "client-id", "", "OAuth2 client `id`, with -client-secret, instead of -token")
-	fs.Var(&c.clientSecret, "client-secret", "OAuth2 client `secret`")
-	fs.StringVar(&c.createdAfter, "created-after", "", "only baskets created after this ISO-8601 `time` (exclusive)")
-	fs.StringVar(&c.createdBefore, "created-before", "", "only baskets created before this ISO-8601 `time` (exclusive)")
-	fs.StringVar(&c.email, "email", "", "only this customer's baskets")
-	fs.StringVar(&c.tag, "tag", "", "only baskets of this sales channel (tracking.tag)")
-	fs.IntVar(&c.limit, "limit", 100, "baskets per page, 1 to 1000")
-	fs.IntVar(&c.retries, "retries", 5, "retries of a failed request before giving up")
-	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "time limit of one request")
+	fs.Var(&c.token, "token", "bearer `TOKEN`: a static API token or an access token; default $ABANDONED_API_TOKEN")
+	fs.StringVar(&c.clientID, "client-id", "", "OAuth2 client `ID`, with -client-secret, instead of -token")
+	fs.Var(&c.clientSecret, "client-secret", "OAuth2 client `SECRET`")
+	fs.StringVar(&c.createdAfter, "created-after", "", "only baskets created after this ISO-8601 `TIME` (exclusive)")
+	fs.StringVar(&c.createdBefore, "created-before", "", "only baskets created before this ISO-8601 `TIME` (exclusive)")
+	fs.StringVar(&c.email, "email", "", "only the baskets of the customer at this `EMAIL` address")
+	fs.StringVar(&c.tag, "tag", "", "only baskets of this sales channel, `TAG` (tracking.tag)")
+	fs.IntVar(&c.limit, "limit", 100, "`N` baskets per page, 1 to 1000")
+	fs.IntVar(&c.retries, "retries", 5, "`N` retries of a failed request before giving up")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "time limit of one request (`DURATION`)")
 	c.backoff, c.maxBackoff = 250*time.Millisecond, 10*time.Second
 }
 
