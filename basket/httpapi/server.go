@@ -571,25 +571,51 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 // naming the address, once it accepts connections. It does not close the
 // engine.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return serveHandler(ctx, ln, s, &s.opts, "alias", s.eng.Alias())
+}
+
+// ServeHandler serves h on ln as Server.Serve serves a Server, with the
+// timeouts, shutdown timeout and logger of opts (their defaults where
+// unset): for a handler in front of one or several Servers, such as Hosts
+// or a mux that adds pages of its own.
+func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler, opts *Options, logAttrs ...any) error {
+	o := *opts
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range []struct {
+		p *time.Duration
+		v time.Duration
+	}{{&o.ReadHeaderTimeout, 10 * time.Second}, {&o.ReadTimeout, time.Minute}, {&o.WriteTimeout, time.Minute},
+		{&o.IdleTimeout, 2 * time.Minute}, {&o.ShutdownTimeout, DefaultShutdownTimeout}} {
+		if *d.p == 0 {
+			*d.p = d.v
+		}
+	}
+	return serveHandler(ctx, ln, h, &o, logAttrs...)
+}
+
+func serveHandler(ctx context.Context, ln net.Listener, h http.Handler, o *Options, logAttrs ...any) error {
+	log := o.Logger
 	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
-		ReadTimeout:       s.opts.ReadTimeout,
-		WriteTimeout:      s.opts.WriteTimeout,
-		IdleTimeout:       s.opts.IdleTimeout,
+		Handler:           h,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		ReadTimeout:       o.ReadTimeout,
+		WriteTimeout:      o.WriteTimeout,
+		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	s.log.Info("ready", "addr", ln.Addr().String(), "alias", s.eng.Alias())
+	log.Info("ready", append([]any{"addr", ln.Addr().String()}, logAttrs...)...)
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
 	defer cancel()
 	err := hs.Shutdown(sctx)
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
@@ -599,6 +625,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		hs.Close()
 		return fmt.Errorf("httpapi: shutdown: %w", err)
 	}
-	s.log.Info("stopped", "addr", ln.Addr().String())
+	log.Info("stopped", "addr", ln.Addr().String())
 	return nil
 }
