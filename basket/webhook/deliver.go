@@ -69,6 +69,9 @@ func (r Retry) Ceiling(n int) time.Duration {
 	return min(d, r.Max)
 }
 
+// saveTimeout bounds one save of a checkpoint.
+const saveTimeout = 5 * time.Second
+
 // pageSize is how many changes an endpoint reads at a time.
 const pageSize = 100
 
@@ -476,15 +479,19 @@ func (d *Deliverer) load(ctx context.Context, ep *endpoint) error {
 
 // save stores cp as ep's checkpoint, trying again (with pauses) until it
 // is stored or ctx is done; it reports whether it was stored. Nothing more
-// is delivered to ep until it is.
+// is delivered to ep until it is. The first try is made even if ctx is
+// done (for at most saveTimeout): what was delivered just before a stop
+// is not delivered again.
 func (d *Deliverer) save(ctx context.Context, ep *endpoint, cp checkpoint) bool {
 	ep.set(cp)
 	b := cp.encode()
 	fails := 0
 	for {
-		err := d.o.Store.Save(ctx, ep.id, b)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+		err := d.o.Store.Save(sctx, ep.id, b)
+		cancel()
 		if err == nil {
-			return true
+			return ctx.Err() == nil
 		}
 		if ctx.Err() != nil {
 			return false
