@@ -14,6 +14,7 @@ import (
 	"github.com/basketlab/abandoned/basket"
 	"github.com/basketlab/abandoned/basket/campaign"
 	"github.com/basketlab/abandoned/basket/store"
+	"golang.org/x/term"
 )
 
 func init() {
@@ -41,15 +42,17 @@ customer per window, suppression list, consent, quiet hours. A campaign
 started for the first time begins at the feed's newest position: it never
 mails the backlog unless -since says so (of several steps already due,
 only the latest goes; the others are skipped as overtaken). The first
-Ctrl-C stops cleanly and prints the report.
+Ctrl-C stops cleanly and prints the report; on a terminal a line of
+progress shows on stderr meanwhile.
 
-Every message carries an unsubscribe link, https://<shop>/api/checkout/
-unsubscribe?token=... (the token is opaque: never the address), in its
-body and in the List-Unsubscribe and List-Unsubscribe-Post headers, so
-that mail clients offer one-click unsubscribe. Forward that path from the
-shop to the server, as for recovery links: "abandoned serve" answers it
-and keeps the address on the engine's suppression list, which every
-campaign asks at the moment of sending.
+Every message carries an unsubscribe link,
+https://<shop>/api/checkout/unsubscribe?token=... (an opaque token, never
+the address), in its body and in the List-Unsubscribe and
+List-Unsubscribe-Post headers, so that mail clients offer one-click
+unsubscribe. Forward that path from the shop to the server, as for
+recovery links: "abandoned serve" answers it and keeps the address on the
+engine's suppression list, which every campaign asks at the moment of
+sending.
 
 -holdout 10% keeps a share of the customers (the same ones on every run)
 from every message, and the report compares the share of baskets
@@ -107,7 +110,7 @@ Examples:
 
   abandoned campaign report -data-dir /var/lib/abandoned
   abandoned campaign report -state-dir /var/lib/campaign -format json
-  abandoned campaign report -data-dir /var/lib/abandoned -config winback.json -format html > report.html
+  abandoned campaign report -data-dir /var/lib/abandoned -format html > report.html
 
 Flags:
 `
@@ -361,11 +364,13 @@ func (c *campaignConfig) run(ctx context.Context, stdout, stderr io.Writer) erro
 			return fmt.Errorf("campaign run: -suppress: %w", err)
 		}
 	}
+	stopProgress := c.progress(r, stdout, stderr)
 	if c.once {
 		_, err = r.Tick(ctx, time.Now())
 	} else {
 		err = r.Run(ctx, c.every)
 	}
+	stopProgress()
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("campaign run: %w", err)
 	}
@@ -415,6 +420,46 @@ func (c *campaignConfig) sender(stdout io.Writer) (campaign.Sender, func(), erro
 		return nil, nil, usagef("campaign run", "-smtp-user needs TLS: -smtp-tls starttls or tls")
 	}
 	return &campaign.SMTP{Addr: c.smtpAddr, TLS: tm, Username: c.smtpUser, Password: c.smtpPassword.v, From: c.smtpFrom}, func() {}, nil
+}
+
+// progress shows the runner's counts on stderr while it runs, if stderr
+// is a terminal (and, in a dry run, stdout, where the lines go, is not);
+// the function it returns stops it and clears the line.
+func (c *campaignConfig) progress(r *campaign.Runner, stdout, stderr io.Writer) func() {
+	p := newProgress(stderr)
+	if f, ok := stdout.(*os.File); !p.on || (c.dryRun && ok && term.IsTerminal(int(f.Fd()))) {
+		return func() {}
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				s := r.Progress()
+				p.draw(func() string { return campaignProgressLine(s, c.dryRun) })
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		p.done()
+	}
+}
+
+// campaignProgressLine renders a runner's counts.
+func campaignProgressLine(s campaign.TickStats, dryRun bool) string {
+	sent := "sent"
+	if dryRun {
+		sent = "would send"
+	}
+	return fmt.Sprintf("%d taken in  %d %s  %d skipped  %d deferred  %d failed  %d in doubt ",
+		s.TookIn, s.Sent, sent, s.Skipped, s.Deferred, s.Failed, s.InDoubt)
 }
 
 func reportFormat(f string) bool { return f == "text" || f == "json" || f == "html" }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/campaign"
 	"github.com/basketlab/abandoned/basket/httpapi"
 )
 
@@ -139,6 +140,16 @@ func TestCampaignHoldout(t *testing.T) {
 	}
 	if !strings.Contains(out, "holdout 50%") || !strings.Contains(out, "held out") {
 		t.Errorf("the report of a run with a holdout:\n%s\nwant the holdout's comparison", out)
+	}
+}
+
+func TestCampaignProgressLine(t *testing.T) {
+	s := campaign.TickStats{TookIn: 12, Sent: 8, Skipped: 3, Deferred: 2, Failed: 1}
+	if got, want := campaignProgressLine(s, false), "12 taken in  8 sent  3 skipped  2 deferred  1 failed  0 in doubt "; got != want {
+		t.Errorf("campaignProgressLine = %q; want %q", got, want)
+	}
+	if got := campaignProgressLine(s, true); !strings.Contains(got, "8 would send") {
+		t.Errorf("campaignProgressLine of a dry run = %q; want it to say would send", got)
 	}
 }
 
