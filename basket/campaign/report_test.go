@@ -320,3 +320,26 @@ func TestCheckEvery(t *testing.T) {
 		}
 	}
 }
+
+// TestProgress: Runner.Progress counts every turn since Open, the one
+// under way included, and answers while the sender works.
+func TestProgress(t *testing.T) {
+	f := newFixture(t, &Options{Steps: []time.Duration{time.Hour}}, nil)
+	var during []TickStats
+	f.snd.err = func(*Message) error {
+		during = append(during, f.r.Progress()) // the runner is free while the sender works
+		return nil
+	}
+	f.tick()
+	f.basket("b-1", "ann@example.com", nil)
+	f.basket("b-2", "bob@example.com", nil)
+	f.tick()
+	f.complete("b-2")
+	f.run(2*time.Hour, 10*time.Minute)
+	if len(during) != 1 || during[0].TookIn != 2 || during[0].Sent != 0 {
+		t.Errorf("Progress during the send = %+v; want 2 taken in, none sent yet", during)
+	}
+	if p := f.r.Progress(); p.TookIn != 2 || p.Sent != 1 || p.Skipped != 1 {
+		t.Errorf("Progress = %+v; want 2 taken in, 1 sent, 1 skipped", p)
+	}
+}
