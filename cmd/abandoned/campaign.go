@@ -83,12 +83,10 @@ Examples:
   abandoned campaign run -data-dir /var/lib/abandoned -shop https://shop.example.com \
     -smtp-addr mail.example.com:587 -smtp-user news -smtp-from 'Shop <news@shop.example.com>'
 
-  abandoned campaign run -url http://127.0.0.1:8080 \
-    -state-dir /var/lib/campaign -config winback.json -outbox /var/spool/outbox.jsonl
+  abandoned campaign run -url http://127.0.0.1:8080 -shop shop.example.com \
+    -state-dir /var/lib/campaign -holdout 10% -outbox /var/spool/outbox.jsonl
 
   abandoned campaign run -data-dir ./data -shop shop.example.com -dry-run -since 72h -once
-
-  abandoned campaign run -data-dir ./data -shop shop.example.com -holdout 10% -outbox out.jsonl
 
 Flags:
 `
