@@ -94,6 +94,25 @@ type Options struct {
 	// DefaultShutdownTimeout.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	ShutdownTimeout                                           time.Duration
+
+	// Routes are endpoints served beside the API's own (the webhooks'
+	// deliveries list), behind the same authentication, metrics and access
+	// log. Each path must be one the API does not serve. Default: none.
+	Routes []Route
+
+	// Collectors are registered beside the server's own metrics, which GET
+	// /metrics serves (the webhooks' deliveries, failures and lag).
+	// Default: none.
+	Collectors []prometheus.Collector
+}
+
+// Route is an endpoint of Options.Routes: Method and Path as in
+// http.ServeMux patterns ("GET", "/api/webhooks/deliveries"), the Scope a
+// token must hold (0: public).
+type Route struct {
+	Method, Path string
+	Scope        Scope
+	Handler      http.Handler
 }
 
 // Server is the HTTP API over an engine. It is an http.Handler; Serve runs
@@ -165,6 +184,16 @@ func New(eng *basket.Engine, opts *Options) (*Server, error) {
 	}
 	s.metrics = newMetrics(eng)
 	s.metrics.reg.MustRegister(s.auth.backoff.collectors()...)
+	for _, c := range o.Collectors {
+		if err := s.metrics.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("httpapi: Collectors: %w", err)
+		}
+	}
+	for _, rt := range o.Routes {
+		if rt.Method == "" || !strings.HasPrefix(rt.Path, "/") || rt.Handler == nil {
+			return nil, fmt.Errorf("httpapi: Routes: %s %q: want a method, a path from / and a handler", rt.Method, rt.Path)
+		}
+	}
 	s.routes()
 	return s, nil
 }
@@ -217,7 +246,11 @@ func (s *Server) routes() {
 	// The methods of each path, for the Allow header of a 405.
 	type allowed struct{ path, methods string }
 	var allows []allowed
-	for _, rt := range []route{
+	var extra []route
+	for _, rt := range s.opts.Routes {
+		extra = append(extra, route{rt.Method, rt.Path, rt.Scope, rt.Handler.ServeHTTP})
+	}
+	for _, rt := range append([]route{
 		{http.MethodGet, "/api/checkout/abandoned", ScopeCheckout, s.handleAbandoned},
 		{http.MethodGet, "/api/checkout/abandoned/feed", ScopeCheckout, s.handleFeed},
 		{http.MethodGet, "/api/checkout/customer", ScopeCheckout, s.handleCustomer},
@@ -230,7 +263,7 @@ func (s *Server) routes() {
 		{http.MethodGet, "/healthz", 0, s.handleHealth},
 		{http.MethodGet, "/metrics", 0, promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP},
 		{http.MethodGet, "/openapi.json", 0, s.handleOpenAPI},
-	} {
+	}, extra...) {
 		pattern := rt.method + " " + rt.path
 		s.mux.Handle(pattern, s.wrap(rt.path, rt.scope, rt.h))
 		method := rt.method

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/basketlab/abandoned/basket/httpapi"
 )
 
 // The paths of the handlers, as the HTTP API mounts them (scope checkout).
@@ -14,6 +16,15 @@ const (
 	DeliveriesPath = "/api/webhooks/deliveries"
 	ResumePath     = "/api/webhooks/resume"
 )
+
+// Routes returns the deliveries list and the resume endpoint, for
+// httpapi.Options.Routes: both need a token of scope checkout.
+func (d *Deliverer) Routes() []httpapi.Route {
+	return []httpapi.Route{
+		{Method: http.MethodGet, Path: DeliveriesPath, Scope: httpapi.ScopeCheckout, Handler: d.DeliveriesHandler()},
+		{Method: http.MethodPost, Path: ResumePath, Scope: httpapi.ScopeCheckout, Handler: d.ResumeHandler()},
+	}
+}
 
 // endpointJSON is an endpoint in the answers of the handlers.
 type endpointJSON struct {
