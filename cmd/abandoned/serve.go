@@ -103,6 +103,7 @@ type serveConfig struct {
 	maxBatch        int
 	maxFuture       time.Duration
 	simulate        bool
+	environments    string
 	nats            natsConfig
 }
 
@@ -124,6 +125,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxBatch, "max-batch", httpapi.MaxBatch, "at most `N` events in one ingest request; larger batches get 413")
 	fs.DurationVar(&c.maxFuture, "max-future", httpapi.DefaultMaxFuture, "how far ahead of this server's clock (`DURATION`) an event's at may lie; events further ahead get 400; 0 accepts any time")
 	fs.BoolVar(&c.simulate, "simulate", false, "feed the server live simulated checkout traffic (the default scenario, in real time)")
+	c.environmentFlags(fs)
 	c.nats.flags(fs)
 }
 
@@ -169,6 +171,9 @@ func (c *serveConfig) check() error {
 		}
 	}
 	if _, err := c.clients(); err != nil {
+		return err
+	}
+	if err := c.checkEnvironments(); err != nil {
 		return err
 	}
 	return c.nats.check(c.dataDir)
@@ -226,6 +231,9 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, error) {
 // serve runs the server on ln until ctx is done, then shuts it down
 // gracefully and closes the engine. It logs to stderr. cfg must be checked.
 func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Writer) error {
+	if cfg.environments != "" {
+		return serveEnvironments(ctx, cfg, ln, stderr)
+	}
 	defer ln.Close()
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	tokens := cfg.apiTokens.listFlag

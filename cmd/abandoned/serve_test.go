@@ -206,6 +206,7 @@ func TestServeUsage(t *testing.T) {
 	// cluster's.
 	flags := []string{"-addr", "-api-token", "-recovery-secret", "-access-secret", "-alias", "-abandon-after", "-ttl",
 		"-data-dir", "-fsync", "-checkout-url", "-oauth-client", "-purchased-url", "-max-body", "-max-batch", "-max-future", "-simulate",
+		"-environments",
 		"-nats-url", "-nats-listen", "-nats-cluster", "-nats-peers", "-replicas"}
 	for _, f := range append(flags, "Examples:") {
 		if !strings.Contains(stderr.String(), f) {
