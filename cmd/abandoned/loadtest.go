@@ -163,7 +163,7 @@ func (c *loadtestConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.walkSpan, "walk-span", time.Hour, "span of creation times a walk covers (`DURATION`); negative: the whole population")
 	fs.IntVar(&c.feedLimit, "feed-limit", 100, "page size of feed polls, `N`")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "time limit of one operation (`DURATION`)")
-	fs.StringVar(&c.format, "format", "text", "report format: `text|json|html`")
+	fs.StringVar(&c.format, "format", "text", "report `FORMAT`: text, json or html")
 	fs.Var(&c.thresholds, "threshold", "`CONDITION` on the result that sets the exit code, e.g. 'query:p99<2ms' or 'p99 < 2ms' (repeatable)")
 	fs.StringVar(&c.maxErrorRate, "max-error-rate", "1%", "most operations that may fail, as a `SHARE` (1%, 0.5%, 0.01) of those measured, else exit 3; 100% turns the check off")
 	fs.DurationVar(&c.search, "search", 0, "search mode: find the highest rate whose p99 stays at most this `LATENCY`")
