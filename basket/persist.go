@@ -144,7 +144,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	}
 	e.lazy = sweep <= 0
 	want := e.settings()
-	e.lastPos = 0 // the snapshot and the log say where positions are
+	e.lastPos, e.changeSeq = 0, 0 // the snapshot and the log say where positions and changes are
 	loaded, err := st.LoadSnapshot(e.loadSnapshot)
 	if err != nil {
 		return fail(err)

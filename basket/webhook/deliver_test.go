@@ -765,3 +765,33 @@ abandoned_webhook_endpoint_status{endpoint=%[1]q,status="failing"} 0`, id))
 	d.Close()
 	wantMetrics(t, reg, "abandoned_webhook_delivering 0", "abandoned_webhook_lag")
 }
+
+// TestDurableEventIDs: a durable engine opened again gives its changes
+// the sequences they had, so that an event sent again after a restart
+// carries the id it had.
+func TestDurableEventIDs(t *testing.T) {
+	dir := t.TempDir()
+	o := &basket.Options{ChangeRetention: basket.DefaultChangeRetention, RecoverySecrets: [][]byte{btest.Secret}}
+	open := func() *basket.Engine {
+		eng, err := basket.Open(dir, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eng
+	}
+	eng := open()
+	abandon(t, eng, time.Now(), "b-1", "b-2")
+	before := journal(t, eng)
+	eng.Close()
+	eng = open()
+	defer eng.Close()
+	after := journal(t, eng)
+	if len(after) != len(before) {
+		t.Fatalf("%d changes after the restart; want %d", len(after), len(before))
+	}
+	for i := range before {
+		if after[i].Seq != before[i].Seq || after[i].BasketIDs[0] != before[i].BasketIDs[0] {
+			t.Errorf("change %d: seq %d of %v after the restart; want %d of %v", i, after[i].Seq, after[i].BasketIDs, before[i].Seq, before[i].BasketIDs)
+		}
+	}
+}
