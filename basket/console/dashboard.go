@@ -21,6 +21,10 @@ import (
 // dashDays is how many days the daily chart covers, today included.
 const dashDays = 30
 
+// chartWidth is the width of the dashboard's charts: a laptop's page; a
+// phone shows them scaled down.
+const chartWidth = 960
+
 // maxGroups is the most channels or devices a chart names; the rest are
 // "other".
 const maxGroups = 12
@@ -139,7 +143,7 @@ func (c *Console) computeDashboard(ctx context.Context) (*dashboard, error) {
 		q = basket.Query{Cursor: p.Cursor, Limit: min(basket.MaxLimit, c.opts.DashboardScan-d.Read)}
 	}
 
-	days := plot.BarChart{Title: "Abandoned and recovered per day (last 30 days)", Height: 260,
+	days := plot.BarChart{Title: "Abandoned and recovered per day (last 30 days)", Height: 280, Width: chartWidth,
 		Category: "day (UTC)", Value: plot.Axis{Label: "baskets"},
 		Series: []plot.Bars{
 			{Name: "abandoned (by the day it was)", Colour: colourAbandoned, Values: abandonedDay},
@@ -167,7 +171,7 @@ func (c *Console) computeDashboard(ctx context.Context) (*dashboard, error) {
 	if d.Cut {
 		recoveredLabel += " (of those read)"
 	}
-	funnel := plot.BarChart{Title: "Funnel: where the live baskets stand", Horizontal: true,
+	funnel := plot.BarChart{Title: "Funnel: where the live baskets stand", Horizontal: true, Width: chartWidth,
 		Value:      plot.Axis{Label: "baskets"},
 		Categories: []string{"created", "contactable, not completed", "abandoned", "recovered, not completed yet", "completed"},
 		Series: []plot.Bars{{Name: "baskets",
@@ -231,7 +235,7 @@ func groupChart(title string, m map[string]*group) plot.BarChart {
 		}
 		gs = append(gs[:maxGroups-1], other)
 	}
-	ch := plot.BarChart{Title: title, Horizontal: true, Value: plot.Axis{Label: "abandoned baskets"},
+	ch := plot.BarChart{Title: title, Horizontal: true, Width: chartWidth, Value: plot.Axis{Label: "abandoned baskets"},
 		Series: []plot.Bars{{Name: "abandoned", Colour: colourAbandoned}, {Name: "of them recovered", Colour: colourRecovered}}}
 	for _, g := range gs {
 		ch.Categories = append(ch.Categories, g.name)

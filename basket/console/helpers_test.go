@@ -29,15 +29,20 @@ const (
 // t0 is the start of the test clock.
 var t0 = time.Date(2024, 3, 27, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable clock, for the engine, the API and the console.
+// clock is a settable clock, for the engine, the API and the console; it
+// may follow another clock (a simulator's) for a while.
 type clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
+	mu  sync.Mutex // guards t and src
+	t   time.Time
+	src func() time.Time
 }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.src != nil {
+		return c.src()
+	}
 	return c.t
 }
 
@@ -45,6 +50,19 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
+}
+
+// follow makes the clock read src until stop is called, then stay at
+// src's last time.
+func (c *clock) follow(src func() time.Time) (stop func()) {
+	c.mu.Lock()
+	c.src = src
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		c.t, c.src = src(), nil
+		c.mu.Unlock()
+	}
 }
 
 // harness is the API with the console mounted, served by httptest, over
