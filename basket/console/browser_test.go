@@ -190,7 +190,7 @@ func (c *chrome) docShot(name string, full bool) {
 // to the end against the exact total.
 func TestBrowser(t *testing.T) {
 	h := start(t, nil)
-	simulate(t, h, filepath.Join(t.TempDir(), "campaign"))
+	simulate(t, h, filepath.Join(t.TempDir(), "campaign"), 10)
 	st, err := h.eng.Stats(context.Background())
 	if err != nil || st.Abandoned < 100 {
 		t.Fatalf("the simulation left %d abandoned baskets (%v); want a hundred or more", st.Abandoned, err)
@@ -283,7 +283,7 @@ func TestBrowser(t *testing.T) {
 func TestBrowserBasket(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "campaign")
 	h := start(t, func(o *console.Options) { o.CampaignDir = dir })
-	simulate(t, h, dir)
+	simulate(t, h, dir, 10)
 	c := newChrome(t, h.url)
 	c.open("/console/signin", "#token")
 	c.do(chromedp.SendKeys(chromedp.ID("token"), testToken))

@@ -11,15 +11,15 @@ import (
 	"github.com/basketlab/abandoned/simulator"
 )
 
-// simulate fills the harness's engine with ten days of simulated traffic
+// simulate fills the harness's engine with days of simulated traffic
 // ending at t0, the engine living in the simulator's time meanwhile. A
 // reminder campaign runs through it (a real campaign.Runner, its state in
 // campaignDir), so that customers click recovery links and the campaign
 // has a report.
-func simulate(t *testing.T, h *harness, campaignDir string) {
+func simulate(t *testing.T, h *harness, campaignDir string, days int) {
 	t.Helper()
 	sc := simulator.DefaultScenario()
-	sc.Days, sc.Rate = 10, 12
+	sc.Days, sc.Rate = days, 12
 	sc.Start = t0.AddDate(0, 0, -sc.Days)
 	clk := simulator.NewClock(sc.Start)
 	stop := h.clk.follow(clk.Now)
