@@ -85,7 +85,9 @@ func TestList(t *testing.T) {
 		{"channel", url.Values{"tag": {"app"}, "limit": {"5"}}, func(c customer) bool { return c.tag == "app" }},
 		{"email", url.Values{"email": {"Customer-3@Example.com"}, "limit": {"1"}}, func(c customer) bool { return c.email == "customer-3@example.com" }},
 		{"created range, UTC", url.Values{"from": {t0.Add(-20 * time.Hour).Format("2006-01-02T15:04")}, "to": {t0.Add(-5 * time.Hour).Format("2006-01-02T15:04")}, "limit": {"4"}},
-			func(c customer) bool { return !c.created.Before(t0.Add(-20*time.Hour)) && c.created.Before(t0.Add(-5*time.Hour)) }},
+			func(c customer) bool {
+				return !c.created.Before(t0.Add(-20*time.Hour)) && c.created.Before(t0.Add(-5*time.Hour))
+			}},
 		{"created range, Tokyo", url.Values{"from": {t0.Add(-20 * time.Hour).In(tokyo(t)).Format("2006-01-02T15:04")}, "tz": {"Asia/Tokyo"}, "limit": {"7"}},
 			func(c customer) bool { return !c.created.Before(t0.Add(-20 * time.Hour)) }},
 		{"every filter", url.Values{"tag": {"web"}, "email": {"customer-0@example.com"}, "from": {t0.Add(-60 * time.Hour).Format("2006-01-02T15:04")}},
