@@ -86,6 +86,9 @@ type HTTPOptions struct {
 	// AllowRemote allows a host that is not a loopback address. Default
 	// false: only 127.0.0.0/8, ::1 and localhost.
 	AllowRemote bool
+	// Host, if set, is the Host header of every request: the environment
+	// of a server that holds several, when the URL does not name it.
+	Host string
 }
 
 // HTTPTarget is the HTTP API of a server, reached with one keep-alive
@@ -94,6 +97,7 @@ type HTTPOptions struct {
 // costs little beside the server.
 type HTTPTarget struct {
 	base   string // without a trailing slash
+	host   string // the Host header, if not the URL's
 	bearer string
 	client *http.Client
 	bufs   sync.Pool // *bytes.Buffer
@@ -128,6 +132,7 @@ func NewHTTPTarget(base string, opts *HTTPOptions) (*HTTPTarget, error) {
 	}
 	t := &HTTPTarget{
 		base:   u.Scheme + "://" + u.Host + trimSlash(u.Path),
+		host:   o.Host,
 		client: &http.Client{Transport: tr},
 	}
 	if o.Token != "" {
@@ -172,6 +177,9 @@ func (t *HTTPTarget) do(ctx context.Context, method, u string, body []byte) (*by
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, err
+	}
+	if t.host != "" {
+		req.Host = t.host
 	}
 	if t.bearer != "" {
 		req.Header.Set("Authorization", t.bearer)

@@ -33,6 +33,10 @@ type HTTPOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Client sends the requests. Default: a client with a 30 s timeout.
 	Client *http.Client
+	// Host, if set, is the Host header of every request: the environment
+	// of a server that holds several, when the target URL does not name
+	// it.
+	Host string
 }
 
 // HTTPSink posts events to the ingest endpoint as NDJSON, in batches,
@@ -147,7 +151,7 @@ func NewHTTPSink(target string, opts *HTTPOptions) (*HTTPSink, error) {
 		retries = -1 // none
 	}
 	api, err := httpapi.NewClient(strings.Join(bases, ","), &httpapi.ClientOptions{
-		Token: o.Token, IngestPath: path, HTTPClient: o.Client,
+		Token: o.Token, IngestPath: path, HTTPClient: o.Client, Host: o.Host,
 		Retries: retries, MinBackoff: o.MinBackoff, MaxBackoff: o.MaxBackoff,
 		OnRetry: func(int, error, time.Duration) { s.tries++ },
 	})

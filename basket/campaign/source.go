@@ -85,6 +85,9 @@ type HTTPSource struct {
 	// URLs of several nodes of a cluster, comma-separated: a request that
 	// fails on one node goes to the next, where it stays.
 	BaseURL string
+	// Host, if set, is the Host header of every request: the environment
+	// of a server that holds several, when BaseURL does not name it.
+	Host string
 	// Token is the bearer token (scope checkout).
 	Token string
 	// ClientID and ClientSecret, instead of Token, obtain access tokens
@@ -106,15 +109,15 @@ type HTTPSource struct {
 
 // httpSourceConfig is what an HTTPSource's client is made of.
 type httpSourceConfig struct {
-	baseURL, token, clientID, clientSecret string
-	client                                 *http.Client
-	retries                                int
+	baseURL, host, token, clientID, clientSecret string
+	client                                       *http.Client
+	retries                                      int
 }
 
 // client returns the API client of the source's fields, made anew if
 // they changed.
 func (s *HTTPSource) client() (*httpapi.Client, error) {
-	cfg := httpSourceConfig{s.BaseURL, s.Token, s.ClientID, s.ClientSecret, s.Client, s.Retries}
+	cfg := httpSourceConfig{s.BaseURL, s.Host, s.Token, s.ClientID, s.ClientSecret, s.Client, s.Retries}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.api != nil && s.config == cfg {
@@ -126,7 +129,7 @@ func (s *HTTPSource) client() (*httpapi.Client, error) {
 	}
 	api, err := httpapi.NewClient(cfg.baseURL, &httpapi.ClientOptions{
 		Token: cfg.token, ClientID: cfg.clientID, ClientSecret: cfg.clientSecret, Scopes: scopes,
-		HTTPClient: cfg.client, Retries: cfg.retries,
+		HTTPClient: cfg.client, Retries: cfg.retries, Host: cfg.host,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: source: %v", ErrConfig, err)

@@ -105,6 +105,12 @@ type ClientOptions struct {
 	// Now is the clock that reads a Retry-After given as a date. Default
 	// time.Now.
 	Now func() time.Time
+
+	// Host, if set, is the Host header of every request (the token
+	// endpoint's too): the environment of a server that holds several,
+	// reached by an address that does not name it (127.0.0.1, a load
+	// balancer). Default: the base URL's host.
+	Host string
 }
 
 // Client calls the HTTP API of a server, or of the nodes of a cluster: it
@@ -209,8 +215,32 @@ func NewClient(urls string, opts *ClientOptions) (*Client, error) {
 	if c.http == nil {
 		c.http = &http.Client{Timeout: DefaultClientTimeout}
 	}
+	if o.Host != "" {
+		if _, ok := NormalizeHost(o.Host); !ok {
+			return nil, fmt.Errorf("httpapi: client Host %q: not a host name", o.Host)
+		}
+		hc := *c.http
+		hc.Transport = hostTransport{host: o.Host, rt: hc.Transport}
+		c.http = &hc
+	}
 	c.opts = o
 	return c, nil
+}
+
+// hostTransport sends every request with its Host header.
+type hostTransport struct {
+	host string
+	rt   http.RoundTripper // nil: http.DefaultTransport
+}
+
+func (t hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	r.Host = t.host
+	rt := t.rt
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return rt.RoundTrip(r)
 }
 
 // URLs returns the base URLs, in their order.

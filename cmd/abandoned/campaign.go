@@ -134,6 +134,7 @@ func runCampaign(ctx context.Context, args []string, stdout, stderr io.Writer) e
 type campaignConfig struct {
 	dataDir, stateDir string
 	url               string
+	host              string
 	token             secretFlag
 	config            string
 	name, shop        string
@@ -161,6 +162,7 @@ func (c *campaignConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", "", "the engine's data `DIR` (the campaign's state goes in its campaign/ folder)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "the campaign's state `DIR` (required with -url)")
 	fs.StringVar(&c.url, "url", "", "base `URL` of a server whose feed to read, instead of -data-dir; the nodes of a cluster: several, comma-separated (a failing node is left for the next)")
+	fs.StringVar(&c.host, "host", "", hostHelp)
 	fs.Var(&c.token, "token", "bearer `TOKEN` for -url (scope checkout); default $ABANDONED_API_TOKEN")
 	fs.StringVar(&c.config, "config", "", "campaign configuration `FILE` (JSON; its keys: the campaign package's Config, or docs/operator.md)")
 	fs.StringVar(&c.name, "name", "", "campaign `NAME` (utm_campaign); overrides the configuration file")
@@ -347,7 +349,7 @@ func (c *campaignConfig) run(ctx context.Context, stdout, stderr io.Writer) erro
 	} else {
 		// The server keeps the suppression list and gives the tokens of
 		// the unsubscribe links.
-		src = &campaign.HTTPSource{BaseURL: c.url, Token: c.token.v}
+		src = &campaign.HTTPSource{BaseURL: c.url, Host: c.host, Token: c.token.v}
 	}
 	if c.dryRun {
 		stateDir = "" // a dry run keeps no state

@@ -49,9 +49,14 @@ func parseBaseURL(cmd, s string) (*url.URL, error) {
 	return base, nil
 }
 
+// hostHelp is the help of the -host flag of the commands that call a
+// server.
+const hostHelp = "the `HOST` header of every request: the environment of a server that holds several (serve -environments), when -url does not name it"
+
 // serverConfig is how a command reaches a server: what its flags say.
 type serverConfig struct {
 	url                    string // a base URL, or several comma-separated
+	host                   string // the Host header, if not the URL's
 	token                  string
 	clientID, clientSecret string
 	scope                  string // of the access tokens asked for
@@ -82,7 +87,7 @@ func newAPIClient(cmd string, c serverConfig) (*httpapi.Client, error) {
 		scopes = []string{c.scope}
 	}
 	api, err := httpapi.NewClient(strings.Join(urls, ","), &httpapi.ClientOptions{
-		Token: c.token, ClientID: c.clientID, ClientSecret: c.clientSecret, Scopes: scopes,
+		Token: c.token, ClientID: c.clientID, ClientSecret: c.clientSecret, Scopes: scopes, Host: c.host,
 		HTTPClient: &http.Client{Timeout: c.timeout},
 		Retries:    retries, MinBackoff: c.backoff, MaxBackoff: max(c.maxBackoff, c.backoff),
 	})
@@ -91,6 +96,9 @@ func newAPIClient(cmd string, c serverConfig) (*httpapi.Client, error) {
 		msg := strings.TrimPrefix(err.Error(), "httpapi: client ")
 		if strings.HasPrefix(msg, "URL") {
 			msg = "-url: " + msg
+		}
+		if strings.HasPrefix(msg, "Host") {
+			msg = "-host" + strings.TrimPrefix(msg, "Host")
 		}
 		msg = strings.NewReplacer("ClientSecret", "-client-secret", "ClientID", "-client-id", "Token", "-token").Replace(msg)
 		return nil, usagef(cmd, "%s", msg)

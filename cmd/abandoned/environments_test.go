@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/loadtest"
 )
 
 // Credentials of the test environments: every one random-looking hex, as
@@ -386,5 +389,56 @@ func TestEnvironmentsFileErrors(t *testing.T) {
 	}
 	if _, err := parseServe([]string{"-environments", filepath.Join(dir, "missing.json")}, io.Discard); err == nil || !strings.Contains(err.Error(), "-environments") {
 		t.Errorf("a missing file: %v", err)
+	}
+}
+
+// TestEnvironmentsClientsByHost: the commands that call a server reach an
+// environment by -host when -url is an address that names none.
+func TestEnvironmentsClientsByHost(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "environments.json")
+	writeEnvFile(t, file, envEntryJSON("alpha", nil), envEntryJSON("beta", nil))
+	s := startEnvironments(t, "-environments", file)
+	events := filepath.Join(dir, "events.jsonl")
+	if err := os.WriteFile(events, []byte(envEvents("by-host@beta.example")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var out, errs strings.Builder
+	if err := run(ctx, []string{"ingest", "-url", s.url, "-host", "beta.shop.example", "-token", tokenOfEnv("beta"), events}, &out, &errs); err != nil {
+		t.Fatalf("ingest -host: %v\n%s", err, errs.String())
+	}
+	for _, c := range []struct {
+		host, token string
+		want        bool
+	}{{"beta.shop.example", tokenOfEnv("beta"), true}, {"alpha.shop.example", tokenOfEnv("alpha"), false}} {
+		out.Reset()
+		errs.Reset()
+		if err := run(ctx, []string{"query", "-url", s.url, "-host", c.host, "-token", c.token}, &out, &errs); err != nil {
+			t.Fatalf("query -host %s: %v\n%s", c.host, err, errs.String())
+		}
+		if got := strings.Contains(out.String(), "by-host@beta.example"); got != c.want {
+			t.Fatalf("query -host %s shows beta's basket: %v, want %v:\n%s", c.host, got, c.want, out.String())
+		}
+	}
+	out.Reset()
+	errs.Reset()
+	err := run(ctx, []string{"query", "-url", s.url, "-token", tokenOfEnv("beta")}, &out, &errs)
+	if err == nil || !strings.Contains(err.Error()+errs.String(), "no such environment") {
+		t.Fatalf("query without -host at an address of no environment: %v %s; want the 404", err, errs.String())
+	}
+	if err := run(ctx, []string{"query", "-url", s.url, "-host", "a b", "-token", tokenOfEnv("beta")}, &out, &errs); err == nil || !strings.Contains(err.Error(), "-host") {
+		t.Fatalf("query -host 'a b': %v; want an error naming -host", err)
+	}
+	for host, want := range map[string]int{"beta.shop.example": 1, "": -1} {
+		lt, err := loadtest.NewHTTPTarget(s.url, &loadtest.HTTPOptions{Token: tokenOfEnv("beta"), Host: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := lt.Query(ctx, basket.Query{Limit: 10})
+		lt.Close()
+		if want < 0 && err == nil || want >= 0 && (err != nil || n != want) {
+			t.Fatalf("the load tester with Host %q: %d baskets, %v", host, n, err)
+		}
 	}
 }

@@ -63,6 +63,7 @@ Flags:
 // ingestConfig is what the flags of ingest say.
 type ingestConfig struct {
 	url          string
+	host         string
 	token        secretFlag
 	clientID     string
 	clientSecret secretFlag
@@ -75,6 +76,7 @@ type ingestConfig struct {
 
 func (c *ingestConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base `URL` of the server, or of a cluster's nodes, comma-separated")
+	fs.StringVar(&c.host, "host", "", hostHelp)
 	fs.Var(&c.token, "token", "bearer `TOKEN`: a static API token or an access token; default $ABANDONED_API_TOKEN")
 	fs.StringVar(&c.clientID, "client-id", "", "OAuth2 client `ID`, with -client-secret, instead of -token")
 	fs.Var(&c.clientSecret, "client-secret", "OAuth2 client `SECRET`")
@@ -126,7 +128,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 
 	client, err := newAPIClient("ingest", serverConfig{
-		url: cfg.url, token: cfg.token.v, clientID: cfg.clientID, clientSecret: cfg.clientSecret.v, scope: "ingest",
+		url: cfg.url, host: cfg.host, token: cfg.token.v, clientID: cfg.clientID, clientSecret: cfg.clientSecret.v, scope: "ingest",
 		retries: cfg.retries, timeout: cfg.timeout, backoff: cfg.backoff, maxBackoff: cfg.maxBackoff,
 	})
 	if err != nil {

@@ -108,6 +108,7 @@ Flags:
 type loadtestConfig struct {
 	target       string
 	url          string
+	host         string
 	token        secretFlag
 	duration     time.Duration
 	warmup       time.Duration
@@ -146,6 +147,7 @@ type loadtestConfig struct {
 func (c *loadtestConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.target, "target", "http", "what to load: `http|engine`, the HTTP API or the engine in process")
 	fs.StringVar(&c.url, "url", "", "base `URL` of a running server to load, or several, comma-separated (the nodes of a cluster: operations go to each in turn); default: start one on 127.0.0.1")
+	fs.StringVar(&c.host, "host", "", hostHelp)
 	fs.Var(&c.token, "token", "bearer `TOKEN` for -url (a static API token); default $ABANDONED_API_TOKEN")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long (`DURATION`) operations are started, warm-up included (each search step too)")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "first part (`DURATION`) of the duration not measured")
@@ -365,7 +367,7 @@ func loadtestRun(ctx context.Context, cfg *loadtestConfig, stdout, stderr io.Wri
 		urls := strings.Split(cfg.url, ",")
 		var targets []loadtest.Target
 		for _, u := range urls {
-			ht, err := loadtest.NewHTTPTarget(strings.TrimSpace(u), &loadtest.HTTPOptions{Token: cfg.token.v, Conns: max(cfg.workers, 64), AllowRemote: true})
+			ht, err := loadtest.NewHTTPTarget(strings.TrimSpace(u), &loadtest.HTTPOptions{Token: cfg.token.v, Conns: max(cfg.workers, 64), AllowRemote: true, Host: cfg.host})
 			if err != nil {
 				return err
 			}
@@ -379,7 +381,7 @@ func loadtestRun(ctx context.Context, cfg *loadtestConfig, stdout, stderr io.Wri
 			target = targets[0]
 		}
 		if cfg.population > 0 {
-			hs, err := simulator.NewHTTPSink(strings.TrimSpace(urls[0]), &simulator.HTTPOptions{Token: cfg.token.v})
+			hs, err := simulator.NewHTTPSink(strings.TrimSpace(urls[0]), &simulator.HTTPOptions{Token: cfg.token.v, Host: cfg.host})
 			if err != nil {
 				return fmt.Errorf("loadtest: %w", err)
 			}

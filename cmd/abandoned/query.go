@@ -50,6 +50,7 @@ Flags:
 // queryConfig is what the flags of query say.
 type queryConfig struct {
 	url           string
+	host          string
 	token         secretFlag
 	clientID      string
 	clientSecret  secretFlag
@@ -67,6 +68,7 @@ type queryConfig struct {
 
 func (c *queryConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base `URL` of the server, or of a cluster's nodes, comma-separated")
+	fs.StringVar(&c.host, "host", "", hostHelp)
 	fs.Var(&c.token, "token", "bearer `TOKEN`: a static API token or an access token; default $ABANDONED_API_TOKEN")
 	fs.StringVar(&c.clientID, "client-id", "", "OAuth2 client `ID`, with -client-secret, instead of -token")
 	fs.Var(&c.clientSecret, "client-secret", "OAuth2 client `SECRET`")
@@ -135,7 +137,7 @@ func query(ctx context.Context, cfg *queryConfig, w io.Writer) error {
 		}
 	}
 	c, err := newAPIClient("query", serverConfig{
-		url: cfg.url, token: cfg.token.v, clientID: cfg.clientID, clientSecret: cfg.clientSecret.v, scope: "checkout",
+		url: cfg.url, host: cfg.host, token: cfg.token.v, clientID: cfg.clientID, clientSecret: cfg.clientSecret.v, scope: "checkout",
 		retries: cfg.retries, timeout: cfg.timeout, backoff: cfg.backoff, maxBackoff: cfg.maxBackoff,
 	})
 	if err != nil {

@@ -81,6 +81,7 @@ type simConfig struct {
 	start         string
 	out           string
 	target        string
+	host          string
 	token         string
 	batch         int
 	format        string
@@ -101,6 +102,7 @@ func parseSimulate(args []string, stderr io.Writer) (*simConfig, *flag.FlagSet, 
 	fs.StringVar(&c.start, "start", "", "start of the period, a `TIME`: RFC 3339, a date, or \"now\" to end the run now, the period and\n-drain: no event lies ahead of the clock (default: the scenario's, 2025-01-06; \"now\" with -target)")
 	fs.StringVar(&c.out, "out", "", "write the events as JSON lines to `FILE`, or to stdout with -")
 	fs.StringVar(&c.target, "target", "", "post the events to the ingest endpoint of the server at `URL`, or of a cluster's nodes, comma-separated")
+	fs.StringVar(&c.host, "host", "", hostHelp)
 	fs.StringVar(&c.token, "token", "", "bearer `TOKEN` for -target; default $ABANDONED_API_TOKEN")
 	fs.IntVar(&c.batch, "batch", 1000, "`N` events per request to -target")
 	fs.StringVar(&c.format, "format", "text", "report `FORMAT`: text, json or html (a page of charts)")
@@ -244,7 +246,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	var hs *simulator.HTTPSink
 	if c.target != "" {
-		hs, err = simulator.NewHTTPSink(c.target, &simulator.HTTPOptions{Token: c.token, BatchSize: c.batch})
+		hs, err = simulator.NewHTTPSink(c.target, &simulator.HTTPOptions{Token: c.token, BatchSize: c.batch, Host: c.host})
 		if err != nil {
 			return fmt.Errorf("simulate: %w", err)
 		}
