@@ -72,6 +72,11 @@ func (r Retry) Ceiling(n int) time.Duration {
 // saveTimeout bounds one save of a checkpoint.
 const saveTimeout = 5 * time.Second
 
+// saveEvery is how often, at most, the checkpoint is saved while a backlog
+// drains (and after every page of changes): what a crash may have
+// delivered without saving, and repeats.
+const saveEvery = 200 * time.Millisecond
+
 // pageSize is how many changes an endpoint reads at a time.
 const pageSize = 100
 
@@ -388,6 +393,16 @@ func (d *Deliverer) runEndpoint(ctx context.Context, ep *endpoint) {
 		break
 	}
 	fails = 0
+	// The checkpoint is saved after each page of changes, every saveEvery
+	// while a backlog drains, before waiting for more and when delivery
+	// stops; nothing is sent after a save that failed until it succeeds.
+	dirty, saved := false, time.Now()
+	flush := func() {
+		if dirty {
+			d.save(ctx, ep, ep.checkpoint())
+			dirty, saved = false, time.Now()
+		}
+	}
 	for ctx.Err() == nil {
 		cp := ep.checkpoint()
 		if cp.Status != StatusActive {
@@ -413,31 +428,33 @@ func (d *Deliverer) runEndpoint(ctx context.Context, ep *endpoint) {
 		}
 		fails = 0
 		if len(page.Items) == 0 {
+			flush()
 			select {
 			case <-wake:
 			case <-ctx.Done():
 			}
 			continue
 		}
-		skipped := false
 		for i := range page.Items {
 			ch := &page.Items[i]
 			if !slices.Contains(ep.events, ch.Type) {
 				cp := ep.checkpoint()
 				cp.Seq = ch.Seq
 				ep.set(cp)
-				skipped = true
+				dirty = true
 				continue
 			}
-			skipped = false
 			if !d.deliver(ctx, ep, ch) {
 				break
 			}
+			dirty = true
+			if time.Since(saved) >= saveEvery {
+				flush()
+			}
 		}
-		if skipped {
-			d.save(ctx, ep, ep.checkpoint())
-		}
+		flush()
 	}
+	flush()
 }
 
 // pause waits after the n-th consecutive error of the source or the store:
@@ -532,7 +549,8 @@ func (d *Deliverer) deliver(ctx context.Context, ep *endpoint, ch *basket.Change
 			a.Outcome = OutcomeDelivered
 			ep.record(a)
 			d.m.delivered.WithLabelValues(ep.id).Inc()
-			return d.save(ctx, ep, checkpoint{Seq: ch.Seq, Status: StatusActive})
+			ep.set(checkpoint{Seq: ch.Seq, Status: StatusActive}) // saved by the caller
+			return true
 		case ctx.Err() != nil:
 			a.Outcome, a.Error = OutcomeStopped, "stopped before an answer came: delivery stopped here"
 			ep.record(a)

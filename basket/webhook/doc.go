@@ -8,8 +8,9 @@
 // journal after its checkpoint (the last change delivered, or skipped by
 // its filter), POSTs each change as an event, and saves the checkpoint
 // (Store: DirStore in a data directory, MemoryStore, or package cluster's
-// JetStream key-value store) before it sends the next, so that after a
-// crash it repeats at most the event in flight, with the same event id.
+// JetStream key-value store) after each page of changes and every 200 ms
+// while a backlog drains, so that after a crash it repeats at most what it
+// delivered in its last 200 ms, with the same event ids.
 // An event answered 2xx within Options.Timeout (10 s) is delivered;
 // anything else is tried again on the retry schedule (DefaultRetry:
 // exponential backoff with full jitter, for up to 3 days), after which the
@@ -40,5 +41,6 @@
 //     in memory by the process that delivers.
 //   - With a Lease (the nodes of a cluster), exactly one process delivers
 //     at a time, except across clock skew between the lease's servers; the
-//     one that takes over repeats the event the other had in flight.
+//     one that takes over repeats what the other delivered and had not
+//     saved yet.
 package webhook

@@ -15,10 +15,12 @@ import (
 
 // Store keeps each endpoint's delivery state (its checkpoint: the change
 // last delivered, its status and the attempts at the next one) under the
-// endpoint's id. A Deliverer saves it after every change delivered, before
-// it sends the next, so that a process that dies repeats at most the
-// change in flight. DirStore keeps it in files, MemoryStore in memory, and
-// package cluster in JetStream key-value for the nodes of a cluster.
+// endpoint's id. A Deliverer saves it after each page of changes (100),
+// every 200 ms while a backlog drains, before it waits for more, after a
+// failed attempt and when it stops, so that a process that dies repeats at
+// most what it delivered in its last 200 ms. DirStore keeps it in files,
+// MemoryStore in memory, and package cluster in JetStream key-value for
+// the nodes of a cluster.
 type Store interface {
 	// Load returns the value saved under key; nil and no error if none.
 	Load(ctx context.Context, key string) ([]byte, error)
