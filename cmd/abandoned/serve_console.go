@@ -31,6 +31,20 @@ func (c *consoleConfig) mount(srv *httpapi.Server, eng *basket.Engine, checkoutU
 	if !c.enabled {
 		return nil
 	}
+	if err := c.attach(srv, eng, checkoutURL, logger); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	fmt.Fprintf(stderr, "abandoned serve: the console is at http://%s%s (sign in with an API token)\n", ln.Addr(), console.Prefix)
+	return nil
+}
+
+// attach serves a console over eng inside srv, unless -console=false:
+// one per environment with -environments, its sign-in that environment's
+// credentials.
+func (c *consoleConfig) attach(srv *httpapi.Server, eng *basket.Engine, checkoutURL string, logger *slog.Logger) error {
+	if !c.enabled {
+		return nil
+	}
 	con, err := console.New(eng, &console.Options{
 		Auth:        srv,
 		ShopURL:     shopOf(checkoutURL),
@@ -38,10 +52,9 @@ func (c *consoleConfig) mount(srv *httpapi.Server, eng *basket.Engine, checkoutU
 		Logger:      logger,
 	})
 	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+		return err
 	}
 	srv.Handle(console.Prefix, con)
-	fmt.Fprintf(stderr, "abandoned serve: the console is at http://%s%s (sign in with an API token)\n", ln.Addr(), console.Prefix)
 	return nil
 }
 
