@@ -165,6 +165,29 @@ func TestCookies(t *testing.T) {
 	}
 }
 
+// TestCookieBehindProxy: behind a proxy that ends TLS and says so, the
+// cookie is Secure too.
+func TestCookieBehindProxy(t *testing.T) {
+	h := start(t, nil)
+	b := h.browser()
+	p := b.get("/console/signin")
+	req, err := http.NewRequest(http.MethodPost, h.url+"/console/signin", strings.NewReader(url.Values{"token": {testToken}, "csrf": {p.csrf(t)}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	p = b.do(req)
+	for _, c := range (&http.Response{Header: p.header}).Cookies() {
+		if c.Name == "abandoned_console" && !c.Secure {
+			t.Errorf("behind a TLS proxy the session cookie %+v is not Secure", c)
+		}
+	}
+	if !strings.Contains(strings.Join(p.header["Set-Cookie"], "\n"), "abandoned_console=") {
+		t.Errorf("no session cookie: %v", p.header["Set-Cookie"])
+	}
+}
+
 // TestForgedAndExpiredSessions: a cookie the server did not make is
 // refused, and so is one past its session's expiry; a session made with
 // an access token ends with the token.

@@ -126,11 +126,14 @@ func (ss *sessions) len() int {
 }
 
 // cookie returns a console cookie: HttpOnly, SameSite=Strict, Secure when
-// the request came over TLS, for the console's paths only.
+// the request came over TLS (or a proxy says it did, in
+// X-Forwarded-Proto: a false claim only keeps the cookie off plain HTTP),
+// for the console's paths only.
 func cookie(r *http.Request, name, value string, maxAge time.Duration) *http.Cookie {
 	ck := &http.Cookie{
 		Name: name, Value: value, Path: Prefix,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"),
 	}
 	if maxAge > 0 {
 		ck.MaxAge = int(maxAge / time.Second)
