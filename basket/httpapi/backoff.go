@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/netip"
@@ -140,9 +141,17 @@ func (b *backoff) evict(now time.Time) {
 // connection's peer (a proxy's own clients share its address), an IPv6
 // address by its /64.
 func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if a, ok := r.Context().Value(clientAddrKey{}).(string); ok {
+		return a
+	}
+	return addrKey(r.RemoteAddr)
+}
+
+// addrKey is the key of a client's address, host:port or host.
+func addrKey(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
-		host = r.RemoteAddr
+		host = remote
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
@@ -154,6 +163,17 @@ func clientAddr(r *http.Request) string {
 		return p.String()
 	}
 	return ip.String()
+}
+
+type clientAddrKey struct{}
+
+// WithClientAddr returns r as coming from the client at addr (an address,
+// or an address and port): for a request another node of a cluster
+// forwarded, whose connection comes from that node, so that failed
+// authentications slow down the client, not the node. Only a caller that
+// has checked the forwarder may use it.
+func WithClientAddr(r *http.Request, addr string) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), clientAddrKey{}, addrKey(addr)))
 }
 
 // tooMany answers 429 to a throttled request.

@@ -275,8 +275,22 @@ type environments struct {
 	stderr io.Writer
 	nc     *nats.Conn // the cluster's, or nil
 
-	mu    sync.Mutex              // guards envs: reloads and shutdown
-	envs  map[string]*environment // by alias
+	// In a cluster: the node's membership, which says which environments
+	// it hosts (placed over the live nodes) and who hosts the others, and
+	// the secret that proves a request was forwarded by a node.
+	members    *cluster.Membership
+	forwardKey []byte
+	// streams is the cluster's configuration for the environments'
+	// streams and buckets: their replication (see streamReplicas).
+	streams natsConfig
+
+	// reconcileMu serialises the placement's work: opening and closing
+	// engines as the members change. Lock order: reconcileMu, then mu.
+	reconcileMu sync.Mutex
+
+	mu    sync.Mutex              // guards envs and specs
+	envs  map[string]*environment // the environments open here, by alias
+	specs []*envSpec              // the file's, as last applied
 	hosts httpapi.Hosts
 }
 
@@ -303,7 +317,7 @@ func (es *environments) openEngine(ctx context.Context, sp *envSpec) (*basket.En
 	var access [][]byte
 	switch {
 	case es.nc != nil:
-		eng, err := es.cfg.nats.openEngine(ctx, es.nc, opts, &access, dir, opts.Logger)
+		eng, err := es.streams.openEngine(ctx, es.nc, opts, &access, dir, opts.Logger)
 		return eng, access, err
 	case dir != "":
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -337,12 +351,16 @@ func (es *environments) newServer(sp *envSpec, eng *basket.Engine, access [][]by
 	if maxFuture == 0 {
 		maxFuture = -1
 	}
-	return httpapi.New(eng, &httpapi.Options{
+	srv, err := httpapi.New(eng, &httpapi.Options{
 		APITokens: sp.tokens, OAuthClients: sp.clients, AccessSecrets: access,
 		CheckoutURL: sp.checkoutURL, PurchasedURL: sp.purchasedURL,
 		MaxBody: int64(es.cfg.maxBody), MaxBatch: es.cfg.maxBatch, MaxFuture: maxFuture,
 		Logger: es.logger.With("alias", sp.alias),
 	})
+	if err != nil {
+		return nil, err
+	}
+	return srv, es.cfg.console.attach(srv, eng, sp.checkoutURL, es.logger.With("alias", sp.alias))
 }
 
 // apply makes the environments those of specs: it starts the new ones,
@@ -351,6 +369,9 @@ func (es *environments) newServer(sp *envSpec, eng *basket.Engine, access [][]by
 // stops the removed ones once the routes no longer lead to them. On error
 // nothing changes.
 func (es *environments) apply(ctx context.Context, specs []*envSpec) error {
+	if es.members != nil {
+		return es.applyPlaced(ctx, specs)
+	}
 	es.mu.Lock()
 	defer es.mu.Unlock()
 	next := map[string]*environment{}
@@ -361,19 +382,10 @@ func (es *environments) apply(ctx context.Context, specs []*envSpec) error {
 		}
 		return err
 	}
+	if err := es.generateTokens(specs); err != nil {
+		return err
+	}
 	for _, sp := range specs {
-		if len(sp.tokens) == 0 {
-			if old := es.envs[sp.alias]; old != nil && old.spec.generated {
-				sp.tokens, sp.generated = old.spec.tokens, true // a reload keeps the token printed at start
-			} else {
-				tok, err := generateToken()
-				if err != nil {
-					return fail(err)
-				}
-				sp.tokens, sp.generated = []string{tok}, true
-				fmt.Fprintf(es.stderr, "abandoned serve: environment %q has no apiTokens; generated one for this run: %s\n", sp.alias, tok)
-			}
-		}
 		old := es.envs[sp.alias]
 		if old != nil && old.spec.sameEngine(sp) {
 			srv, err := es.newServer(sp, old.eng, old.access)
@@ -414,7 +426,36 @@ func (es *environments) apply(ctx context.Context, specs []*envSpec) error {
 			es.stopLocked(old)
 		}
 	}
-	es.envs = next
+	es.envs, es.specs = next, specs
+	return nil
+}
+
+// generateTokens gives an environment without apiTokens one for the run,
+// printed once; a reload keeps the one printed at start. es.mu must be
+// held.
+func (es *environments) generateTokens(specs []*envSpec) error {
+	old := map[string]*envSpec{}
+	for _, env := range es.envs {
+		old[env.spec.alias] = env.spec
+	}
+	for _, sp := range es.specs {
+		old[sp.alias] = sp
+	}
+	for _, sp := range specs {
+		if len(sp.tokens) != 0 {
+			continue
+		}
+		if o := old[sp.alias]; o != nil && o.generated {
+			sp.tokens, sp.generated = o.tokens, true
+			continue
+		}
+		tok, err := generateToken()
+		if err != nil {
+			return err
+		}
+		sp.tokens, sp.generated = []string{tok}, true
+		fmt.Fprintf(es.stderr, "abandoned serve: environment %q has no apiTokens; generated one for this run: %s\n", sp.alias, tok)
+	}
 	return nil
 }
 
@@ -437,6 +478,22 @@ func (es *environments) close() error {
 	return errors.Join(errs...)
 }
 
+// environmentsHook, if set (by tests), is handed every server's
+// environments as it starts.
+var environmentsHook func(*environments)
+
+// hosted returns the aliases of the environments open here, sorted.
+func (es *environments) hosted() []string {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	var out []string
+	for alias := range es.envs {
+		out = append(out, alias)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // serveEnvironments runs serve with -environments: every environment's
 // server behind one listener, routed by Host, until ctx is done; SIGHUP
 // reloads the file.
@@ -456,6 +513,9 @@ func runEnvironments(ctx context.Context, cfg *serveConfig, ln net.Listener, std
 		return err
 	}
 	es := &environments{cfg: cfg, logger: logger, stderr: stderr, envs: map[string]*environment{}}
+	if environmentsHook != nil {
+		environmentsHook(es)
+	}
 	if cfg.nats.enabled() {
 		ready := notReady(ln)
 		nc, stop, err := cfg.nats.connect(cfg.dataDir)
@@ -465,7 +525,23 @@ func runEnvironments(ctx context.Context, cfg *serveConfig, ln net.Listener, std
 		}
 		defer stop() // deferred first: runs after the engines' Close
 		es.nc = nc
-		err = es.apply(ctx, specs)
+		es.streams = cfg.nats
+		es.streams.replicas = streamReplicas(&cfg.nats)
+		self, err := advertisedURL(cfg.addr)
+		if err == nil {
+			es.forwardKey, err = cluster.SharedSecret(ctx, nc, "_cluster", "forward", es.streams.replicas)
+		}
+		if err == nil {
+			es.members, err = cluster.Join(ctx, nc, cluster.Member{ID: memberID(self), URL: self}, es.streams.replicas)
+		}
+		if err == nil {
+			defer func() {
+				if err := es.members.Close(); err != nil {
+					logger.Warn("leaving the cluster's members", "err", err.Error())
+				}
+			}()
+			err = es.apply(ctx, specs)
+		}
 		ready()
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
@@ -476,6 +552,13 @@ func runEnvironments(ctx context.Context, cfg *serveConfig, ln net.Listener, std
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	if es.members != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			es.placeLoop(ctx)
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
