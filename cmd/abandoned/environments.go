@@ -360,7 +360,7 @@ func (es *environments) newServer(sp *envSpec, eng *basket.Engine, access [][]by
 	if err != nil {
 		return nil, err
 	}
-	return srv, es.cfg.console.attach(srv, eng, sp.checkoutURL, es.logger.With("alias", sp.alias))
+	return srv, nil
 }
 
 // apply makes the environments those of specs: it starts the new ones,
