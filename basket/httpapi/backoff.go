@@ -75,6 +75,14 @@ func (e *throttledError) Error() string {
 // seconds is the wait rounded up, for Retry-After.
 func (e *throttledError) seconds() int { return int((e.wait + time.Second - 1) / time.Second) }
 
+// any reports whether an address has failed lately (and may have to
+// wait).
+func (b *backoff) any() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.addrs) > 0
+}
+
 // check returns a *throttledError if addr must wait.
 func (b *backoff) check(addr string) error {
 	now := b.now()
