@@ -414,11 +414,17 @@ func (m *Membership) Withdraw(ctx context.Context, alias string) error {
 	return m.refresh(ctx)
 }
 
+// Stop stops keeping the node alive and leaves its entries to expire, as
+// a node that crashed does: the others see it gone after the TTL.
+func (m *Membership) Stop() {
+	m.cancel()
+	m.done.Wait()
+}
+
 // Close stops keeping the node alive and withdraws its entries: the
 // others see it gone at once rather than after the TTL.
 func (m *Membership) Close() error {
-	m.cancel()
-	m.done.Wait()
+	m.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
 	defer cancel()
 	m.mu.Lock()

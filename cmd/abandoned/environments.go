@@ -283,6 +283,9 @@ type environments struct {
 	// streams is the cluster's configuration for the environments'
 	// streams and buckets: their replication (see streamReplicas).
 	streams natsConfig
+	// crash (for tests) makes the node leave as a crashed one does: its
+	// entries are left to expire.
+	crash bool
 
 	// reconcileMu serialises the placement's work: opening and closing
 	// engines as the members change. Lock order: reconcileMu, then mu.
@@ -536,6 +539,10 @@ func runEnvironments(ctx context.Context, cfg *serveConfig, ln net.Listener, std
 		}
 		if err == nil {
 			defer func() {
+				if es.crash {
+					es.members.Stop()
+					return
+				}
 				if err := es.members.Close(); err != nil {
 					logger.Warn("leaving the cluster's members", "err", err.Error())
 				}
