@@ -112,6 +112,10 @@ func TestClientToken(t *testing.T) {
 		{map[string]string{"ABANDONED_API_TOKEN": token, "ABANDONED_TOKEN": other}, nil, 0},
 		{map[string]string{"ABANDONED_API_TOKEN": other}, []string{"-token", token}, 0},
 		{map[string]string{"ABANDONED_API_TOKEN": token}, []string{"-token", other}, 1},
+		// A client secret left in the environment does not get in the way
+		// of a token.
+		{map[string]string{"ABANDONED_API_TOKEN": token, "ABANDONED_CLIENT_SECRET": other}, nil, 0},
+		{map[string]string{"ABANDONED_CLIENT_SECRET": other}, []string{"-token", token}, 0},
 	} {
 		withEnv(t, tt.env)
 		var stdout, stderr bytes.Buffer

@@ -86,6 +86,11 @@ func newAPIClient(cmd string, c serverConfig) (*httpapi.Client, error) {
 	if c.clientID != "" && c.scope != "" {
 		scopes = []string{c.scope}
 	}
+	if c.clientID == "" {
+		// A client secret without its id (ABANDONED_CLIENT_SECRET left in
+		// the environment of a command given -token) is not used.
+		c.clientSecret = ""
+	}
 	api, err := httpapi.NewClient(strings.Join(urls, ","), &httpapi.ClientOptions{
 		Token: c.token, ClientID: c.clientID, ClientSecret: c.clientSecret, Scopes: scopes, Host: c.host,
 		HTTPClient: &http.Client{Timeout: c.timeout},
