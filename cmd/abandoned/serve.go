@@ -49,7 +49,10 @@ parameters, answers and errors):
   POST /oauth2/token                 OAuth2 client credentials (public)
   GET  /healthz                      health (public)
   GET  /metrics                      Prometheus metrics (public)
+  GET  /api/webhooks/deliveries      recent attempts of the -webhook endpoints, ?endpoint= (scope checkout)
+  POST /api/webhooks/resume          a failing or disabled endpoint delivers again, ?endpoint= (scope checkout)
   GET  /openapi.json                 the OpenAPI 3.1 document of these endpoints (public)
+  GET  /console/                     the web console: baskets, follow-ups, feed, dashboard (-console)
 
 A request over -max-body bytes or -max-batch events gets 413, an event
 dated more than -max-future ahead of the server's clock 400; each answer
@@ -103,7 +106,9 @@ type serveConfig struct {
 	maxBatch        int
 	maxFuture       time.Duration
 	simulate        bool
+	console         consoleConfig
 	environments    string
+	webhooks        webhookConfig
 	nats            natsConfig
 }
 
@@ -125,7 +130,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxBatch, "max-batch", httpapi.MaxBatch, "at most `N` events in one ingest request; larger batches get 413")
 	fs.DurationVar(&c.maxFuture, "max-future", httpapi.DefaultMaxFuture, "how far ahead of this server's clock (`DURATION`) an event's at may lie; events further ahead get 400; 0 accepts any time")
 	fs.BoolVar(&c.simulate, "simulate", false, "feed the server live simulated checkout traffic (the default scenario, in real time)")
+	c.console.flags(fs)
 	c.environmentFlags(fs)
+	c.webhooks.flags(fs)
 	c.nats.flags(fs)
 }
 
@@ -174,6 +181,9 @@ func (c *serveConfig) check() error {
 		return err
 	}
 	if err := c.checkEnvironments(); err != nil {
+		return err
+	}
+	if err := c.webhooks.check(c.environments != ""); err != nil {
 		return err
 	}
 	return c.nats.check(c.dataDir)
@@ -262,6 +272,7 @@ func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Wri
 		opts.TTL = basket.NoExpiry
 	}
 	opts.RecoverySecrets = recoveryKeys(cfg.recoverySecrets.listFlag)
+	cfg.webhooks.engineOptions(opts)
 	var eng *basket.Engine
 	var access [][]byte
 	if cfg.nats.enabled() {
@@ -290,6 +301,11 @@ func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Wri
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
+	wh, err := cfg.webhooks.start(ctx, eng, opts, cfg.dataDir, logger)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer wh.Close()
 	maxFuture := cfg.maxFuture
 	if maxFuture == 0 {
 		maxFuture = -1 // any time
@@ -304,9 +320,14 @@ func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Wri
 		MaxBatch:      cfg.maxBatch,
 		MaxFuture:     maxFuture,
 		Logger:        logger,
+		Routes:        wh.routes(),
+		Collectors:    wh.collectors(),
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if err := cfg.console.mount(srv, eng, cfg.checkoutURL, ln, logger, stderr); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -322,6 +343,7 @@ func serve(ctx context.Context, cfg *serveConfig, ln net.Listener, stderr io.Wri
 	if serr := <-simDone; serr != nil && err == nil {
 		err = serr
 	}
+	wh.Close() // the deliverer stops before the engine it reads
 	if cerr := eng.Close(); cerr != nil && err == nil {
 		err = cerr
 	}

@@ -206,7 +206,8 @@ func TestServeUsage(t *testing.T) {
 	// cluster's.
 	flags := []string{"-addr", "-api-token", "-recovery-secret", "-access-secret", "-alias", "-abandon-after", "-ttl",
 		"-data-dir", "-fsync", "-checkout-url", "-oauth-client", "-purchased-url", "-max-body", "-max-batch", "-max-future", "-simulate",
-		"-environments",
+		"-console", "-console-campaign", "-environments",
+		"-webhook", "-webhook-secret", "-webhook-events", "-webhook-allow-private",
 		"-nats-url", "-nats-listen", "-nats-cluster", "-nats-peers", "-replicas"}
 	for _, f := range append(flags, "Examples:") {
 		if !strings.Contains(stderr.String(), f) {
