@@ -268,3 +268,45 @@ func TestServeWebhooks(t *testing.T) {
 		t.Errorf("/metrics lacks the delivery:\n%s", metrics)
 	}
 }
+
+// TestServeWebhooksNode: a node of a cluster (one embedded NATS server)
+// delivers under the cluster's lease, its state in key-value, and its
+// deliveries list says it delivers.
+func TestServeWebhooksNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded NATS server; -short skips it")
+	}
+	withEnv(t, map[string]string{"ABANDONED_API_TOKEN": envToken, "ABANDONED_WEBHOOK_SECRET": hookSecret})
+	hr := newHookReceiver(t, http.StatusOK)
+	url := hr.srv.URL + "/hooks"
+	r := startServe(t, "-webhook", url, "-webhook-allow-private", "-alias", "shop", "-data-dir", t.TempDir(),
+		"-nats-listen", "127.0.0.1:0", "-replicas", "1", "-recovery-secret", strings.Repeat("ab", 32))
+	now := time.Now().UTC().Format(time.RFC3339)
+	events := `{"type":"created","basketId":"b-1","at":"` + now + `","entry":"/checkout","orderItems":[]}
+{"type":"emailCaptured","basketId":"b-1","at":"` + now + `","email":"ann@example.com"}`
+	// The lease is taken within a poll of the start; events after it are
+	// delivered.
+	id := webhook.EndpointID(url)
+	for deadline := time.Now().Add(time.Minute); ; {
+		_, _, body := r.do(t, http.MethodGet, "/api/webhooks/deliveries?endpoint="+id, envToken, "")
+		if strings.Contains(body, `"delivering":true`) && strings.Contains(body, `"status":"active"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node does not deliver: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, _, body := r.do(t, http.MethodPost, "/api/baskets/events", envToken, events); code != 200 {
+		t.Fatalf("ingest = %d %s", code, body)
+	}
+	for deadline := time.Now().Add(time.Minute); len(hr.events(t)) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the receiver got nothing from the node")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := hr.events(t); got[0].Data.ID != "b-1" || got[0].Type != "basket.abandoned" {
+		t.Errorf("the receiver got %+v; want b-1's abandonment", got)
+	}
+}
