@@ -363,7 +363,7 @@ func (es *environments) newServer(sp *envSpec, eng *basket.Engine, access [][]by
 	if err != nil {
 		return nil, err
 	}
-	return srv, nil
+	return srv, es.cfg.console.attach(srv, eng, sp.checkoutURL, es.logger.With("alias", sp.alias))
 }
 
 // apply makes the environments those of specs: it starts the new ones,
