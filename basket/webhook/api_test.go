@@ -23,6 +23,7 @@ func TestMountedInAPI(t *testing.T) {
 	waitActive(t, d, ep.ID())
 	abandon(t, eng, ft.clock.Now(), "b-1")
 	rc.waitFor("b-1", func(evs []received) bool { return len(evs) == 1 })
+	waitAttempts(t, d, ep.ID(), 1) // the receiver records a request before it answers
 	const token = "0123456789abcdef0123456789abcdef"
 	srv, err := httpapi.New(eng, &httpapi.Options{APITokens: []string{token}, Routes: d.Routes(), Collectors: d.Collectors()})
 	if err != nil {

@@ -547,8 +547,8 @@ func (d *Deliverer) deliver(ctx context.Context, ep *endpoint, ch *basket.Change
 		switch {
 		case res.delivered():
 			a.Outcome = OutcomeDelivered
-			ep.record(a)
 			d.m.delivered.WithLabelValues(ep.id).Inc()
+			ep.record(a)
 			ep.set(checkpoint{Seq: ch.Seq, Status: StatusActive}) // saved by the caller
 			return true
 		case ctx.Err() != nil:
