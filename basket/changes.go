@@ -90,10 +90,12 @@ var changeTypeOf = [...]ChangeType{1: ChangeAbandoned, 2: ChangeRecovered, 3: Ch
 // applied. e.mu must be held for writing.
 func (e *Engine) noteChange(old, c *record) {
 	switch {
-	case c.feedPos != 0 && (old == nil || old.feedPos != c.feedPos):
-		e.appendChange(centry{typ: 1, id: c.id, feedPos: c.feedPos})
+	// A recovery first: with AbandonAfter 0 the basket it touches is
+	// abandoned again at once, at a new feed position, which is not news.
 	case old != nil && c.recoveredAt > old.recoveredAt:
 		e.appendChange(centry{typ: 2, id: c.id})
+	case c.feedPos != 0 && (old == nil || old.feedPos != c.feedPos):
+		e.appendChange(centry{typ: 1, id: c.id, feedPos: c.feedPos})
 	case old != nil && c.state == StateCompleted && old.state != StateCompleted &&
 		(old.feedPos != 0 || old.abandonedAt != 0 || old.recoveredAt != 0):
 		e.appendChange(centry{typ: 3, id: c.id})

@@ -182,3 +182,25 @@ func TestChangesDurable(t *testing.T) {
 	}
 	eng.Close()
 }
+
+// TestChangesRecoveredAtOnce: with AbandonAfter 0, a recovery is journaled
+// as a recovery, though the basket it touches is abandoned again at once.
+func TestChangesRecoveredAtOnce(t *testing.T) {
+	ctx := context.Background()
+	clock := btest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	eng := btest.MustNewEngine(t, &basket.Options{Now: clock.Now, ChangeRetention: time.Hour})
+	start, err := eng.LastChange(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, eng,
+		basket.Event{Type: basket.EventCreated, BasketID: "a", At: clock.Now()},
+		basket.Event{Type: basket.EventEmailCaptured, BasketID: "a", At: clock.Now(), Email: "ann@example.com"})
+	clock.Add(time.Minute)
+	if _, err := eng.Recover(ctx, "a", recoverToken(t, eng, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := changes(t, eng, start); !slices.Equal(got, []string{"basket.abandoned:[a]", "basket.recovered:[a]"}) {
+		t.Fatalf("journal %v; want the abandonment, then the recovery", got)
+	}
+}
