@@ -27,6 +27,7 @@ import (
 	"github.com/basketlab/abandoned/basket/cluster"
 	"github.com/basketlab/abandoned/basket/httpapi"
 	"github.com/basketlab/abandoned/basket/store"
+	"github.com/basketlab/abandoned/basket/webhook"
 )
 
 // Environments: one server holding several shops (or a shop's prod and
@@ -78,6 +79,15 @@ type envEntry struct {
 	RecoverySecrets []string     `json:"recoverySecrets"`
 	CheckoutURL     string       `json:"checkoutUrl"`
 	PurchasedURL    string       `json:"purchasedUrl"`
+	Webhooks        []envWebhook `json:"webhooks"`
+}
+
+// envWebhook is an endpoint of outgoing webhooks of an environment.
+type envWebhook struct {
+	URL     string   `json:"url"`
+	Secret  string   `json:"secret"`
+	Secrets []string `json:"secrets"` // more, while rotating: each signs
+	Events  []string `json:"events"`
 }
 
 // envSpec is an environment checked, with its defaults.
@@ -92,12 +102,16 @@ type envSpec struct {
 	recoverySecrets []string
 	checkoutURL     string
 	purchasedURL    string
+	webhooks        []webhook.Endpoint
 }
 
-// sameEngine reports whether two specs need the same engine: its settings
-// and secrets.
+// sameEngine reports whether two specs need the same engine and
+// deliverer: its settings, secrets and webhooks.
 func (a *envSpec) sameEngine(b *envSpec) bool {
-	return a.abandonAfter == b.abandonAfter && a.ttl == b.ttl && slices.Equal(a.recoverySecrets, b.recoverySecrets)
+	return a.abandonAfter == b.abandonAfter && a.ttl == b.ttl && slices.Equal(a.recoverySecrets, b.recoverySecrets) &&
+		slices.EqualFunc(a.webhooks, b.webhooks, func(x, y webhook.Endpoint) bool {
+			return x.URL == y.URL && slices.Equal(x.Events, y.Events) && slices.EqualFunc(x.Secrets, y.Secrets, bytes.Equal)
+		})
 }
 
 // readEnvironments reads and checks an environments file. Its errors name
@@ -209,6 +223,33 @@ func readEnvironments(path string, cfg *serveConfig) ([]*envSpec, error) {
 		if e.PurchasedURL != "" {
 			sp.purchasedURL = e.PurchasedURL
 		}
+		urls := map[string]bool{}
+		for j, w := range e.Webhooks {
+			what := fmt.Sprintf("webhooks %d", j+1)
+			if _, err := webhook.ParseURL(w.URL, cfg.webhooks.allowPrivate); err != nil {
+				return nil, fail("%s: url: %v", what, err)
+			}
+			if urls[w.URL] {
+				return nil, fail("%s: url %s given twice", what, webhook.Redact(w.URL))
+			}
+			urls[w.URL] = true
+			ep := webhook.Endpoint{URL: w.URL}
+			for k, s := range append([]string{w.Secret}, w.Secrets...) {
+				if k == 0 && s == "" {
+					return nil, fail("%s: secret: missing; generate one with openssl rand -hex %d and give it to the receiver too", what, minSecretBytes)
+				}
+				if err := checkRandom(s, minSecretBytes); err != nil {
+					return nil, fail("%s: secret %d: %v: generate one with openssl rand -hex %d", what, k+1, err, minSecretBytes)
+				}
+				ep.Secrets = append(ep.Secrets, []byte(s)) // the text, as the receiver is given it
+			}
+			events, err := webhook.ParseEvents(strings.Join(w.Events, ","))
+			if err != nil {
+				return nil, fail("%s: events: %v", what, err)
+			}
+			ep.Events = events
+			sp.webhooks = append(sp.webhooks, ep)
+		}
 		specs = append(specs, sp)
 	}
 	return specs, nil
@@ -263,7 +304,8 @@ func (c *serveConfig) checkEnvironments() error {
 type environment struct {
 	spec   *envSpec
 	eng    *basket.Engine
-	access [][]byte // the secrets of its OAuth2 access tokens
+	access [][]byte       // the secrets of its OAuth2 access tokens
+	wh     *serveWebhooks // its deliverer of webhooks, or nil
 	srv    *httpapi.Server
 }
 
@@ -305,11 +347,36 @@ func (es *environments) envDir(alias string) string {
 	return filepath.Join(es.cfg.dataDir, "environments", strings.TrimPrefix(cluster.StreamName(alias), "ABANDONED_"))
 }
 
+// open opens an environment: its engine, the secrets of its OAuth2
+// access tokens, its webhooks' deliverer and its server.
+func (es *environments) open(ctx context.Context, sp *envSpec) (*environment, error) {
+	eng, access, opts, err := es.openEngine(ctx, sp)
+	if err != nil {
+		return nil, fmt.Errorf("environment %q: %w", sp.alias, err)
+	}
+	env := &environment{spec: sp, eng: eng, access: access}
+	if len(sp.webhooks) > 0 {
+		env.wh, err = startWebhooks(ctx, sp.webhooks, es.cfg.webhooks.allowPrivate, eng, opts, es.envDir(sp.alias), opts.Logger)
+		if err != nil {
+			eng.Close()
+			return nil, fmt.Errorf("environment %q: webhooks: %w", sp.alias, err)
+		}
+	}
+	if env.srv, err = es.newServer(sp, env); err != nil {
+		es.stopLocked(env)
+		return nil, fmt.Errorf("environment %q: %w", sp.alias, err)
+	}
+	return env, nil
+}
+
 // openEngine opens an environment's engine and returns it with the
-// secrets of its OAuth2 access tokens.
-func (es *environments) openEngine(ctx context.Context, sp *envSpec) (*basket.Engine, [][]byte, error) {
+// secrets of its OAuth2 access tokens and its options.
+func (es *environments) openEngine(ctx context.Context, sp *envSpec) (*basket.Engine, [][]byte, *basket.Options, error) {
 	opts := &basket.Options{AbandonAfter: sp.abandonAfter, TTL: sp.ttl, Alias: sp.alias, SweepInterval: time.Second,
 		Logger: es.logger.With("alias", sp.alias), RecoverySecrets: recoveryKeys(sp.recoverySecrets)}
+	if len(sp.webhooks) > 0 {
+		opts.ChangeRetention = basket.DefaultChangeRetention
+	}
 	if sp.ttl == 0 {
 		opts.TTL = basket.NoExpiry
 	}
@@ -321,35 +388,37 @@ func (es *environments) openEngine(ctx context.Context, sp *envSpec) (*basket.En
 	switch {
 	case es.nc != nil:
 		eng, err := es.streams.openEngine(ctx, es.nc, opts, &access, dir, opts.Logger)
-		return eng, access, err
+		return eng, access, opts, err
 	case dir != "":
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		sync, _ := store.ParseSync(es.cfg.fsync)
 		opts.Store = &store.Options{Sync: sync}
 		eng, err := basket.Open(dir, opts)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		s, err := basket.KeepSecret(dir, accessSecretFile)
 		if err != nil {
 			eng.Close()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return eng, [][]byte{s}, nil
+		return eng, [][]byte{s}, opts, nil
 	}
 	// In memory: a secret for this run, kept across reloads with the engine.
 	s := make([]byte, basket.GeneratedSecretLen)
 	if _, err := rand.Read(s); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	eng, err := basket.New(opts)
-	return eng, [][]byte{s}, err
+	return eng, [][]byte{s}, opts, err
 }
 
-// newServer makes an environment's server over its engine.
-func (es *environments) newServer(sp *envSpec, eng *basket.Engine, access [][]byte) (*httpapi.Server, error) {
+// newServer makes an environment's server of spec sp over env's engine,
+// access secrets and webhooks.
+func (es *environments) newServer(sp *envSpec, env *environment) (*httpapi.Server, error) {
+	eng, access := env.eng, env.access
 	maxFuture := es.cfg.maxFuture
 	if maxFuture == 0 {
 		maxFuture = -1
@@ -359,6 +428,7 @@ func (es *environments) newServer(sp *envSpec, eng *basket.Engine, access [][]by
 		CheckoutURL: sp.checkoutURL, PurchasedURL: sp.purchasedURL,
 		MaxBody: int64(es.cfg.maxBody), MaxBatch: es.cfg.maxBatch, MaxFuture: maxFuture,
 		Logger: es.logger.With("alias", sp.alias),
+		Routes: env.wh.routes(), Collectors: env.wh.collectors(),
 	})
 	if err != nil {
 		return nil, err
@@ -381,7 +451,7 @@ func (es *environments) apply(ctx context.Context, specs []*envSpec) error {
 	var started []*environment // opened by this call: closed again on error
 	fail := func(err error) error {
 		for _, env := range started {
-			env.eng.Close()
+			es.stopLocked(env)
 		}
 		return err
 	}
@@ -391,11 +461,13 @@ func (es *environments) apply(ctx context.Context, specs []*envSpec) error {
 	for _, sp := range specs {
 		old := es.envs[sp.alias]
 		if old != nil && old.spec.sameEngine(sp) {
-			srv, err := es.newServer(sp, old.eng, old.access)
+			env := &environment{spec: sp, eng: old.eng, access: old.access, wh: old.wh}
+			srv, err := es.newServer(sp, env)
 			if err != nil {
 				return fail(fmt.Errorf("environment %q: %w", sp.alias, err))
 			}
-			next[sp.alias] = &environment{spec: sp, eng: old.eng, access: old.access, srv: srv}
+			env.srv = srv
+			next[sp.alias] = env
 			continue
 		}
 		if old != nil {
@@ -404,16 +476,10 @@ func (es *environments) apply(ctx context.Context, specs []*envSpec) error {
 			es.stopLocked(old)
 			delete(es.envs, sp.alias)
 		}
-		eng, access, err := es.openEngine(ctx, sp)
+		env, err := es.open(ctx, sp)
 		if err != nil {
-			return fail(fmt.Errorf("environment %q: %w", sp.alias, err))
+			return fail(err)
 		}
-		srv, err := es.newServer(sp, eng, access)
-		if err != nil {
-			eng.Close()
-			return fail(fmt.Errorf("environment %q: %w", sp.alias, err))
-		}
-		env := &environment{spec: sp, eng: eng, access: access, srv: srv}
 		started = append(started, env)
 		next[sp.alias] = env
 	}
@@ -464,6 +530,9 @@ func (es *environments) generateTokens(specs []*envSpec) error {
 
 // stopLocked closes an environment's engine. es.mu must be held.
 func (es *environments) stopLocked(env *environment) {
+	if err := env.wh.Close(); err != nil {
+		es.logger.Error("stopping an environment's webhooks", "alias", env.spec.alias, "err", err.Error())
+	}
 	if err := env.eng.Close(); err != nil {
 		es.logger.Error("closing an environment", "alias", env.spec.alias, "err", err.Error())
 	}
@@ -475,7 +544,7 @@ func (es *environments) close() error {
 	defer es.mu.Unlock()
 	var errs []error
 	for _, env := range es.envs {
-		errs = append(errs, env.eng.Close())
+		errs = append(errs, env.wh.Close(), env.eng.Close())
 	}
 	es.envs = nil
 	return errors.Join(errs...)

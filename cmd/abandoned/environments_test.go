@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/webhook"
 	"github.com/basketlab/abandoned/loadtest"
 )
 
@@ -439,6 +441,78 @@ func TestEnvironmentsClientsByHost(t *testing.T) {
 		lt.Close()
 		if want < 0 && err == nil || want >= 0 && (err != nil || n != want) {
 			t.Fatalf("the load tester with Host %q: %d baskets, %v", host, n, err)
+		}
+	}
+}
+
+// TestEnvironmentsWebhooks: an environment's webhooks in the file deliver
+// its abandonments, signed with its secret, and nothing of another
+// environment; a webhook without a secret, or on loopback without
+// -webhook-allow-private, is refused naming the environment.
+func TestEnvironmentsWebhooks(t *testing.T) {
+	secret := fmt.Sprintf("%x", "the-webhook-secret-of-alpha-0123")
+	type got struct {
+		typ, body string
+	}
+	received := make(chan got, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify([]byte(secret), r.Header.Get("Abandoned-Signature"), body, time.Minute); err != nil {
+			t.Errorf("a webhook that does not verify: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		var ev struct {
+			Type string `json:"type"`
+		}
+		json.Unmarshal(body, &ev)
+		received <- got{ev.Type, string(body)}
+	}))
+	defer recv.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "environments.json")
+	hooks := []map[string]any{{"url": recv.URL + "/hooks", "secret": secret, "events": []string{"basket.abandoned"}}}
+	writeEnvFile(t, file, envEntryJSON("alpha", map[string]any{"webhooks": hooks}), envEntryJSON("beta", nil))
+	s := startEnvironments(t, "-environments", file, "-webhook-allow-private")
+	for _, e := range []string{"beta", "alpha"} {
+		if code, body := s.ask(t, e+".shop.example", http.MethodPost, "/api/baskets/events", tokenOfEnv(e), "application/x-ndjson", envEvents("c@"+e+".example")); code != http.StatusOK {
+			t.Fatalf("ingest into %s: %d %s", e, code, body)
+		}
+	}
+	select {
+	case g := <-received:
+		if g.typ != "basket.abandoned" || !strings.Contains(g.body, "c@alpha.example") || strings.Contains(g.body, "beta") {
+			t.Fatalf("the webhook got %s %s; want alpha's abandonment only", g.typ, g.body)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no webhook in 30 s")
+	}
+	select {
+	case g := <-received:
+		t.Fatalf("a second webhook: %s %s", g.typ, g.body)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if code, _ := s.ask(t, "alpha.shop.example", http.MethodGet, "/api/webhooks/deliveries", tokenOfEnv("alpha"), "", ""); code != http.StatusOK {
+		t.Fatalf("alpha's deliveries list: %d", code)
+	}
+	if code, _ := s.ask(t, "beta.shop.example", http.MethodGet, "/api/webhooks/deliveries", tokenOfEnv("beta"), "", ""); code != http.StatusNotFound {
+		t.Fatalf("beta, without webhooks, has a deliveries list: %d", code)
+	}
+
+	for _, c := range []struct {
+		hooks []map[string]any
+		args  []string
+		want  string
+	}{
+		{[]map[string]any{{"url": "https://hooks.example.com/a"}}, nil, `environment 1 ("alpha"): webhooks 1: secret: missing`},
+		{[]map[string]any{{"url": recv.URL, "secret": secret}}, nil, `environment 1 ("alpha"): webhooks 1: url`},
+		{[]map[string]any{{"url": "https://hooks.example.com/a", "secret": "short"}}, nil, "webhooks 1: secret 1"},
+		{[]map[string]any{{"url": "https://hooks.example.com/a", "secret": secret, "events": []string{"basket.bought"}}}, nil, "webhooks 1: events"},
+	} {
+		writeEnvFile(t, file, envEntryJSON("alpha", map[string]any{"webhooks": c.hooks}))
+		_, err := parseServe(append([]string{"-environments", file}, c.args...), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), secret) {
+			t.Errorf("webhooks %v: %v; want an error naming %q, without the secret", c.hooks, err, c.want)
 		}
 	}
 }

@@ -133,13 +133,15 @@ func (es *environments) reconcile(ctx context.Context) error {
 			}
 		case mine && env != nil:
 			if env.spec != sp {
-				srv, err := es.newServer(sp, env.eng, env.access)
+				next := &environment{spec: sp, eng: env.eng, access: env.access, wh: env.wh}
+				srv, err := es.newServer(sp, next)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("environment %q: %w", sp.alias, err))
 					continue
 				}
+				next.srv = srv
 				es.mu.Lock()
-				es.envs[sp.alias] = &environment{spec: sp, eng: env.eng, access: env.access, srv: srv}
+				es.envs[sp.alias] = next
 				es.mu.Unlock()
 			}
 		case !mine && env != nil:
@@ -174,17 +176,12 @@ func (es *environments) reconcile(ctx context.Context) error {
 // host opens an environment here, caught up with its log, and announces
 // it.
 func (es *environments) host(ctx context.Context, sp *envSpec) error {
-	eng, access, err := es.openEngine(ctx, sp)
+	env, err := es.open(ctx, sp)
 	if err != nil {
-		return fmt.Errorf("environment %q: %w", sp.alias, err)
-	}
-	srv, err := es.newServer(sp, eng, access)
-	if err != nil {
-		eng.Close()
-		return fmt.Errorf("environment %q: %w", sp.alias, err)
+		return err
 	}
 	es.mu.Lock()
-	es.envs[sp.alias] = &environment{spec: sp, eng: eng, access: access, srv: srv}
+	es.envs[sp.alias] = env
 	es.mu.Unlock()
 	es.logger.Info("hosting an environment", "alias", sp.alias)
 	return es.members.Announce(ctx, sp.alias)

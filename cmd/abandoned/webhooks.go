@@ -57,7 +57,7 @@ func (c *webhookConfig) check(environments bool) error {
 			return errors.New("-webhook-secret: given without -webhook")
 		case c.events != "":
 			return errors.New("-webhook-events: given without -webhook")
-		case c.allowPrivate:
+		case c.allowPrivate && !environments:
 			return errors.New("-webhook-allow-private: given without -webhook")
 		}
 		return nil
@@ -127,7 +127,13 @@ func (c *webhookConfig) start(ctx context.Context, eng *basket.Engine, o *basket
 	if !c.enabled() {
 		return nil, nil
 	}
-	wo := &webhook.Options{Endpoints: c.endpoints(), Alias: o.Alias, AllowPrivate: c.allowPrivate, Logger: logger}
+	return startWebhooks(ctx, c.endpoints(), c.allowPrivate, eng, o, dataDir, logger)
+}
+
+// startWebhooks starts delivering eng's changes to endpoints, keeping the
+// delivery state as webhookConfig.start says.
+func startWebhooks(ctx context.Context, endpoints []webhook.Endpoint, allowPrivate bool, eng *basket.Engine, o *basket.Options, dataDir string, logger *slog.Logger) (*serveWebhooks, error) {
+	wo := &webhook.Options{Endpoints: endpoints, Alias: o.Alias, AllowPrivate: allowPrivate, Logger: logger}
 	switch l, ok := o.Log.(*cluster.Log); {
 	case ok:
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -153,16 +159,21 @@ func (c *webhookConfig) start(ctx context.Context, eng *basket.Engine, o *basket
 		return nil, err
 	}
 	for _, ep := range wo.Endpoints {
-		logger.Info("webhooks: endpoint", "id", ep.ID(), "url", webhook.Redact(ep.URL), "events", c.eventsText())
+		logger.Info("webhooks: endpoint", "id", ep.ID(), "url", webhook.Redact(ep.URL), "events", eventsText(ep.Events))
 	}
 	return &serveWebhooks{d: d}, nil
 }
 
-func (c *webhookConfig) eventsText() string {
-	if c.events == "" {
+// eventsText names the change types an endpoint gets.
+func eventsText(events []basket.ChangeType) string {
+	if len(events) == 0 {
 		return "all"
 	}
-	return c.events
+	var names []string
+	for _, e := range events {
+		names = append(names, string(e))
+	}
+	return strings.Join(names, ",")
 }
 
 // routes returns the webhooks' endpoints of the HTTP API.
