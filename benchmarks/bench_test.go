@@ -21,7 +21,9 @@ import (
 //
 // ABANDONED_BENCH_LARGE=1 adds SQLite at 1e6 (its load took about two
 // minutes on a shared 2-core machine) and populations of 1e7 for every store;
-// a -bench pattern such as '/n=1e[56]/' keeps it to 1e5 and 1e6.
+// a -bench pattern such as '/n=1e[56]/' keeps it to 1e5 and 1e6. The build
+// tags postgres and redis add those stores at every size, each on a server
+// that the first benchmark to use it starts and TestMain stops.
 
 // large reports whether ABANDONED_BENCH_LARGE asks for the large runs.
 var large = os.Getenv("ABANDONED_BENCH_LARGE") != ""
@@ -46,8 +48,26 @@ func sizeName(n int) string {
 }
 
 // storeNames are the stores in the order the benchmarks run them; the floor
-// first, so that benchstat -col /store compares each with it.
+// first, so that benchstat -col /store compares each with it. The build
+// tags postgres and redis add theirs before slice.
 var storeNames = []string{"btree", "engine", "buntdb", "sqlite", "slice"}
+
+// serverStores open, by name, the stores of database servers that the
+// tests and benchmarks start themselves (the build tags postgres and redis
+// add them with addServerStore). Closing such a store stops its server.
+var serverStores = map[string]func() (Store, error){}
+
+// addServerStore registers the store of a database server.
+func addServerStore(name string, open func() (Store, error)) {
+	serverStores[name] = open
+	storeNames = slices.Insert(storeNames, slices.Index(storeNames, "slice"), name)
+}
+
+// serverStoreNames returns the names of the registered server stores, in
+// the order the benchmarks run them.
+func serverStoreNames() []string {
+	return slices.DeleteFunc(slices.Clone(storeNames), func(s string) bool { return serverStores[s] == nil })
+}
 
 // storesFor returns the stores that run at population n: loading SQLite
 // with 1e6 baskets or more takes minutes, so it runs only when large.
@@ -68,6 +88,19 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	// Close what the benchmarks loaded: the servers' stores stop their
+	// servers.
+	for _, f := range fixtures {
+		for name, l := range f.stores {
+			if l.store == nil {
+				continue
+			}
+			if err := l.store.Close(); err != nil {
+				fmt.Fprintf(os.Stderr, "n=%s: %s: Close() = %v\n", sizeName(f.n), name, err)
+				code = 1
+			}
+		}
+	}
 	if benchTemp != "" {
 		os.RemoveAll(benchTemp)
 	}
@@ -94,6 +127,9 @@ func newStore(name string) (Store, error) {
 		return NewSQLiteStore(dir)
 	case "slice":
 		return NewSliceStore(), nil
+	}
+	if open := serverStores[name]; open != nil {
+		return open()
 	}
 	return nil, fmt.Errorf("no store %q", name)
 }

@@ -13,6 +13,15 @@
 //     partial index on (created, id) WHERE abandoned, keyset pagination with
 //     prepared statements, rows materialised from JSON into structs, inserts
 //     batched in transactions.
+//   - PostgresStore (build tag postgres): PostgreSQL through pgx/v5 over a
+//     unix socket, the same table, partial index and keyset query as
+//     SQLite's, rows decoded from the same JSON; a server of its own that
+//     the tests and benchmarks start (StartPostgres: initdb in a temporary
+//     directory, as an unprivileged user when run as root) and stop.
+//   - RedisStore (build tag redis): Redis through go-redis/v9 over a unix
+//     socket, a sorted set by created and a hash per basket, a page as one
+//     Lua script; a redis-server of its own (StartRedis) that persists
+//     nothing, as the engine and BuntDB here keep everything in memory.
 //   - BTreeStore: a raw tidwall/btree of (created, id, *basket) under a
 //     sync.RWMutex: the floor that the engine's overhead is measured from.
 //   - SliceStore: a sorted slice and a binary search: the correctness floor.
@@ -22,13 +31,20 @@
 //
 //	go test ./benchmarks -run '^$' -bench . -benchmem
 //	benchmarks/run.sh    # -count 6, then a table of medians and ratios
+//	TAGS=postgres,redis benchmarks/run.sh    # and PostgreSQL and Redis
+//
+// The tags need the servers' binaries (apt-get install postgresql
+// redis-server); without them a test or benchmark under the tag fails and
+// says so.
 //
 // Populations are 1e5 and 1e6 baskets, except SQLite, which runs at 1e5
 // only: loading it with 1e6 baskets took about two minutes on a shared
-// 2-core machine. ABANDONED_BENCH_LARGE=1 adds SQLite at 1e6 and 1e7
-// baskets for every store (many GiB of memory and long loads). The tests (without -bench) check on
-// small populations that every store returns the same pages and walks as
-// SliceStore.
+// 2-core machine (PostgreSQL's COPY took 35 s, Redis 22 s).
+// ABANDONED_BENCH_LARGE=1 adds SQLite at 1e6 and 1e7 baskets for every
+// store (many GiB of memory and long loads). The tests (without -bench)
+// check on small populations that every store returns the same pages and
+// walks as SliceStore; go test -tags postgres,redis ./benchmarks adds the
+// servers' stores.
 //
 // # Caveats
 //
@@ -37,4 +53,9 @@
 //   - The engine has no bulk loader; it is loaded through Apply in batches.
 //   - Ingest grows a population by the baskets it inserts; the benchmark
 //     removes them again with the timer stopped.
+//   - SQLite, PostgreSQL and Redis batch inserts 1,000 at a time (one
+//     transaction; for the servers one round trip); the engine and BuntDB
+//     commit each basket on its own.
+//   - The servers run on the same cores as the benchmark: on a loaded
+//     machine every round trip waits for the scheduler as well.
 package benchmarks

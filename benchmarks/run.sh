@@ -1,25 +1,30 @@
 #!/bin/sh
 # run.sh runs the store benchmarks (the engine, BuntDB, SQLite, the raw
-# B-tree floor, a sorted slice) in one go test run with -count, then prints
-# benchstat's table (each store against the floor) and a table of medians and
-# ratios: engine/floor, and how many times faster the engine is than SQLite
-# and BuntDB.
+# B-tree floor, a sorted slice, and with TAGS=postgres,redis PostgreSQL and
+# Redis on servers the benchmarks start) in one go test run with -count,
+# then prints benchstat's table (each store against the floor) and one table
+# of medians and every ratio: engine/floor, and how many times faster the
+# engine is than each baseline, with the targets for pages in its last row.
 #
 # Usage: benchmarks/run.sh [output file]
 # Environment: COUNT (default 6), BENCHTIME (default 500ms), BENCH (default
-# ".", a -bench pattern), ABANDONED_BENCH_LARGE=1 for SQLite at 1e6 and for
-# 1e7 baskets (BENCH='/n=1e[56]/' skips 1e7).
+# ".", a -bench pattern), TAGS (default none; postgres,redis adds those
+# stores: apt-get install postgresql redis-server), ABANDONED_BENCH_LARGE=1
+# for SQLite at 1e6 and for 1e7 baskets (BENCH='/n=1e[56]/' skips 1e7).
 set -eu
 
 cd "$(dirname "$0")/.."
 COUNT=${COUNT:-6}
 BENCHTIME=${BENCHTIME:-500ms}
 BENCH=${BENCH:-.}
+TAGS=${TAGS:-}
 OUT=${1:-${TMPDIR:-/tmp}/abandoned-bench-$$.txt}
 
-echo "# go test ./benchmarks -run '^\$' -bench '$BENCH' -benchmem -count $COUNT -benchtime $BENCHTIME" >&2
+echo "# go test -tags '$TAGS' ./benchmarks -run '^\$' -bench '$BENCH' -benchmem -count $COUNT -benchtime $BENCHTIME" >&2
 echo "# raw output: $OUT" >&2
-go test ./benchmarks -run '^$' -bench "$BENCH" -benchmem -count "$COUNT" -benchtime "$BENCHTIME" -timeout 3h >"$OUT"
+echo "# load average before: $(cat /proc/loadavg 2>/dev/null || echo unknown)" >&2
+go test -tags "$TAGS" ./benchmarks -run '^$' -bench "$BENCH" -benchmem -count "$COUNT" -benchtime "$BENCHTIME" -timeout 3h >"$OUT"
+echo "# load average after: $(cat /proc/loadavg 2>/dev/null || echo unknown)" >&2
 
 echo
 echo "## benchstat -col /store (each column against the first, the raw B-tree floor)"
@@ -29,8 +34,8 @@ go run golang.org/x/perf/cmd/benchstat@latest -col /store "$OUT"
 echo
 echo "## Medians of ns/op over $COUNT runs, and ratios"
 echo
-# engine/btree: the engine's cost over the floor (target <= 2 for pages).
-# sqlite/engine, buntdb/engine: how many times faster the engine is.
+# engine/floor: the engine's cost over the raw B-tree's.
+# <store>/engine: how many times faster the engine is than that store.
 awk '
 function median(key,   n, i, j, v, a) {
 	n = cnt[key]
@@ -62,17 +67,24 @@ function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "-" : sprintf("%.
 	}
 }
 END {
-	printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", "benchmark", "btree (floor)", "engine", "buntdb", "sqlite", "slice", "engine/floor", "sqlite/engine", "buntdb/engine"
-	print "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-	split("btree engine buntdb sqlite slice", stores, " ")
+	split("btree engine buntdb sqlite postgres redis slice", stores, " ")
+	split("sqlite buntdb postgres redis", base, " ")
+	printf "| benchmark | btree (floor) | engine | buntdb | sqlite | postgres | redis | slice | engine/floor"
+	for (j = 1; j <= 4; j++) printf " | %s/engine", base[j]
+	print " |"
+	print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for (b = 1; b <= nb; b++) {
 		name = order[b]
-		for (s = 1; s <= 5; s++) {
+		for (s = 1; s <= 7; s++) {
 			k = name SUBSEP stores[s]
 			m[stores[s]] = (k in cnt) ? median(k) : ""
 		}
-		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name,
-			human(m["btree"]), human(m["engine"]), human(m["buntdb"]), human(m["sqlite"]), human(m["slice"]),
-			ratio(m["engine"], m["btree"]), ratio(m["sqlite"], m["engine"]), ratio(m["buntdb"], m["engine"])
+		printf "| %s", name
+		for (s = 1; s <= 7; s++) printf " | %s", human(m[stores[s]])
+		printf " | %s", ratio(m["engine"], m["btree"])
+		for (j = 1; j <= 4; j++) printf " | %s", ratio(m[base[j]], m["engine"])
+		print " |"
 	}
+	# The targets for a page of 10 or 100 at 1e6 and 1e7 baskets.
+	print "| target, Page rows | | | | | | | | ≤ 1.5× | ≥ 20× | ≥ 10× | ≥ 30× | none |"
 }' "$OUT"

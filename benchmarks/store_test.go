@@ -45,13 +45,34 @@ func newStores(t *testing.T) []Store {
 	}
 	stores := []Store{NewBTreeStore(), eng, bunt, lite}
 	for _, s := range stores {
-		t.Cleanup(func() {
-			if err := s.Close(); err != nil {
-				t.Errorf("%s: Close() = %v", s.Name(), err)
-			}
-		})
+		closeAtEnd(t, s)
+	}
+	return append(stores, newServerStores(t)...)
+}
+
+// newServerStores returns one store of each server that the build tags
+// add, each on a server of its own, stopped at the end of the test.
+func newServerStores(t *testing.T) []Store {
+	t.Helper()
+	var stores []Store
+	for _, name := range serverStoreNames() {
+		s, err := serverStores[name]()
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeAtEnd(t, s)
+		stores = append(stores, s)
 	}
 	return stores
+}
+
+// closeAtEnd closes s when the test ends.
+func closeAtEnd(t *testing.T, s Store) {
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("%s: Close() = %v", s.Name(), err)
+		}
+	})
 }
 
 // same reports whether a store returned the basket the oracle holds: its
@@ -107,12 +128,19 @@ func pivots(rng *rand.Rand, pop []basket.Basket) []Key {
 // walk returns every basket of s, walked limit at a time.
 func walk(t *testing.T, s Store, limit int) []basket.Basket {
 	t.Helper()
+	size, err := s.Len()
+	if err != nil {
+		t.Fatalf("%s: Len() = %v", s.Name(), err)
+	}
 	var all []basket.Basket
 	n, err := Walk(s, limit, func(page []basket.Basket) {
 		if len(page) == 0 || len(page) > limit {
 			t.Fatalf("%s: Walk(limit %d) gave a page of %d", s.Name(), limit, len(page))
 		}
-		all = append(all, page...)
+		if all = append(all, page...); len(all) > size {
+			// A store whose pages do not advance would walk forever.
+			t.Fatalf("%s: Walk(limit %d) gave more than Len() = %d baskets; the last pages: ...%s", s.Name(), limit, size, ids(all, len(all)-2*limit, len(all)))
+		}
 	})
 	if err != nil {
 		t.Fatalf("%s: Walk(limit %d) = %v", s.Name(), limit, err)
