@@ -13,13 +13,17 @@
 //	POST /api/checkout/unsubscribe     unsubscribe (RFC 8058 one-click): the address is suppressed; public
 //	POST /api/checkout/suppression     whether an address ({"email"}) is suppressed, and its unsubscribe token; scope checkout
 //	POST /api/baskets/events           a batch of events, JSON array or NDJSON; scope ingest
+//	GET  /api/webhooks/deliveries      outgoing webhooks: each endpoint's state and latest attempts (?endpoint=); scope checkout
+//	POST /api/webhooks/resume          outgoing webhooks: a failing or disabled endpoint delivers again (?endpoint=); scope checkout
 //	POST /oauth2/token                 client-credentials grant; public
 //	GET  /healthz                      liveness; public
 //	GET  /metrics                      Prometheus text format; public
 //	GET  /openapi.json                 the OpenAPI 3.1 document of these endpoints (OpenAPI); public
 //
-// Another method on one of these paths is a 405 naming the path's methods
-// in Allow; any other path is a 404.
+// The two /api/webhooks endpoints are served only by a server that delivers
+// outgoing webhooks: package webhook's Deliverer.Routes, in Options.Routes
+// (abandoned serve -webhook). Another method on one of these paths is a
+// 405 naming the path's methods in Allow; any other path is a 404.
 //
 // Handlers are thin over basket.Engine; Serve runs them with timeouts and a
 // graceful shutdown. Pages are written as JSON by hand

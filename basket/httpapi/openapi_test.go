@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/basketlab/abandoned/basket"
 	"github.com/basketlab/abandoned/basket/httpapi"
+	"github.com/basketlab/abandoned/basket/webhook"
 )
 
 // loadOpenAPI loads and validates the server's OpenAPI document with
@@ -268,14 +271,148 @@ func (v *openapiValidator) validateErrorBody(name string, body []byte) {
 	}
 }
 
+// webhookSecret signs the requests of the tests' webhook deliverers.
+var webhookSecret = []byte(strings.Repeat("7a", 32))
+
+// webhookReceiver is an endpoint of outgoing webhooks on 127.0.0.1: it
+// answers its n-th request (from 0) with the status plan gives.
+type webhookReceiver struct {
+	srv  *httptest.Server
+	plan func(n int) int
+	mu   sync.Mutex // guards n
+	n    int
+}
+
+func newWebhookReceiver(t *testing.T, plan func(n int) int) *webhookReceiver {
+	rc := &webhookReceiver{plan: plan}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) //nolint:errcheck // only the answer matters
+		rc.mu.Lock()
+		n := rc.n
+		rc.n++
+		rc.mu.Unlock()
+		w.WriteHeader(rc.plan(n))
+	}))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+// startWebhooks runs a server as start does, but with outgoing webhooks,
+// as serve has them with -webhook: a webhook.Deliverer over the server's
+// engine (which keeps a change journal) delivering to one endpoint, a
+// receiver that answers as plan says (nil: 204 to every request), and the
+// deliverer's Routes in httpapi.Options.Routes. The deliverer needs the
+// engine before the server exists, and start makes both at once: the
+// server returned is a second one over start's engine, with start's
+// options and the routes (start's own is left idle). The deliverer is
+// closed at cleanup, before the engine; the endpoint is active, its
+// delivery state loaded, so that it gets every change made from now on.
+func startWebhooks(t *testing.T, plan func(n int) int, configure func(*basket.Options, *httpapi.Options)) (*harness, *webhook.Deliverer, webhook.Endpoint) {
+	t.Helper()
+	var opts httpapi.Options
+	h := start(t, func(bo *basket.Options, o *httpapi.Options) {
+		bo.ChangeRetention = basket.DefaultChangeRetention
+		if configure != nil {
+			configure(bo, o)
+		}
+		opts = *o
+	})
+	if plan == nil {
+		plan = func(int) int { return http.StatusNoContent }
+	}
+	rc := newWebhookReceiver(t, plan)
+	ep := webhook.Endpoint{URL: rc.srv.URL + "/hooks?token=receiver-own-token", Secrets: [][]byte{webhookSecret}}
+	d, err := webhook.Start(context.Background(), h.eng, &webhook.Options{
+		Endpoints: []webhook.Endpoint{ep},
+		// The receiver is on loopback; a failed attempt is tried again
+		// within 10 ms.
+		AllowPrivate: true,
+		Retry:        webhook.Retry{First: 10 * time.Millisecond, Max: 10 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	opts.Routes = append(opts.Routes, d.Routes()...)
+	srv, err := httpapi.New(h.eng, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	waitWebhook(t, d, ep.ID(), "active", func(st *webhook.EndpointState) bool { return st.Status == webhook.StatusActive })
+	wh := *h
+	wh.srv, wh.url = srv, "http://"+ln.Addr().String()
+	return &wh, d, ep
+}
+
+// waitWebhook waits until the state of d's endpoint id is what ok says.
+func waitWebhook(t *testing.T, d *webhook.Deliverer, id, what string, ok func(*webhook.EndpointState) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sts, err := d.Endpoints(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(&sts[0]) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook endpoint %s: not %s after 10 s: %+v", id, what, sts[0])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// bodyHas checks that an answer holds each of want and none of unwanted.
+func bodyHas(want []string, unwanted ...string) func(*testing.T, *http.Response, []byte) {
+	return func(t *testing.T, _ *http.Response, body []byte) {
+		t.Helper()
+		for _, w := range want {
+			if !bytes.Contains(body, []byte(w)) {
+				t.Errorf("answer %s; want it to hold %s", body, w)
+			}
+		}
+		for _, u := range unwanted {
+			if bytes.Contains(body, []byte(u)) {
+				t.Errorf("answer %s holds %s", body, u)
+			}
+		}
+	}
+}
+
 // TestOpenAPIAnswers checks real answers of a running server, over an
 // engine with data, against the document: a success of every operation
 // and every error the test can provoke, each request validated too when it
 // is a valid one. Every status the document lists must be among them, but
-// for those no test can provoke (a fault of the server: 500).
+// for those no test can provoke (a fault of the server: 500). The server
+// delivers outgoing webhooks, so that it serves their routes too.
 func TestOpenAPIAnswers(t *testing.T) {
 	v := newOpenAPIValidator(t)
-	h := start(t, func(_ *basket.Options, o *httpapi.Options) {
+	// The webhook receiver answers the first change 503 (a retry), then
+	// 410 Gone: the endpoint is disabled until it is resumed.
+	plan := func(n int) int {
+		switch n {
+		case 0:
+			return http.StatusServiceUnavailable
+		case 1:
+			return http.StatusGone
+		}
+		return http.StatusNoContent
+	}
+	h, d, ep := startWebhooks(t, plan, func(_ *basket.Options, o *httpapi.Options) {
 		o.CheckoutURL = "https://shop.example/checkout"
 	})
 	checkout, ingest := h.token("checkout"), h.token("ingest")
@@ -435,6 +572,51 @@ func TestOpenAPIAnswers(t *testing.T) {
 			}},
 	})
 
+	// The webhooks' routes, over the endpoint the changes above disabled.
+	waitWebhook(t, d, ep.ID(), "disabled", func(st *webhook.EndpointState) bool { return st.Status == webhook.StatusDisabled })
+	deliveries, resume := webhook.DeliveriesPath, webhook.ResumePath
+	byID, byURL := "?endpoint="+ep.ID(), "?endpoint="+url.QueryEscape(ep.URL)
+	v.run(h, []apiCase{
+		{name: "webhook deliveries", method: "GET", path: deliveries, token: checkout, status: 200, valid: true,
+			check: bodyHas([]string{`"id":"` + ep.ID() + `"`, `"status":"disabled"`, `"since":`, `"reason":`, `"outcome":"disabled","status":410`,
+				`"outcome":"retry","status":503`, `"nextAttempt":`, `/hooks?…"`}, "receiver-own-token")},
+		{name: "webhook deliveries of an endpoint by id", method: "GET", path: deliveries + byID, token: testToken, status: 200, valid: true,
+			check: bodyHas([]string{`"status":"disabled"`})},
+		{name: "webhook deliveries of an endpoint by URL", method: "GET", path: deliveries + byURL, token: checkout, status: 200, valid: true,
+			check: bodyHas([]string{`"id":"` + ep.ID() + `"`})},
+		{name: "webhook deliveries, endpoint empty", method: "GET", path: deliveries + "?endpoint=", token: checkout, status: 200, valid: true,
+			check: bodyHas([]string{`"id":"` + ep.ID() + `"`})},
+		{name: "webhook deliveries of an unknown endpoint", method: "GET", path: deliveries + "?endpoint=wh_000000000000", token: checkout, status: 404, valid: true},
+		{name: "webhook deliveries, endpoint twice", method: "GET", path: deliveries + byID + "&endpoint=" + ep.ID(), token: checkout, status: 400},
+		{name: "webhook deliveries, a malformed query", method: "GET", path: deliveries + "?endpoint=%zz", token: checkout, status: 400},
+		{name: "webhook deliveries without a token", method: "GET", path: deliveries, status: 401, header: "WWW-Authenticate", headerPrefix: `Bearer realm="abandoned"`},
+		{name: "webhook deliveries with an invalid token", method: "GET", path: deliveries, token: "not-a-token-of-this-server", status: 401,
+			header: "WWW-Authenticate", headerPrefix: `Bearer realm="abandoned", error="invalid_token"`},
+		{name: "webhook deliveries with an ingest token", method: "GET", path: deliveries, token: ingest, status: 403,
+			header: "WWW-Authenticate", headerPrefix: `Bearer realm="abandoned", error="insufficient_scope"`},
+
+		{name: "webhook resume", method: "POST", path: resume + byID, token: checkout, status: 200, valid: true,
+			check: bodyHas([]string{`"id":"` + ep.ID() + `"`, `"status":"active"`})},
+		{name: "webhook resume of an active endpoint, by URL", method: "POST", path: resume + byURL, token: testToken, status: 200, valid: true,
+			check: bodyHas([]string{`"status":"active"`}, "receiver-own-token")},
+		{name: "webhook resume without an endpoint", method: "POST", path: resume, token: checkout, status: 400},
+		{name: "webhook resume, endpoint empty", method: "POST", path: resume + "?endpoint=", token: checkout, status: 400},
+		{name: "webhook resume, endpoint twice", method: "POST", path: resume + byID + "&endpoint=" + ep.ID(), token: checkout, status: 400},
+		{name: "webhook resume, a malformed query", method: "POST", path: resume + "?endpoint=%zz", token: checkout, status: 400},
+		{name: "webhook resume of an unknown endpoint", method: "POST", path: resume + "?endpoint=" + url.QueryEscape("https://hooks.example/other"), token: checkout, status: 404, valid: true},
+		{name: "webhook resume without a token", method: "POST", path: resume + byID, status: 401, header: "WWW-Authenticate", headerPrefix: `Bearer realm="abandoned"`},
+		{name: "webhook resume with an ingest token", method: "POST", path: resume + byID, token: ingest, status: 403,
+			header: "WWW-Authenticate", headerPrefix: `Bearer realm="abandoned", error="insufficient_scope"`},
+	})
+	// Resumed, the endpoint gets the change it refused.
+	waitWebhook(t, d, ep.ID(), "delivered to", func(st *webhook.EndpointState) bool {
+		return len(st.Attempts) > 0 && st.Attempts[0].Outcome == webhook.OutcomeDelivered
+	})
+	v.run(h, []apiCase{
+		{name: "webhook deliveries after the resume", method: "GET", path: deliveries + byID, token: checkout, status: 200, valid: true,
+			check: bodyHas([]string{`"status":"active"`, `"outcome":"delivered"`})},
+	})
+
 	// Every path answers another method 405 with the methods the document
 	// gives it; any other path 404; both with the Error schema.
 	for path, item := range v.doc.Paths.Map() {
@@ -484,7 +666,7 @@ func TestOpenAPIAnswers(t *testing.T) {
 	v.run(late, []apiCase{{name: "recover with an expired token", method: "GET", path: expiring, status: 410, valid: true}})
 
 	// An address that failed too often: 429 with Retry-After.
-	throttled := start(t, nil)
+	throttled, _, throttledEP := startWebhooks(t, nil, nil)
 	var guesses []apiCase
 	for i := range 11 {
 		guesses = append(guesses, apiCase{name: fmt.Sprintf("guess %d", i), method: "GET", path: "/api/checkout/abandoned", token: fmt.Sprintf("guessed-token-%04d", i), status: 401})
@@ -495,16 +677,19 @@ func TestOpenAPIAnswers(t *testing.T) {
 		{name: "customer, throttled", method: "GET", path: "/api/checkout/customer?email=ann%40example.com", token: testToken, status: 429},
 		{name: "suppression, throttled", method: "POST", path: "/api/checkout/suppression", token: testToken, contentType: "application/json", body: suppressed, status: 429},
 		{name: "ingest, throttled", method: "POST", path: "/api/baskets/events", token: testToken, contentType: "application/json", body: array, status: 429},
+		{name: "webhook deliveries, throttled", method: "GET", path: deliveries, token: testToken, status: 429},
+		{name: "webhook resume, throttled", method: "POST", path: resume + "?endpoint=" + throttledEP.ID(), token: testToken, status: 429},
 		{name: "token, throttled", method: "POST", path: "/oauth2/token", contentType: "application/x-www-form-urlencoded",
 			body: "grant_type=client_credentials&client_id=client-1&client_secret=secret-1-abcdefgh", status: 429, valid: true},
 	}...))
 
-	// A closed engine: 503.
-	closed := start(t, nil)
+	// A closed engine (and webhook deliverer): 503.
+	closed, closedWebhooks, closedEP := startWebhooks(t, nil, nil)
 	closed.abandon("b-1", t0.Add(-time.Hour), "web", "ann@example.com")
 	closedLink := closed.page("/api/checkout/abandoned").Items[0]["recoveryLink"].(string)
 	closedUnsubscribe := "/api/checkout/unsubscribe?token=" + url.QueryEscape(closed.eng.UnsubscribeToken("ann@example.com"))
 	closed.eng.Close()
+	closedWebhooks.Close()
 	v.run(closed, []apiCase{
 		{name: "query, closed", method: "GET", path: "/api/checkout/abandoned", token: testToken, status: 503, valid: true},
 		{name: "feed, closed", method: "GET", path: "/api/checkout/abandoned/feed", token: testToken, status: 503, valid: true},
@@ -514,6 +699,10 @@ func TestOpenAPIAnswers(t *testing.T) {
 		{name: "recover, closed", method: "GET", path: closedLink, status: 503, valid: true},
 		{name: "unsubscribe, closed", method: "POST", path: closedUnsubscribe, status: 503, valid: true},
 		{name: "health, closed", method: "GET", path: "/healthz", status: 503, valid: true},
+		{name: "webhook resume, closed", method: "POST", path: resume + "?endpoint=" + closedEP.ID(), token: testToken, status: 503, valid: true},
+		// The deliveries list is the deliverer's memory: it still answers.
+		{name: "webhook deliveries, closed", method: "GET", path: deliveries, token: testToken, status: 200, valid: true,
+			check: bodyHas([]string{`"delivering":false`})},
 	})
 
 	// Every status the document lists was seen, but a server's own fault.
