@@ -1,11 +1,14 @@
 package cluster
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	cryptorand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -148,6 +151,21 @@ func (l *Log) snapshots(ctx context.Context) ([]uint64, error) {
 	return seqs, nil
 }
 
+// Snapshots are stored in parts of snapshotPart bytes, each an object of
+// one chunk, and a manifest object that lists them: the object store's
+// own chunking reuses one message for every chunk of an object, which the
+// client may send again on a retry after a chunk has moved on (a data
+// race, and a corrupt object), so no object here has more than one chunk.
+const snapshotPart = 512 << 10
+
+// manifest is a snapshot's manifest object.
+type manifest struct {
+	Parts int    `json:"parts"`
+	Size  uint64 `json:"size"`
+}
+
+func partName(seq uint64, i int) string { return fmt.Sprintf("%s.part-%06d", snapshotName(seq), i) }
+
 // SaveSnapshot stores the snapshot after record seq, unless it is stored
 // already (another node saved it), then keeps the newest keepSnapshots and
 // drops the stream's records that the oldest of them covers.
@@ -158,22 +176,94 @@ func (l *Log) SaveSnapshot(ctx context.Context, seq uint64, write func(io.Writer
 	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
 		return fmt.Errorf("cluster: snapshot %d: %w", seq, err)
 	}
-	pr, pw := io.Pipe()
-	werr := make(chan error, 1)
-	go func() {
-		err := write(pw)
-		pw.CloseWithError(err)
-		werr <- err
-	}()
-	_, err := l.snaps.Put(ctx, jetstream.ObjectMeta{Name: name, Description: "the state after record " + strconv.FormatUint(seq, 10)}, pr)
-	pr.CloseWithError(errors.New("cluster: the snapshot's upload ended")) // unblocks a writer Put left
-	if e := <-werr; err == nil && e != nil {
-		err = e
+	pw := &partWriter{ctx: ctx, l: l, seq: seq, buf: make([]byte, 0, snapshotPart)}
+	err := write(pw)
+	if err == nil {
+		err = pw.flush()
+	}
+	if err == nil {
+		var b []byte
+		b, err = json.Marshal(manifest{Parts: pw.parts, Size: pw.size})
+		if err == nil {
+			_, err = l.snaps.PutBytes(ctx, name, b)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("cluster: saving snapshot %d: %w", seq, err)
 	}
 	return l.trim(ctx)
+}
+
+// partWriter stores what is written to it as the parts of a snapshot.
+type partWriter struct {
+	ctx   context.Context
+	l     *Log
+	seq   uint64
+	buf   []byte
+	parts int
+	size  uint64
+}
+
+func (w *partWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := min(len(p), snapshotPart-len(w.buf))
+		w.buf = append(w.buf, p[:k]...)
+		p = p[k:]
+		if len(w.buf) == snapshotPart {
+			if err := w.flush(); err != nil {
+				return n - len(p), err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (w *partWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	meta := jetstream.ObjectMeta{Name: partName(w.seq, w.parts), Opts: &jetstream.ObjectMetaOptions{ChunkSize: snapshotPart}}
+	if _, err := w.l.snaps.Put(w.ctx, meta, bytes.NewReader(w.buf)); err != nil {
+		return err
+	}
+	w.parts++
+	w.size += uint64(len(w.buf))
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// partReader reads a snapshot's parts in order, each checked against its
+// digest by the object store as it is read whole.
+type partReader struct {
+	ctx   context.Context
+	l     *Log
+	seq   uint64
+	parts int
+	next  int
+	cur   []byte
+	read  uint64
+	size  uint64
+}
+
+func (r *partReader) Read(p []byte) (int, error) {
+	for len(r.cur) == 0 {
+		if r.next == r.parts {
+			if r.read != r.size {
+				return 0, fmt.Errorf("cluster: snapshot %d holds %d bytes; its manifest says %d", r.seq, r.read, r.size)
+			}
+			return 0, io.EOF
+		}
+		b, err := r.l.snaps.GetBytes(r.ctx, partName(r.seq, r.next))
+		if err != nil {
+			return 0, fmt.Errorf("cluster: snapshot %d, part %d: %w", r.seq, r.next, err)
+		}
+		r.cur, r.next = b, r.next+1
+		r.read += uint64(len(b))
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
 }
 
 // trim keeps the newest keepSnapshots snapshots and drops the records the
@@ -184,13 +274,34 @@ func (l *Log) trim(ctx context.Context) error {
 		return err
 	}
 	for _, old := range seqs[keepSnapshots:] {
-		if err := l.snaps.Delete(ctx, snapshotName(old)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-			return fmt.Errorf("cluster: dropping snapshot %d: %w", old, err)
+		if err := l.dropSnapshot(ctx, old); err != nil {
+			return err
 		}
 	}
 	oldest := seqs[keepSnapshots-1]
 	if err := l.stream.Purge(ctx, jetstream.WithPurgeSequence(oldest+1)); err != nil {
 		return fmt.Errorf("cluster: dropping the records up to %d: %w", oldest, err)
+	}
+	return nil
+}
+
+// dropSnapshot deletes a snapshot's manifest, then its parts.
+func (l *Log) dropSnapshot(ctx context.Context, seq uint64) error {
+	b, err := l.snaps.GetBytes(ctx, snapshotName(seq))
+	var m manifest
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("cluster: dropping snapshot %d: %w", seq, err)
+	}
+	if err := l.snaps.Delete(ctx, snapshotName(seq)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("cluster: dropping snapshot %d: %w", seq, err)
+	}
+	for i := range m.Parts {
+		if err := l.snaps.Delete(ctx, partName(seq, i)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return fmt.Errorf("cluster: dropping snapshot %d, part %d: %w", seq, i, err)
+		}
 	}
 	return nil
 }
@@ -215,10 +326,13 @@ func (l *Log) LoadSnapshot(ctx context.Context, read func(seq uint64, r io.Reade
 	}
 	var errs []error
 	for _, seq := range seqs {
-		obj, err := l.snaps.Get(ctx, snapshotName(seq))
+		b, err := l.snaps.GetBytes(ctx, snapshotName(seq))
+		var m manifest
 		if err == nil {
-			err = read(seq, obj)
-			obj.Close()
+			err = json.Unmarshal(b, &m)
+		}
+		if err == nil {
+			err = read(seq, bufio.NewReaderSize(&partReader{ctx: ctx, l: l, seq: seq, parts: m.Parts, size: m.Size}, 1<<20))
 		}
 		if err == nil {
 			return seq, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -36,6 +37,9 @@ func snapshotState(t *testing.T, nd *node) ([]uint64, uint64) {
 	var seqs []uint64
 	infos, _ := obs.List(ctx)
 	for _, info := range infos {
+		if strings.Contains(info.Name, ".part-") {
+			continue // a part of a snapshot, not its manifest
+		}
 		var seq uint64
 		if _, err := fmt.Sscanf(info.Name, "snapshot-%d", &seq); err != nil {
 			t.Fatalf("an object %q in the snapshots' bucket", info.Name)
@@ -209,5 +213,71 @@ func journal(t *testing.T, eng *basket.Engine) []string {
 			return out
 		}
 		after = p.Next
+	}
+}
+
+// TestSnapshotParts: a snapshot larger than a part is stored in parts and
+// read back byte for byte; a snapshot dropped takes its parts with it.
+func TestSnapshotParts(t *testing.T) {
+	nodes := newCluster(t, 3)
+	ctx := context.Background()
+	l, err := cluster.OpenLog(ctx, nodes[0].nc, "parts", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := func(seq uint64) []byte {
+		b := make([]byte, 1300<<10+int(seq%7))
+		for i := range b {
+			b[i] = byte(uint64(i)*31 + seq)
+		}
+		return b
+	}
+	for _, seq := range []uint64{1000, 2000, 3000} {
+		p := payload(seq)
+		if err := l.SaveSnapshot(ctx, seq, func(w io.Writer) error {
+			// In pieces of odd sizes, as a snapshot's encoder writes.
+			for len(p) > 0 {
+				n := min(len(p), 70001)
+				if _, err := w.Write(p[:n]); err != nil {
+					return err
+				}
+				p = p[n:]
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []byte
+	seq, err := l.LoadSnapshot(ctx, func(seq uint64, r io.Reader) error {
+		var err error
+		got, err = io.ReadAll(r)
+		return err
+	})
+	if err != nil || seq != 3000 || !bytes.Equal(got, payload(3000)) {
+		t.Fatalf("LoadSnapshot = %d, %v, %d bytes (equal %v); want 3000 and its %d bytes", seq, err, len(got), bytes.Equal(got, payload(3000)), len(payload(3000)))
+	}
+	js, err := jetstream.New(nodes[0].nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := js.ObjectStore(ctx, cluster.SnapshotBucket("parts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, err := obs.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, info := range infos {
+		names = append(names, info.Name)
+		if strings.Contains(info.Name, "00000000000000001000") {
+			t.Errorf("%s is left of a dropped snapshot", info.Name)
+		}
+	}
+	// Two snapshots of three parts each, and their manifests.
+	if len(names) != 8 {
+		t.Fatalf("the bucket holds %v; want two manifests and three parts of each", names)
 	}
 }
