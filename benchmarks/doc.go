@@ -39,7 +39,7 @@
 //
 // Populations are 1e5 and 1e6 baskets, except SQLite, which runs at 1e5
 // only: loading it with 1e6 baskets took about two minutes on a shared
-// 2-core machine (PostgreSQL's COPY took 35 s, Redis 22 s).
+// 2-core machine (PostgreSQL and Redis load 1e6 in 20 to 35 s).
 // ABANDONED_BENCH_LARGE=1 adds SQLite at 1e6 and 1e7 baskets for every
 // store (many GiB of memory and long loads). The tests (without -bench)
 // check on small populations that every store returns the same pages and
