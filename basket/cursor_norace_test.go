@@ -1,0 +1,5 @@
+//go:build !race
+
+package basket
+
+const cursorRaceEnabled = false
