@@ -268,7 +268,7 @@ func (t *txn) get(id string) (*record, error) {
 		}
 		return t.ents[i].rec, nil
 	}
-	r := t.e.recs[id]
+	r := t.e.recs.get(id)
 	if r == nil {
 		if _, ok := t.e.tombs.Get(id); ok {
 			return nil, ErrExpired
@@ -309,16 +309,18 @@ func (t *txn) step(i int, ev *Event) error {
 			return fail(0, ErrExpired)
 		}
 		in := t.e.intern
+		sh := shape{entry: in.str(ev.Entry), items: in.orderItems(ev.OrderItems)}
+		sh.tracking, sh.trackKey = in.trackingMap(ev.Tracking)
 		c = &record{
-			id:           strings.Clone(ev.BasketID),
-			created:      at,
-			lastAt:       at,
-			state:        StateOpen,
-			entry:        in.str(ev.Entry),
-			items:        in.orderItems(ev.OrderItems),
-			tracking:     in.trackingMap(ev.Tracking),
-			customFields: maps.Clone(ev.CustomFields),
-			createHash:   creationHash(ev),
+			id:         strings.Clone(ev.BasketID),
+			shape:      in.shape(&sh),
+			created:    at,
+			lastAt:     at,
+			state:      StateOpen,
+			createHash: creationHash(ev),
+		}
+		if len(ev.CustomFields) > 0 {
+			c.x = &extra{customFields: maps.Clone(ev.CustomFields)}
 		}
 		t.add(c.id, c, true)
 		t.changed++
@@ -370,10 +372,12 @@ func (t *txn) mutate(c *record, ev *Event) bool {
 	in := t.e.intern
 	switch ev.Type {
 	case EventItemsChanged:
-		if itemsEqual(c.items, ev.OrderItems) {
+		if itemsEqual(c.items(), ev.OrderItems) {
 			return false
 		}
-		c.items = in.orderItems(ev.OrderItems)
+		sh := *c.shape
+		sh.items = in.orderItems(ev.OrderItems)
+		c.shape = in.shape(&sh)
 		return true
 	case EventEmailCaptured:
 		return setEmail(c, ev.Email)
@@ -390,8 +394,8 @@ func (t *txn) mutate(c *record, ev *Event) bool {
 		c.completedAt = toMS(ev.At)
 		return true
 	case EventRecovered:
-		if at := toMS(ev.At); at > c.recoveredAt {
-			c.recoveredAt = at
+		if at := toMS(ev.At); at > c.recoveredAt() {
+			c.ext().recoveredAt = at
 			return true
 		}
 		return false
@@ -404,7 +408,7 @@ func (t *txn) mutate(c *record, ev *Event) bool {
 func (t *txn) fill(c *record, ev *Event) bool {
 	switch ev.Type {
 	case EventEmailCaptured:
-		if c.details.Email == "" {
+		if c.emailLen == 0 {
 			return setEmail(c, ev.Email)
 		}
 	case EventCustomerDetailsChanged:
@@ -422,24 +426,27 @@ func (t *txn) fill(c *record, ev *Event) bool {
 // addIdentity links id to c unless it is linked already; past MaxIdentities
 // the oldest is dropped.
 func (t *txn) addIdentity(c *record, id *Identity) bool {
-	if slices.Contains(c.identities, *id) {
-		return false
+	n := c.numIdentities()
+	for i := range n {
+		if c.identity(i) == *id {
+			return false
+		}
 	}
-	ids := make([]Identity, 0, len(c.identities)+1)
-	ids = append(ids, c.identities...)
+	var buf [MaxIdentities + 1]Identity
+	ids := c.appendIdentities(buf[:0])
 	if len(ids) == MaxIdentities {
 		ids = slices.Delete(ids, 0, 1)
 	}
-	c.identities = append(ids, t.e.intern.identity(*id))
+	c.setIdentities(t.e.intern, append(ids, t.e.intern.identity(*id)))
 	return true
 }
 
 func setEmail(c *record, email string) bool {
 	email = strings.TrimSpace(email)
-	if c.details.Email == email {
+	if c.email() == email {
 		return false
 	}
-	c.details.Email = strings.Clone(email)
+	c.setEmail(email)
 	return true
 }
 
@@ -447,18 +454,23 @@ func setEmail(c *record, email string) bool {
 // onlyEmpty, only the fields c does not have.
 func mergeDetails(c *record, d *CustomerDetails, onlyEmpty bool) bool {
 	changed := false
-	if d.Email != "" && (!onlyEmpty || c.details.Email == "") {
+	if d.Email != "" && (!onlyEmpty || c.emailLen == 0) {
 		changed = setEmail(c, d.Email)
 	}
-	set := func(dst *string, v string) {
-		if v != "" && *dst != v && (!onlyEmpty || *dst == "") {
-			*dst = strings.Clone(v)
-			changed = true
+	x := c.extra()
+	names := [3]string{x.firstName, x.lastName, x.companyName}
+	named := false
+	for i, v := range [3]string{d.FirstName, d.LastName, d.CompanyName} {
+		if v != "" && names[i] != v && (!onlyEmpty || names[i] == "") {
+			names[i] = strings.Clone(v)
+			named = true
 		}
 	}
-	set(&c.details.FirstName, d.FirstName)
-	set(&c.details.LastName, d.LastName)
-	set(&c.details.CompanyName, d.CompanyName)
+	if named {
+		x := c.ext()
+		x.firstName, x.lastName, x.companyName = names[0], names[1], names[2]
+		changed = true
+	}
 	return changed
 }
 
@@ -470,13 +482,13 @@ func (t *txn) erase(key string, at int64) {
 	// Committed baskets the batch has not touched: taken as they are. Those
 	// it spares stay untouched, so that they keep their place in the order
 	// of the batch.
-	for _, id := range t.e.byEmail[key] {
-		if t.find(id) < 0 && t.e.recs[id].created <= at {
+	t.e.byEmail.each(&t.e.recs, key, func(r *record) {
+		if id := r.id; t.find(id) < 0 && r.created <= at {
 			t.add(id, nil, true)
 			t.ents[len(t.ents)-1].erasedAt = at
 			t.changed++
 		}
-	}
+	})
 	for i := range t.ents {
 		if c := t.ents[i].rec; c != nil && c.created <= at && c.emailKey() == key {
 			t.ents[i].rec, t.ents[i].dirty, t.ents[i].erasedAt = nil, true, at
@@ -491,7 +503,7 @@ func (t *txn) commit(now int64) {
 	var erased []string
 	for _, w := range t.ents {
 		id, c := w.id, w.rec
-		old := e.recs[id]
+		old := e.recs.get(id)
 		if c == nil {
 			if old != nil {
 				e.remove(old)

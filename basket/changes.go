@@ -92,12 +92,12 @@ func (e *Engine) noteChange(old, c *record) {
 	switch {
 	// A recovery first: with AbandonAfter 0 the basket it touches is
 	// abandoned again at once, at a new feed position, which is not news.
-	case old != nil && c.recoveredAt > old.recoveredAt:
+	case old != nil && c.recoveredAt() > old.recoveredAt():
 		e.appendChange(centry{typ: 2, id: c.id})
 	case c.feedPos != 0 && (old == nil || old.feedPos != c.feedPos):
 		e.appendChange(centry{typ: 1, id: c.id, feedPos: c.feedPos})
 	case old != nil && c.state == StateCompleted && old.state != StateCompleted &&
-		(old.feedPos != 0 || old.abandonedAt != 0 || old.recoveredAt != 0):
+		(old.feedPos != 0 || old.abandonedAt != 0 || old.recoveredAt() != 0):
 		e.appendChange(centry{typ: 3, id: c.id})
 	}
 }
@@ -187,7 +187,7 @@ func (e *Engine) Changes(ctx context.Context, after uint64, limit int) (ChangePa
 			ch.BasketIDs = append([]string(nil), ce.ids...)
 		} else {
 			ch.BasketIDs = []string{ce.id}
-			if r := e.recs[ce.id]; r != nil {
+			if r := e.recs.get(ce.id); r != nil {
 				b := e.materialise(r, now/1000)
 				ch.Basket = &b
 			}

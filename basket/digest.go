@@ -10,8 +10,9 @@ import (
 // digest is a hash of a record's content, the same in every process: the
 // state's digest is the XOR of its records', kept up to date as records
 // come and go, so that nodes of a cluster can compare their states at a
-// point of the log in O(1).
-func (r *record) digest() uint64 {
+// point of the log in O(1). Its recovery link is hashed as spelled out
+// (appendLink), as it was when records kept it as a string.
+func (e *Engine) digest(r *record) uint64 {
 	h := fnv.New64a()
 	var b [8]byte
 	num := func(v uint64) {
@@ -23,18 +24,28 @@ func (r *record) digest() uint64 {
 		h.Write([]byte(s))
 	}
 	str(r.id)
-	for _, v := range [...]int64{r.created, r.lastAt, r.abandonedAt, r.deadline, r.recoveredAt, r.completedAt} {
+	x := r.extra()
+	for _, v := range [...]int64{r.created, r.lastAt, r.abandonedAt, r.deadline, x.recoveredAt, r.completedAt} {
 		num(uint64(v))
 	}
 	num(r.feedPos)
 	num(r.createHash)
-	num(uint64(r.linkExp)<<32 | uint64(r.revokedUntil))
+	num(uint64(r.linkExp)<<32 | uint64(x.revokedUntil))
 	num(uint64(r.state))
-	for _, s := range [...]string{r.details.Email, r.details.FirstName, r.details.LastName, r.details.CompanyName, r.entry, r.link} {
+	for _, s := range [...]string{r.email(), x.firstName, x.lastName, x.companyName, r.entry()} {
 		str(s)
 	}
-	num(uint64(len(r.items)))
-	for _, it := range r.items {
+	if r.linkExp == 0 {
+		str("")
+	} else {
+		var buf [512]byte
+		link := e.appendLink(buf[:0], r.id, e.keys.keys[r.linkKey].id, r.linkExp, r.linkMAC[:])
+		num(uint64(len(link)))
+		h.Write(link)
+	}
+	items := r.items()
+	num(uint64(len(items)))
+	for _, it := range items {
 		str(it.Name)
 		str(it.Path)
 		num(uint64(len(it.Products)))
@@ -43,12 +54,15 @@ func (r *record) digest() uint64 {
 			str(p.ProductCode)
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(r.tracking)) {
+	tr := r.tracking()
+	for _, k := range slices.Sorted(maps.Keys(tr)) {
 		str(k)
-		str(r.tracking[k])
+		str(tr[k])
 	}
-	num(uint64(len(r.identities)))
-	for _, id := range r.identities {
+	n := r.numIdentities()
+	num(uint64(n))
+	for i := range n {
+		id := r.identity(i)
 		str(id.Sub)
 		str(id.Iss)
 		str(id.Service)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,7 +173,7 @@ type Engine struct {
 	clusterID   []byte // on a replicated log: its identity, from the founding record
 	recDigest   uint64 // on a replicated log: the XOR of every record's digest
 	applied     uint64 // the sequence of the last record applied (a durable engine)
-	recs        map[string]*record
+	recs        recTable
 	erased      *btree.Map[string, int64] // ids erased, forever, with the erasure's time
 	tombs       *btree.Map[string, tomb]
 	suppressed  *btree.Map[string, int64] // normalised addresses unsubscribed, with the time
@@ -195,7 +195,7 @@ type Engine struct {
 	byTag     map[string]*btree.BTreeG[aentry]
 	feed      *btree.BTreeG[fentry]
 	pending   *btree.BTreeG[pentry]
-	byEmail   map[string][]string
+	byEmail   emailIndex
 	lastPos   uint64
 	intern    *interner
 	counts    [StateExpired + 1]int
@@ -243,7 +243,7 @@ func New(opts *Options) (*Engine, error) {
 		recoverPath:      o.RecoverPath,
 		alias:            o.Alias,
 		keys:             kr,
-		recs:             make(map[string]*record),
+		recs:             newRecTable(0),
 		erased:           btree.NewMap[string, int64](0),
 		tombs:            btree.NewMap[string, tomb](0),
 		suppressed:       btree.NewMap[string, int64](0),
@@ -255,7 +255,7 @@ func New(opts *Options) (*Engine, error) {
 		byTag:            make(map[string]*btree.BTreeG[aentry]),
 		feed:             newFeedTree(),
 		pending:          newPendingTree(),
-		byEmail:          make(map[string][]string),
+		byEmail:          newEmailIndex(),
 		intern:           newInterner(),
 	}
 	if o.TTL > 0 {
@@ -400,7 +400,7 @@ func (e *Engine) runDue(now int64) {
 		if !ok || p.deadline > now {
 			break
 		}
-		r := e.recs[p.id]
+		r := e.recs.get(p.id)
 		c := *r
 		c.deadline = 0
 		// One that expires before it has been idle long enough is never
@@ -466,13 +466,10 @@ func (e *Engine) abandon(c *record, at, now int64) {
 	e.lastPos++
 	c.feedPos = e.lastPos
 	c.abandonedAt = at
-	validity := int64(e.recoveryValidity / time.Second)
-	if c.link != "" && int64(c.linkExp)-now/1000 > validity/2 {
+	if e.freshLink(c, now/1000) {
 		return // the link of its last abandonment is still fresh
 	}
-	exp := now/1000 + validity
-	c.link = e.newRecoveryLink(c.id, exp)
-	c.linkExp = uint32(exp)
+	e.issueLink(c, now/1000+int64(e.recoveryValidity/time.Second))
 }
 
 // schedule sets the abandonment fields of c, a changed record, after
@@ -480,7 +477,7 @@ func (e *Engine) abandon(c *record, at, now int64) {
 func (e *Engine) schedule(c *record, now int64) {
 	c.abandonedAt, c.deadline, c.feedPos = 0, 0, 0
 	if c.state != StateContactable {
-		c.link, c.linkExp = "", 0
+		c.dropLink()
 		return
 	}
 	if e.abandonAfter == 0 {
@@ -498,66 +495,54 @@ func (e *Engine) schedule(c *record, now int64) {
 // insert adds a new record to the engine. e.mu must be held for writing.
 func (e *Engine) insert(r *record) {
 	if e.rl != nil {
-		e.recDigest ^= r.digest()
+		e.recDigest ^= e.digest(r)
 	}
 	e.noteChange(nil, r)
-	e.recs[r.id] = r
+	e.recs.set(r)
 	e.created.Set(aentry{r.created, r})
 	e.counts[r.state]++
 	e.indexAbandonment(r)
 	if k := r.emailKey(); k != "" {
-		e.byEmail[k] = append(e.byEmail[k], r.id)
+		e.byEmail.add(k, r.id)
 	}
 }
 
 // remove takes a record out of the engine. e.mu must be held for writing.
 func (e *Engine) remove(r *record) {
 	if e.rl != nil {
-		e.recDigest ^= r.digest()
+		e.recDigest ^= e.digest(r)
 	}
-	delete(e.recs, r.id)
+	e.recs.delete(r.id)
 	delete(e.followUps, r.id)
 	e.created.Delete(aentry{r.created, r})
 	e.counts[r.state]--
 	e.unindexAbandonment(r)
 	if k := r.emailKey(); k != "" {
-		e.unlinkEmail(k, r.id)
+		e.byEmail.remove(k, r.id)
 	}
 }
 
 // replace swaps old for its changed copy c. e.mu must be held for writing.
 func (e *Engine) replace(old, c *record) {
 	if e.rl != nil {
-		e.recDigest ^= old.digest() ^ c.digest()
+		e.recDigest ^= e.digest(old) ^ e.digest(c)
 	}
 	e.noteChange(old, c)
-	e.recs[c.id] = c
+	e.recs.set(c)
 	e.created.Set(aentry{c.created, c})
 	e.counts[old.state]--
 	e.counts[c.state]++
 	e.unindexAbandonment(old)
 	e.indexAbandonment(c)
-	if old.details.Email != c.details.Email {
+	if old.email() != c.email() {
 		if ok, nk := old.emailKey(), c.emailKey(); ok != nk {
 			if ok != "" {
-				e.unlinkEmail(ok, old.id)
+				e.byEmail.remove(ok, old.id)
 			}
 			if nk != "" {
-				e.byEmail[nk] = append(e.byEmail[nk], c.id)
+				e.byEmail.add(nk, c.id)
 			}
 		}
-	}
-}
-
-func (e *Engine) unlinkEmail(key, id string) {
-	ids := e.byEmail[key]
-	if i := slices.Index(ids, id); i >= 0 {
-		ids = slices.Delete(ids, i, i+1)
-	}
-	if len(ids) == 0 {
-		delete(e.byEmail, key)
-	} else {
-		e.byEmail[key] = ids
 	}
 }
 
@@ -614,7 +599,7 @@ func (e *Engine) Get(ctx context.Context, id string) (Basket, error) {
 	if e.closed {
 		return Basket{}, ErrClosed
 	}
-	r := e.recs[id]
+	r := e.recs.get(id)
 	if r == nil {
 		return Basket{}, fmt.Errorf("basket %q: %w", id, ErrNotFound)
 	}
@@ -623,29 +608,75 @@ func (e *Engine) Get(ctx context.Context, id string) (Basket, error) {
 
 // materialise returns the public view of r. e.mu must be held.
 func (e *Engine) materialise(r *record, nowSec int64) Basket {
+	m := materialiser{e: e, nowSec: nowSec}
+	return m.basket(r)
+}
+
+// materialiser makes the public views of records for one read. The
+// baskets of a page share its buffers: one allocation for their links and
+// one for their identities (or none, with reuse, for a reader that is
+// handed one basket at a time).
+type materialiser struct {
+	e      *Engine
+	nowSec int64
+	reuse  bool // each basket is valid only until the next: reuse idents
+	links  strings.Builder
+	idents []Identity
+}
+
+// grow sizes the buffers for recs.
+func (m *materialiser) grow(recs []*record) {
+	n, ids := 0, 0
+	for _, r := range recs {
+		if r.abandoned() {
+			n += m.e.linkLen(r)
+		}
+		ids += r.numIdentities()
+	}
+	m.links.Grow(n)
+	if !m.reuse && ids > 0 {
+		m.idents = make([]Identity, 0, ids)
+	}
+}
+
+func (m *materialiser) basket(r *record) Basket {
+	x := r.extra()
 	b := Basket{
 		ID:              r.id,
 		Created:         msTime(r.created),
-		CustomerDetails: r.details,
-		OrderItems:      r.items,
-		Tracking:        r.tracking,
-		Identities:      r.identities,
-		Entry:           r.entry,
+		CustomerDetails: CustomerDetails{Email: r.email(), FirstName: x.firstName, LastName: x.lastName, CompanyName: x.companyName},
+		OrderItems:      r.shape.items,
+		Tracking:        r.shape.tracking,
+		Entry:           r.shape.entry,
 		Completed:       r.state == StateCompleted,
-		CustomFields:    r.customFields,
+		CustomFields:    x.customFields,
 		State:           r.state,
 		LastActivity:    msTime(r.lastAt),
-		RecoveredAt:     msTime(r.recoveredAt),
+		RecoveredAt:     msTime(x.recoveredAt),
 		CompletedAt:     msTime(r.completedAt),
 		Abandoned:       r.abandoned(),
 		AbandonedAt:     msTime(r.abandonedAt),
 		FeedPosition:    r.feedPos,
 	}
-	if r.abandoned() {
-		b.RecoveryLink = e.recoveryLink(r, nowSec)
+	switch {
+	case r.x != nil && len(x.identities) > 0:
+		b.Identities = x.identities
+	case r.shape.hasIdent:
+		if m.reuse {
+			m.idents = m.idents[:0]
+		}
+		start := len(m.idents)
+		m.idents = append(m.idents, r.identity(0))
+		b.Identities = m.idents[start:len(m.idents):len(m.idents)]
 	}
-	if len(e.followUps) > 0 {
-		if f, ok := e.followUps[r.id]; ok {
+	if r.abandoned() {
+		var buf [256]byte
+		start := m.links.Len()
+		m.links.Write(m.e.appendRecoveryLink(buf[:0], r, m.nowSec))
+		b.RecoveryLink = m.links.String()[start:]
+	}
+	if len(m.e.followUps) > 0 {
+		if f, ok := m.e.followUps[r.id]; ok {
 			b.FollowedUpAt, b.FollowUpNote = msTime(f.at), f.note
 		}
 	}
@@ -696,11 +727,11 @@ func (e *Engine) Check() error {
 	defer e.mu.RUnlock()
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if e.created.Len() != len(e.recs) {
-		fail("created index has %d entries, records %d", e.created.Len(), len(e.recs))
+	if e.created.Len() != e.recs.len() {
+		fail("created index has %d entries, records %d", e.created.Len(), e.recs.len())
 	}
 	for id := range e.followUps {
-		if e.recs[id] == nil {
+		if e.recs.get(id) == nil {
 			fail("a follow-up of %q, which is not live", id)
 		}
 	}
@@ -708,9 +739,10 @@ func (e *Engine) Check() error {
 	nAb, nPend := 0, 0
 	tagCounts := map[string]int{}
 	emailCounts := 0
-	for id, r := range e.recs {
-		if id != r.id {
-			fail("record %q filed under %q", r.id, id)
+	e.recs.all(func(r *record) {
+		id := r.id
+		if e.recs.get(id) != r {
+			fail("record %q not found by its id", id)
 		}
 		counts[r.state]++
 		if a, ok := e.created.Get(aentry{r.created, r}); !ok || a.rec != r {
@@ -745,11 +777,11 @@ func (e *Engine) Check() error {
 		}
 		if k := r.emailKey(); k != "" {
 			emailCounts++
-			if !slices.Contains(e.byEmail[k], id) {
+			if !e.byEmail.has(k, id) {
 				fail("basket %q missing from the email index", id)
 			}
 		}
-	}
+	})
 	for s := StateOpen; s <= StateCompleted; s++ {
 		if counts[s] != e.counts[s] {
 			fail("count of %s is %d, records say %d", s, e.counts[s], counts[s])
@@ -766,11 +798,14 @@ func (e *Engine) Check() error {
 			fail("tag %q index has %d, records %d", tag, tr.Len(), tagCounts[tag])
 		}
 	}
-	n := 0
-	for _, ids := range e.byEmail {
+	n := len(e.byEmail.one)
+	for _, ids := range e.byEmail.more {
+		if len(ids) < 2 {
+			fail("email index holds %d ids in more", len(ids))
+		}
 		n += len(ids)
 	}
-	if n != emailCounts {
+	if n != emailCounts || n != e.byEmail.n {
 		fail("email index has %d ids, records %d", n, emailCounts)
 	}
 	return errors.Join(errs...)

@@ -20,8 +20,12 @@ type FeedPage struct {
 // with a new position. limit 0 means DefaultLimit.
 func (e *Engine) Feed(ctx context.Context, after uint64, limit int) (FeedPage, error) {
 	var items []Basket
+	var m materialiser
 	p, err := e.feedPage(ctx, after, limit, func(r *record, nowSec int64) {
-		items = append(items, e.materialise(r, nowSec))
+		if m.e == nil {
+			m = materialiser{e: e, nowSec: nowSec}
+		}
+		items = append(items, m.basket(r))
 	})
 	p.Items = items
 	return p, err
@@ -33,8 +37,12 @@ func (e *Engine) Feed(ctx context.Context, after uint64, limit int) (FeedPage, e
 // lock: it must not call the engine.
 func (e *Engine) FeedFunc(ctx context.Context, after uint64, limit int, fn func(b *Basket)) (FeedPage, error) {
 	var b Basket
+	var m materialiser
 	return e.feedPage(ctx, after, limit, func(r *record, nowSec int64) {
-		b = e.materialise(r, nowSec)
+		if m.e == nil {
+			m = materialiser{e: e, nowSec: nowSec, reuse: true}
+		}
+		b = m.basket(r)
 		fn(&b)
 	})
 }

@@ -58,7 +58,7 @@ func (e *Engine) FollowUp(ctx context.Context, basketID, note string) error {
 		return fmt.Errorf("%w: %v", ErrInvalidEvent, err)
 	}
 	e.mu.RLock()
-	closed, known := e.closed, e.recs[basketID] != nil
+	closed, known := e.closed, e.recs.get(basketID) != nil
 	e.mu.RUnlock()
 	switch {
 	case closed:
@@ -73,7 +73,7 @@ func (e *Engine) FollowUp(ctx context.Context, basketID, note string) error {
 // followUpLocked applies a logged follow-up at now. A basket gone since the
 // record was written is left alone. e.mu must be held for writing.
 func (e *Engine) followUpLocked(now int64, f *followUpRecord) error {
-	if e.recs[f.ID] == nil {
+	if e.recs.get(f.ID) == nil {
 		return &TransitionError{Index: 0, BasketID: f.ID, Event: "followUp", Err: ErrUnknownBasket}
 	}
 	e.followUps[f.ID] = followUp{at: now, note: strings.Clone(f.Note)}

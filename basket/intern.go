@@ -15,16 +15,59 @@ const maxInterned = 1 << 16
 type interner struct {
 	strs     map[string]string
 	items    map[string][]OrderItem
-	tracking map[string]map[string]string
+	tracking map[string]tracked
+	shapes   map[shapeKey]*shape
 	key      []byte
+}
+
+// tracked is an interned tracking map and the key it is interned by.
+type tracked struct {
+	m   map[string]string
+	key string
+}
+
+// shapeKey identifies a shape: its items by their (interned) array, its
+// tracking by its content.
+type shapeKey struct {
+	entry    string
+	items    *OrderItem
+	nItems   int
+	tracking string
+	ident    identMeta
+	hasIdent bool
 }
 
 func newInterner() *interner {
 	return &interner{
 		strs:     make(map[string]string),
 		items:    make(map[string][]OrderItem),
-		tracking: make(map[string]map[string]string),
+		tracking: make(map[string]tracked),
+		shapes:   make(map[shapeKey]*shape),
 	}
+}
+
+// emptyShape is the shape of a basket with nothing in it.
+var emptyShape = &shape{}
+
+// shape returns the shared shape equal to sh, whose strings, items and
+// tracking the interner returned (and trackKey is set by trackingMap).
+func (in *interner) shape(sh *shape) *shape {
+	k := shapeKey{entry: sh.entry, nItems: len(sh.items), tracking: sh.trackKey, ident: sh.ident, hasIdent: sh.hasIdent}
+	if len(sh.items) > 0 {
+		k.items = &sh.items[0]
+	}
+	if k == (shapeKey{}) {
+		return emptyShape
+	}
+	if v, ok := in.shapes[k]; ok {
+		return v
+	}
+	out := *sh
+	out.tag = sh.tracking["tag"]
+	if len(in.shapes) < maxInterned {
+		in.shapes[k] = &out
+	}
+	return &out
 }
 
 func (in *interner) str(s string) string {
@@ -82,10 +125,11 @@ func (in *interner) orderItems(items []OrderItem) []OrderItem {
 	return out
 }
 
-// trackingMap returns a shared, immutable copy of m.
-func (in *interner) trackingMap(m map[string]string) map[string]string {
+// trackingMap returns a shared, immutable copy of m and the key of its
+// content.
+func (in *interner) trackingMap(m map[string]string) (map[string]string, string) {
 	if len(m) == 0 {
-		return nil
+		return nil, ""
 	}
 	var ks [8]string
 	keys := sortedKeys(m, ks[:0])
@@ -98,16 +142,17 @@ func (in *interner) trackingMap(m map[string]string) map[string]string {
 	}
 	in.key = k
 	if v, ok := in.tracking[string(k)]; ok {
-		return v
+		return v.m, v.key
 	}
 	out := make(map[string]string, len(m))
 	for key, v := range m {
 		out[in.str(key)] = in.str(v)
 	}
+	t := tracked{out, string(k)}
 	if len(in.tracking) < maxInterned {
-		in.tracking[string(k)] = out
+		in.tracking[t.key] = t
 	}
-	return out
+	return t.m, t.key
 }
 
 // sortedKeys appends the keys of m to buf, sorted.
@@ -119,6 +164,8 @@ func sortedKeys(m map[string]string, buf []string) []string {
 	return buf
 }
 
+// identity returns id with its issuer, service and type interned; its
+// subject is id's own (record.setIdentities copies it).
 func (in *interner) identity(id Identity) Identity {
-	return Identity{Sub: strings.Clone(id.Sub), Iss: in.str(id.Iss), Service: in.str(id.Service), Type: in.str(id.Type)}
+	return Identity{Sub: id.Sub, Iss: in.str(id.Iss), Service: in.str(id.Service), Type: in.str(id.Type)}
 }

@@ -675,7 +675,7 @@ func (e *Engine) saveLocalSnapshot(v *frozen) error {
 // clearState empties the engine, as New made it, with settings s. e.mu
 // must be held for writing.
 func (e *Engine) clearState(s settings) {
-	e.recs = make(map[string]*record)
+	e.recs = newRecTable(0)
 	e.erased = btree.NewMap[string, int64](0)
 	e.tombs = btree.NewMap[string, tomb](0)
 	e.suppressed = btree.NewMap[string, int64](0)
@@ -685,7 +685,7 @@ func (e *Engine) clearState(s settings) {
 	e.created, e.abandoned = newAbandonedTree(), newAbandonedTree()
 	e.byTag = make(map[string]*btree.BTreeG[aentry])
 	e.feed, e.pending = newFeedTree(), newPendingTree()
-	e.byEmail = make(map[string][]string)
+	e.byEmail = newEmailIndex()
 	e.counts = [StateExpired + 1]int{}
 	e.recDigest = 0
 	e.lastPos, e.applied, e.lastNow, e.clusterID = 0, 0, 0, nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -280,6 +281,7 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 // must be held.
 func (e *Engine) freeze() *frozen {
 	return &frozen{
+		e:          e,
 		created:    e.created.Copy(),
 		erased:     e.erased.Copy(),
 		tombs:      e.tombs.Copy(),
@@ -299,6 +301,7 @@ func (e *Engine) freeze() *frozen {
 
 // frozen is a copy-on-write view of the state for a snapshot.
 type frozen struct {
+	e        *Engine // for its recovery path and keys, which never change
 	created  *btree.BTreeG[aentry]
 	erased   *btree.Map[string, int64]
 	tombs    *btree.Map[string, tomb]
@@ -331,7 +334,7 @@ func (v *frozen) write(w io.Writer) error {
 	do(enc.EncodeInt(int64(v.expired)))
 	do(enc.EncodeArrayLen(v.created.Len()))
 	v.created.Scan(func(a aentry) bool {
-		do(encodeRecord(enc, a.rec))
+		do(v.encodeRecord(enc, a.rec))
 		return err == nil
 	})
 	do(enc.EncodeArrayLen(v.erased.Len()))
@@ -391,13 +394,14 @@ func (v *frozen) write(w io.Writer) error {
 
 const recordFields = 22
 
-func encodeRecord(enc *msgpack.Encoder, r *record) error {
+func (v *frozen) encodeRecord(enc *msgpack.Encoder, r *record) error {
 	var err error
 	do := func(e error) {
 		if err == nil {
 			err = e
 		}
 	}
+	x := r.extra()
 	do(enc.EncodeArrayLen(recordFields))
 	do(enc.EncodeString(r.id))
 	do(enc.EncodeInt(r.created))
@@ -406,17 +410,18 @@ func encodeRecord(enc *msgpack.Encoder, r *record) error {
 	do(enc.EncodeInt(r.deadline))
 	do(enc.EncodeUint(r.feedPos))
 	do(enc.EncodeInt(int64(r.linkExp)))
-	do(enc.EncodeInt(int64(r.revokedUntil)))
-	do(enc.EncodeInt(r.recoveredAt))
+	do(enc.EncodeInt(int64(x.revokedUntil)))
+	do(enc.EncodeInt(x.recoveredAt))
 	do(enc.EncodeInt(r.completedAt))
 	do(enc.EncodeUint(r.createHash))
 	do(enc.EncodeUint(uint64(r.state)))
-	do(enc.EncodeString(r.details.Email))
-	do(enc.EncodeString(r.details.FirstName))
-	do(enc.EncodeString(r.details.LastName))
-	do(enc.EncodeString(r.details.CompanyName))
-	do(enc.EncodeArrayLen(len(r.items)))
-	for _, it := range r.items {
+	do(enc.EncodeString(r.email()))
+	do(enc.EncodeString(x.firstName))
+	do(enc.EncodeString(x.lastName))
+	do(enc.EncodeString(x.companyName))
+	items := r.items()
+	do(enc.EncodeArrayLen(len(items)))
+	for _, it := range items {
 		do(enc.EncodeArrayLen(3))
 		do(enc.EncodeString(it.Name))
 		do(enc.EncodeString(it.Path))
@@ -427,26 +432,34 @@ func encodeRecord(enc *msgpack.Encoder, r *record) error {
 			do(enc.EncodeString(p.ProductCode))
 		}
 	}
-	do(enc.EncodeMapLen(len(r.tracking)))
-	for _, k := range slices.Sorted(maps.Keys(r.tracking)) {
+	tr := r.tracking()
+	do(enc.EncodeMapLen(len(tr)))
+	for _, k := range slices.Sorted(maps.Keys(tr)) {
 		do(enc.EncodeString(k))
-		do(enc.EncodeString(r.tracking[k]))
+		do(enc.EncodeString(tr[k]))
 	}
-	do(enc.EncodeArrayLen(len(r.identities)))
-	for _, id := range r.identities {
+	n := r.numIdentities()
+	do(enc.EncodeArrayLen(n))
+	for i := range n {
+		id := r.identity(i)
 		do(enc.EncodeArrayLen(4))
 		do(enc.EncodeString(id.Sub))
 		do(enc.EncodeString(id.Iss))
 		do(enc.EncodeString(id.Service))
 		do(enc.EncodeString(id.Type))
 	}
-	do(enc.EncodeString(r.entry))
-	if len(r.customFields) == 0 {
+	do(enc.EncodeString(r.entry()))
+	if len(x.customFields) == 0 {
 		do(enc.EncodeNil())
 	} else {
-		do(enc.Encode(r.customFields))
+		do(enc.Encode(x.customFields))
 	}
-	do(enc.EncodeString(r.link))
+	if r.linkExp == 0 {
+		do(enc.EncodeString(""))
+	} else {
+		var buf [512]byte
+		do(enc.EncodeBytes(v.e.appendLink(buf[:0], r.id, v.e.keys.keys[r.linkKey].id, r.linkExp, r.linkMAC[:])))
+	}
 	return err
 }
 
@@ -468,34 +481,32 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	lastPos := d.uint()
 	expired := d.int()
 	n := d.arrayLen(-1)
-	e.recs = make(map[string]*record, n)
+	e.recs = newRecTable(n)
 	var feed []fentry
 	var prev ckey
 	for i := 0; i < n && d.err == nil; i++ {
-		r := d.record(e.intern)
+		r, link := d.record(e.intern)
 		if d.err != nil {
 			break
 		}
+		e.parseLink(r, link)
 		k := ckey{r.created, r.id}
 		if i > 0 && !ckeyLess(prev, k) {
 			return fmt.Errorf("snapshot out of order at basket %q", r.id)
 		}
 		prev = k
-		if !strings.HasPrefix(r.link, e.recoverPath+"?") {
-			r.link, r.linkExp = "", 0 // the recovery path changed: issued afresh
-		}
-		if _, dup := e.recs[r.id]; dup {
+		if e.recs.get(r.id) != nil {
 			return fmt.Errorf("snapshot holds basket %q twice", r.id)
 		}
 		// Records come in (created, id) order: the B-trees are bulk loaded.
 		if e.rl != nil {
-			e.recDigest ^= r.digest()
+			e.recDigest ^= e.digest(r)
 		}
-		e.recs[r.id] = r
+		e.recs.set(r)
 		e.created.Load(aentry{r.created, r})
 		e.counts[r.state]++
 		if k := r.emailKey(); k != "" {
-			e.byEmail[k] = append(e.byEmail[k], r.id)
+			e.byEmail.add(k, r.id)
 		}
 		if r.abandoned() {
 			e.abandoned.Load(aentry{r.created, r})
@@ -585,7 +596,7 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 		for i := 0; i < n && d.err == nil; i++ {
 			d.arrayLen(3)
 			id, at, note := d.str(), d.int(), d.str()
-			if d.err == nil && e.recs[id] == nil {
+			if d.err == nil && e.recs.get(id) == nil {
 				return fmt.Errorf("decoding the snapshot: a follow-up of basket %q, which it does not hold", id)
 			}
 			e.followUps[id] = followUp{at: at, note: note}
@@ -622,6 +633,7 @@ type decoder struct {
 	items    []OrderItem
 	products []Product
 	tracking map[string]string
+	idents   []Identity
 }
 
 // strIn reads a string that the interner shares, allocating only for one
@@ -700,16 +712,21 @@ func (d *decoder) bool() bool {
 	return v
 }
 
-func (d *decoder) record(in *interner) *record {
+// record reads a basket, and the recovery link it has cached ("" if none).
+func (d *decoder) record(in *interner) (*record, string) {
 	d.arrayLen(recordFields)
 	r := &record{
 		id: d.str(), created: d.int(), lastAt: d.int(), abandonedAt: d.int(), deadline: d.int(),
-		feedPos: d.uint(), linkExp: uint32(d.int()), revokedUntil: uint32(d.int()), recoveredAt: d.int(), completedAt: d.int(), createHash: d.uint(),
-		state: State(d.uint()),
+		feedPos: d.uint(), linkExp: uint32(d.int()),
 	}
-	r.details = CustomerDetails{Email: d.str(), FirstName: d.str(), LastName: d.str(), CompanyName: d.str()}
+	var x extra
+	x.revokedUntil, x.recoveredAt = uint32(d.int()), d.int()
+	r.completedAt, r.createHash, r.state = d.int(), d.uint(), State(d.uint())
+	email := d.str()
+	x.firstName, x.lastName, x.companyName = d.str(), d.str(), d.str()
 	// Items and tracking are read into scratch space: the interner returns
 	// its shared copy, or copies them.
+	var sh shape
 	items := d.items[:0]
 	products := d.products[:0]
 	for range d.arrayLen(-1) {
@@ -725,7 +742,7 @@ func (d *decoder) record(in *interner) *record {
 		}
 		items = append(items, it)
 	}
-	r.items = in.orderItems(items)
+	sh.items = in.orderItems(items)
 	clear(items)
 	d.items, d.products = items[:0], products[:0]
 	if d.err == nil {
@@ -740,29 +757,45 @@ func (d *decoder) record(in *interner) *record {
 				k := d.strIn(in)
 				d.tracking[k] = d.strIn(in)
 			}
-			r.tracking = in.trackingMap(d.tracking)
+			sh.tracking, sh.trackKey = in.trackingMap(d.tracking)
 		}
 	}
+	var ids []Identity
 	if n := d.arrayLen(-1); n > 0 {
-		r.identities = make([]Identity, n)
-		for i := range r.identities {
-			d.arrayLen(4)
-			r.identities[i] = Identity{Sub: d.str(), Iss: d.strIn(in), Service: d.strIn(in), Type: d.strIn(in)}
+		if n > MaxIdentities && d.err == nil {
+			d.err = fmt.Errorf("basket record %q with %d identities", r.id, n)
 		}
+		ids = d.idents[:0]
+		for range min(n, MaxIdentities) {
+			d.arrayLen(4)
+			ids = append(ids, Identity{Sub: d.str(), Iss: d.strIn(in), Service: d.strIn(in), Type: d.strIn(in)})
+		}
+		d.idents = ids
 	}
-	r.entry = d.strIn(in)
+	sh.entry = d.strIn(in)
 	if d.err == nil {
 		var cf map[string]any
 		d.err = d.dec.Decode(&cf)
 		if len(cf) > 0 {
-			r.customFields = cf
+			x.customFields = cf
 		}
 	}
-	r.link = d.str()
-	if d.err == nil && (r.id == "" || r.state < StateOpen || r.state > StateCompleted) {
+	link := d.str()
+	if len(email) > math.MaxUint16 && d.err == nil {
+		d.err = fmt.Errorf("basket record %q with an email of %d bytes", r.id, len(email))
+	}
+	if d.err != nil {
+		return r, ""
+	}
+	r.x = &x
+	r.trimExt()
+	r.shape = in.shape(&sh)
+	r.es, r.emailLen = email, uint16(len(email))
+	r.setIdentities(in, ids)
+	if r.id == "" || r.state < StateOpen || r.state > StateCompleted {
 		d.err = fmt.Errorf("a malformed basket record %q", r.id)
 	}
-	return r
+	return r, link
 }
 
 // startBackground starts the sweeper and, for a durable engine, the

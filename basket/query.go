@@ -119,10 +119,13 @@ func checkLimit(limit int) (int, error) {
 // Each page costs O(log n + limit) at any depth. Errors are *QueryError.
 func (e *Engine) Abandoned(ctx context.Context, q Query) (Page, error) {
 	var items []Basket
-	p, err := e.query(ctx, &q, func(n int) {
-		items = make([]Basket, 0, n)
-	}, func(r *record, nowSec int64) {
-		items = append(items, e.materialise(r, nowSec))
+	m := materialiser{e: e}
+	p, err := e.query(ctx, &q, func(recs []*record, nowSec int64) {
+		m.nowSec = nowSec
+		m.grow(recs)
+		items = make([]Basket, 0, len(recs))
+	}, func(r *record) {
+		items = append(items, m.basket(r))
 	})
 	p.Items = items
 	return p, err
@@ -135,14 +138,19 @@ func (e *Engine) Abandoned(ctx context.Context, q Query) (Page, error) {
 // for callers that encode a page as they go, without allocating one.
 func (e *Engine) AbandonedFunc(ctx context.Context, q Query, fn func(b *Basket)) (Page, error) {
 	var b Basket
-	return e.query(ctx, &q, func(int) {}, func(r *record, nowSec int64) {
-		b = e.materialise(r, nowSec)
+	m := materialiser{e: e, reuse: true}
+	return e.query(ctx, &q, func(recs []*record, nowSec int64) {
+		m.nowSec = nowSec
+		m.grow(recs)
+	}, func(r *record) {
+		b = m.basket(r)
 		fn(&b)
 	})
 }
 
-// query runs q: sized gets the page's length, then visit each record.
-func (e *Engine) query(ctx context.Context, qp *Query, sized func(n int), visit func(r *record, nowSec int64)) (Page, error) {
+// query runs q: sized gets the page's records and the time to read them
+// at, then visit each record.
+func (e *Engine) query(ctx context.Context, qp *Query, sized func(recs []*record, nowSec int64), visit func(r *record)) (Page, error) {
 	q := *qp
 	if err := ctx.Err(); err != nil {
 		return Page{}, err
@@ -198,11 +206,11 @@ func (e *Engine) Customer(ctx context.Context, email string) ([]Basket, error) {
 	if e.closed {
 		return nil, ErrClosed
 	}
-	ids := e.byEmail[NormalizeEmail(email)]
-	out := make([]Basket, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, e.materialise(e.recs[id], now/1000))
-	}
+	out := make([]Basket, 0, 1)
+	m := materialiser{e: e, nowSec: now / 1000}
+	e.byEmail.each(&e.recs, NormalizeEmail(email), func(r *record) {
+		out = append(out, m.basket(r))
+	})
 	slices.SortFunc(out, func(a, b Basket) int {
 		if c := a.Created.Compare(b.Created); c != 0 {
 			return c
@@ -214,7 +222,7 @@ func (e *Engine) Customer(ctx context.Context, email string) ([]Basket, error) {
 
 // collect finds the page's records and visits them under the read lock. It
 // reports whether more follow, and the total if count is set (-1 if not).
-func (e *Engine) collect(s *spec, limit int, count bool, nowSec int64, sized func(int), visit func(*record, int64)) (recs []*record, more bool, total int, err error) {
+func (e *Engine) collect(s *spec, limit int, count bool, nowSec int64, sized func([]*record, int64), visit func(*record)) (recs []*record, more bool, total int, err error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
@@ -236,9 +244,9 @@ func (e *Engine) collect(s *spec, limit int, count bool, nowSec int64, sized fun
 	if more = len(recs) > limit; more {
 		recs = recs[:limit]
 	}
-	sized(len(recs))
+	sized(recs, nowSec)
 	for _, r := range recs {
-		visit(r, nowSec)
+		visit(r)
 	}
 	return recs, more, total, nil
 }
@@ -297,17 +305,16 @@ func (e *Engine) count(s *spec) int {
 // s.last, and the number that match the whole query. e.mu must be held.
 func (e *Engine) byEmailQuery(s *spec, n int) ([]*record, int) {
 	var all []*record
-	for _, id := range e.byEmail[s.email] {
-		r := e.recs[id]
+	e.byEmail.each(&e.recs, s.email, func(r *record) {
 		switch {
 		case !r.abandoned(),
 			s.after != noBound && r.created <= s.after,
 			s.before != noBound && r.created >= s.before,
 			s.tag != "" && r.tag() != s.tag:
-			continue
+			return
 		}
 		all = append(all, r)
-	}
+	})
 	slices.SortFunc(all, func(a, b *record) int {
 		ka, kb := ckey{a.created, a.id}, ckey{b.created, b.id}
 		switch {

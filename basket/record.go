@@ -4,54 +4,186 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
 // record is the engine's copy of a basket. Records are never modified once
 // they are reachable from the engine's indexes: a change makes a copy (see
-// txn), so readers holding the read lock may share their slices and maps.
+// txn), so readers holding the read lock may share their strings and slices.
+//
+// It is laid out to fit the 128-byte size class, with what every basket has
+// by value and the rest behind two pointers: shape, the content that repeats
+// across baskets (interned), and x, what few baskets have. The email and
+// the one identity's subject share one string. A recovery link is kept as
+// its MAC, not as the link: the link is spelled out when read.
 type record struct {
-	id           string
-	created      int64 // unix milliseconds; also the first index key
-	lastAt       int64 // the newest event's time, unix ms
-	abandonedAt  int64 // unix ms; 0 while not abandoned
-	deadline     int64 // unix ms when it becomes abandoned; 0 if not pending
-	feedPos      uint64
-	recoveredAt  int64  // unix ms of the newest recovery click; 0 if none
-	completedAt  int64  // unix ms of the completion; 0 if not completed
-	createHash   uint64 // creationHash of the created event
-	linkExp      uint32 // unix seconds; the cached link's token expiry
-	revokedUntil uint32 // stamp of the last revocation (unix seconds, increasing); 0: none; see recoverSubject
-	state        State
-	details      CustomerDetails
-	items        []OrderItem
-	tracking     map[string]string
-	identities   []Identity
-	entry        string
-	customFields map[string]any
-	link         string // cached recovery link while abandoned
+	id          string
+	es          string // the email, then the subject of the one identity kept in shape (if any)
+	shape       *shape // never nil
+	x           *extra // nil if none of it is set; shared, so replaced, never modified
+	created     int64  // unix milliseconds; also the first index key
+	lastAt      int64  // the newest event's time, unix ms
+	abandonedAt int64  // unix ms; 0 while not abandoned
+	deadline    int64  // unix ms when it becomes abandoned; 0 if not pending
+	completedAt int64  // unix ms of the completion; 0 if not completed
+	feedPos     uint64 //
+	createHash  uint64 // creationHash of the created event
+	linkMAC     [tokenMACLen]byte
+	linkExp     uint32 // unix seconds; the cached link's expiry; 0: no link cached
+	emailLen    uint16 // the email's length in es
+	state       State
+	linkKey     uint8 // the cached link's key: its index in the keyring
 }
 
-func (r *record) tag() string { return r.tracking["tag"] }
+// shape is what a basket shares with others like it: its entry, items,
+// tracking and the issuer, service and type of its identity, when it has
+// exactly one. Shapes are interned and immutable.
+type shape struct {
+	entry    string
+	items    []OrderItem
+	tracking map[string]string
+	trackKey string // the content of tracking, as the interner keys it
+	tag      string // tracking["tag"]
+	ident    identMeta
+	hasIdent bool
+}
+
+// identMeta is an identity less its subject.
+type identMeta struct{ iss, service, typ string }
+
+// extra is what few baskets have. It is immutable once a record refers to
+// it: a change makes a new one (see record.ext).
+type extra struct {
+	firstName, lastName, companyName string
+	customFields                     map[string]any
+	identities                       []Identity // all of them, when more than one
+	recoveredAt                      int64      // unix ms of the newest recovery click; 0 if none
+	revokedUntil                     uint32     // stamp of the last revocation (unix seconds, increasing); 0: none; see recoverSubject
+}
+
+var noExtra extra
+
+// ext returns a private copy of r.x to change; r refers to it from then on.
+func (r *record) ext() *extra {
+	x := new(extra)
+	if r.x != nil {
+		*x = *r.x
+	}
+	r.x = x
+	return x
+}
+
+// trimExt drops r.x when nothing in it is set.
+func (r *record) trimExt() {
+	if r.x != nil && r.x.firstName == "" && r.x.lastName == "" && r.x.companyName == "" &&
+		len(r.x.customFields) == 0 && len(r.x.identities) == 0 && r.x.recoveredAt == 0 && r.x.revokedUntil == 0 {
+		r.x = nil
+	}
+}
+
+func (r *record) extra() *extra {
+	if r.x == nil {
+		return &noExtra
+	}
+	return r.x
+}
+
+func (r *record) email() string                { return r.es[:r.emailLen] }
+func (r *record) entry() string                { return r.shape.entry }
+func (r *record) items() []OrderItem           { return r.shape.items }
+func (r *record) tracking() map[string]string  { return r.shape.tracking }
+func (r *record) tag() string                  { return r.shape.tag }
+func (r *record) customFields() map[string]any { return r.extra().customFields }
+func (r *record) recoveredAt() int64           { return r.extra().recoveredAt }
+func (r *record) revokedUntil() uint32         { return r.extra().revokedUntil }
+func (r *record) details() CustomerDetails {
+	x := r.extra()
+	return CustomerDetails{Email: r.email(), FirstName: x.firstName, LastName: x.lastName, CompanyName: x.companyName}
+}
+
+// numIdentities is the number of identities linked to r.
+func (r *record) numIdentities() int {
+	switch {
+	case r.shape.hasIdent:
+		return 1
+	case r.x != nil:
+		return len(r.x.identities)
+	}
+	return 0
+}
+
+// identity returns the i-th identity linked to r, oldest first.
+func (r *record) identity(i int) Identity {
+	if r.shape.hasIdent {
+		m := r.shape.ident
+		return Identity{Sub: r.es[r.emailLen:], Iss: m.iss, Service: m.service, Type: m.typ}
+	}
+	return r.x.identities[i]
+}
+
+// appendIdentities appends r's identities to dst.
+func (r *record) appendIdentities(dst []Identity) []Identity {
+	for i := range r.numIdentities() {
+		dst = append(dst, r.identity(i))
+	}
+	return dst
+}
+
+// setEmail sets the email, keeping the identity's subject after it.
+func (r *record) setEmail(email string) {
+	if !r.shape.hasIdent {
+		r.es, r.emailLen = strings.Clone(email), uint16(len(email))
+		return
+	}
+	r.es, r.emailLen = email+r.es[r.emailLen:], uint16(len(email))
+}
+
+// setIdentities links ids (oldest first) to r: one in es and shape, more
+// in x. ids must be interned already but for their subjects.
+func (r *record) setIdentities(in *interner, ids []Identity) {
+	email := r.email()
+	sh := *r.shape
+	sh.ident, sh.hasIdent = identMeta{}, false
+	var more []Identity
+	switch len(ids) {
+	case 0:
+		r.es = strings.Clone(email)
+	case 1:
+		id := ids[0]
+		sh.ident, sh.hasIdent = identMeta{id.Iss, id.Service, id.Type}, true
+		r.es = email + id.Sub
+	default:
+		r.es = strings.Clone(email)
+		more = slices.Clone(ids)
+		for i := range more {
+			more[i].Sub = strings.Clone(more[i].Sub)
+		}
+	}
+	if r.x != nil || more != nil {
+		r.ext().identities = more
+		r.trimExt()
+	}
+	r.shape = in.shape(&sh)
+}
+
+func (r *record) contactable() bool {
+	return r.emailLen > 0 || r.numIdentities() > 0
+}
 
 // emailKey is the email as compared and indexed. It allocates only for an
 // address not already in normalised form.
-func (r *record) emailKey() string { return NormalizeEmail(r.details.Email) }
+func (r *record) emailKey() string { return NormalizeEmail(r.email()) }
 
 func (r *record) abandoned() bool { return r.abandonedAt != 0 }
-
-// contactable reports whether the customer is known.
-func (r *record) contactable() bool {
-	return r.details.Email != "" || len(r.identities) > 0
-}
 
 // firstOfferPath is the path of the basket's first offer, used by purchase
 // links once the basket itself is gone.
 func (r *record) firstOfferPath() string {
-	if len(r.items) == 0 {
-		return ""
+	if items := r.items(); len(items) > 0 {
+		return items[0].Path
 	}
-	return r.items[0].Path
+	return ""
 }
 
 func msTime(ms int64) time.Time {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"math"
 	"net/url"
+	"strings"
 	"time"
 
 	strictb64 "github.com/basketlab/abandoned/basket/internal/b64"
@@ -109,8 +110,8 @@ func (e *Engine) VerifyToken(p TokenPurpose, subject, token string) error {
 func (e *Engine) revocation(basketID string) uint32 {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	if r := e.recs[basketID]; r != nil {
-		return r.revokedUntil
+	if r := e.recs.get(basketID); r != nil {
+		return r.revokedUntil()
 	}
 	return 0
 }
@@ -173,14 +174,14 @@ func (e *Engine) Recover(ctx context.Context, basketID, token string) (Recovery,
 		e.mu.RUnlock()
 		return Recovery{}, ErrTokenInvalid
 	}
-	r := e.recs[basketID]
+	r := e.recs.get(basketID)
 	var tb tomb
 	var tombed bool
 	var stamp uint32 // a tomb keeps none: its tokens verify as never revoked
 	if r == nil {
 		tb, tombed = e.tombs.Get(basketID)
 	} else {
-		stamp = r.revokedUntil
+		stamp = r.revokedUntil()
 	}
 	e.mu.RUnlock()
 	if r == nil && !tombed {
@@ -219,7 +220,7 @@ func (e *Engine) Revoke(ctx context.Context, basketID string) error {
 		return err
 	}
 	e.mu.RLock()
-	closed, known := e.closed, e.recs[basketID] != nil
+	closed, known := e.closed, e.recs.get(basketID) != nil
 	e.mu.RUnlock()
 	switch {
 	case closed:
@@ -237,44 +238,111 @@ func (e *Engine) Revoke(ctx context.Context, basketID string) error {
 // from now on carry in their MAC and those issued before do not. e.mu must
 // be held for writing.
 func (e *Engine) revokeLocked(now int64, basketID string) error {
-	r := e.recs[basketID]
+	r := e.recs.get(basketID)
 	if r == nil {
 		return &TransitionError{Index: 0, BasketID: basketID, Event: "revoke", Err: ErrUnknownBasket}
 	}
 	c := *r
-	stamp := max(now/1000, int64(r.revokedUntil)+1, 1)
+	stamp := max(now/1000, int64(r.revokedUntil())+1, 1)
 	if stamp > math.MaxUint32 {
 		stamp = math.MaxUint32 // in 2106; a later revocation reuses it
 	}
-	c.revokedUntil = uint32(stamp)
-	c.link, c.linkExp = "", 0
+	c.ext().revokedUntil = uint32(stamp)
+	c.dropLink()
 	e.replace(r, &c)
 	return nil
 }
 
-// recoveryLink returns the recovery path for an abandoned record: the link
-// cached when it became abandoned while more than half its validity is
-// left, so that no reader is handed a link about to expire; a new one
+// issueLink issues c's recovery token, valid until exp (unix seconds) and
+// bound to c's last revocation, and keeps its MAC: the link is spelled out
+// from it when read (appendRecoveryLink).
+func (e *Engine) issueLink(c *record, exp int64) {
+	k := e.keys.signer()
+	var head [8]byte
+	copy(head[:4], k.id[:])
+	binary.BigEndian.PutUint32(head[4:], uint32(exp))
+	copy(c.linkMAC[:], k.tokenMAC(PurposeRecover, recoverSubject(c.id, c.revokedUntil()), head[:]))
+	c.linkExp, c.linkKey = uint32(exp), 0
+}
+
+// dropLink forgets r's cached link.
+func (r *record) dropLink() {
+	r.linkExp, r.linkKey, r.linkMAC = 0, 0, [tokenMACLen]byte{}
+}
+
+// freshLink reports whether r's cached link has more than half its
+// validity left, so that no reader is handed a link about to expire.
+func (e *Engine) freshLink(r *record, nowSec int64) bool {
+	return r.linkExp != 0 && int64(r.linkExp)-nowSec > int64(e.recoveryValidity/time.Second)/2
+}
+
+// appendRecoveryLink appends the recovery path of an abandoned record: the
+// link cached when it became abandoned while it is fresh; a new one
 // otherwise.
-func (e *Engine) recoveryLink(r *record, nowSec int64) string {
-	if r.link != "" && int64(r.linkExp)-nowSec > int64(e.recoveryValidity/time.Second)/2 {
-		return r.link
+func (e *Engine) appendRecoveryLink(dst []byte, r *record, nowSec int64) []byte {
+	if e.freshLink(r, nowSec) {
+		return e.appendLink(dst, r.id, e.keys.keys[r.linkKey].id, r.linkExp, r.linkMAC[:])
 	}
-	return e.recoveryPath(r.id, r.revokedUntil, nowSec+int64(e.recoveryValidity/time.Second))
+	exp := uint32(nowSec + int64(e.recoveryValidity/time.Second))
+	k := e.keys.signer()
+	var head [8]byte
+	copy(head[:4], k.id[:])
+	binary.BigEndian.PutUint32(head[4:], exp)
+	return e.appendLink(dst, r.id, k.id, exp, k.tokenMAC(PurposeRecover, recoverSubject(r.id, r.revokedUntil()), head[:]))
 }
 
-// newRecoveryLink returns a recovery path with a token valid until exp
-// (unix seconds), bound to the basket's last revocation. e.mu must be held.
-func (e *Engine) newRecoveryLink(id string, exp int64) string {
-	var stamp uint32
-	if r := e.recs[id]; r != nil {
-		stamp = r.revokedUntil
+// cachedLink returns r's cached link; "" if none.
+func (e *Engine) cachedLink(r *record) string {
+	if r.linkExp == 0 {
+		return ""
 	}
-	return e.recoveryPath(id, stamp, exp)
+	var buf [256]byte
+	return string(e.appendLink(buf[:0], r.id, e.keys.keys[r.linkKey].id, r.linkExp, r.linkMAC[:]))
 }
 
-func (e *Engine) recoveryPath(id string, stamp uint32, exp int64) string {
-	return e.recoverPath + "?basketId=" + queryEscape(id) + "&recover=" + e.keys.signer().issue(PurposeRecover, recoverSubject(id, stamp), exp)
+// appendLink appends a recovery path with the token of key id kid, expiry
+// exp and MAC mac.
+func (e *Engine) appendLink(dst []byte, id string, kid [4]byte, exp uint32, mac []byte) []byte {
+	var tok [tokenLen]byte
+	copy(tok[:4], kid[:])
+	binary.BigEndian.PutUint32(tok[4:8], exp)
+	copy(tok[8:], mac)
+	dst = append(dst, e.recoverPath...)
+	dst = append(dst, "?basketId="...)
+	dst = append(dst, queryEscape(id)...)
+	dst = append(dst, "&recover="...)
+	return b64.AppendEncode(dst, tok[:])
+}
+
+// linkLen is the length of r's recovery link when its id needs no
+// escaping.
+func (e *Engine) linkLen(r *record) int {
+	return len(e.recoverPath) + len("?basketId=") + len(r.id) + len("&recover=") + b64.EncodedLen(tokenLen)
+}
+
+// parseLink takes a link cached in a snapshot back into r: its MAC, expiry
+// and key, if a key of the keyring at the position the token names
+// verifies it for r, as this engine would spell it. Otherwise r keeps no
+// link, and one is issued afresh when needed.
+func (e *Engine) parseLink(r *record, link string) {
+	r.dropLink()
+	prefix := e.recoverPath + "?basketId=" + queryEscape(r.id) + "&recover="
+	tok, ok := strings.CutPrefix(link, prefix)
+	if !ok || len(tok) != b64.EncodedLen(tokenLen) {
+		return
+	}
+	var buf [tokenLen]byte
+	if n, ok := strictb64.Decode(buf[:], tok); !ok || n != tokenLen {
+		return
+	}
+	for i := range e.keys.keys {
+		k := &e.keys.keys[i]
+		if k.id == [4]byte(buf[:4]) && i <= math.MaxUint8 && hmac.Equal(k.tokenMAC(PurposeRecover, recoverSubject(r.id, r.revokedUntil()), buf[:8]), buf[8:]) {
+			copy(r.linkMAC[:], buf[8:])
+			r.linkExp, r.linkKey = binary.BigEndian.Uint32(buf[4:8]), uint8(i)
+			return
+		}
+	}
 }
 
 // queryEscape is url.QueryEscape without its cost for the usual id, which
