@@ -3,13 +3,14 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/basketlab/abandoned/basket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // metrics are the server's Prometheus metrics, in a registry of its own.
@@ -80,17 +81,128 @@ func newMetrics(eng *basket.Engine) *metrics {
 	return m
 }
 
-// instrument counts and times the requests h answers with promhttp, under
-// one route label: the endpoint's path (every method of a path shares it,
-// the 405s of other methods included), or "other" for unknown paths. The
-// counter's code and method labels are promhttp's; the histogram has none
-// (each label of a histogram costs its buckets, and promhttp an allocation
-// per request). A series exists only once a request made it.
-func (m *metrics) instrument(route string, h http.Handler) http.Handler {
-	l := prometheus.Labels{"route": route}
-	return promhttp.InstrumentHandlerCounter(m.requests.MustCurryWith(l),
-		promhttp.InstrumentHandlerDuration(m.latency.MustCurryWith(l), h))
+// routeMetrics are the request metrics of one route: the counter of
+// requests by code and method, and the duration histogram, which has no
+// other label (each label of a histogram costs its buckets). The route
+// label is the endpoint's path (every method of a path shares it, the 405s
+// of other methods included), or "other" for unknown paths. The code and
+// method labels are those promhttp's InstrumentHandlerCounter gives (see
+// codeLabel and methodLabel), without its allocations per request: the
+// children are looked up in a map by a number, made at their first use, so
+// that a series exists only once a request made it.
+type routeMetrics struct {
+	requests *prometheus.CounterVec // curried with the route: code, method
+	latency  prometheus.ObserverVec // curried with the route
+
+	obsOnce sync.Once
+	obs     prometheus.Observer // set by obsOnce
+
+	mu       sync.Mutex                                    // held to add a counter
+	counters atomic.Pointer[map[uint32]prometheus.Counter] // by counterKey; replaced, never changed
 }
+
+func (m *metrics) route(route string) *routeMetrics {
+	l := prometheus.Labels{"route": route}
+	return &routeMetrics{requests: m.requests.MustCurryWith(l), latency: m.latency.MustCurryWith(l)}
+}
+
+// observe counts and times one request: status as the handler answered it
+// (0 if it wrote nothing), the request's method and the time it took.
+func (rm *routeMetrics) observe(status int, method string, took time.Duration) {
+	rm.counter(status, method).Inc()
+	rm.obsOnce.Do(func() { rm.obs = rm.latency.WithLabelValues() })
+	rm.obs.Observe(took.Seconds())
+}
+
+// counter returns the child of the code and method.
+func (rm *routeMetrics) counter(status int, method string) prometheus.Counter {
+	key := counterKey(status, method)
+	if p := rm.counters.Load(); p != nil {
+		if c, ok := (*p)[key]; ok {
+			return c
+		}
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	old := rm.counters.Load()
+	var n int
+	if old != nil {
+		if c, ok := (*old)[key]; ok {
+			return c
+		}
+		n = len(*old)
+	}
+	next := make(map[uint32]prometheus.Counter, n+1)
+	if old != nil {
+		for k, c := range *old {
+			next[k] = c
+		}
+	}
+	c := rm.requests.WithLabelValues(codeLabel(status), methodLabel(method))
+	next[key] = c
+	rm.counters.Store(&next)
+	return c
+}
+
+// counterKey numbers the labels of a status and a method: those that get
+// the same labels get the same number.
+func counterKey(status int, method string) uint32 {
+	code := uint32(0) // "unknown"
+	switch {
+	case status == 0:
+		code = http.StatusOK
+	case status >= 100 && status <= 599:
+		code = uint32(status)
+	}
+	return code<<4 | uint32(methodIndex(method))
+}
+
+// codeLabel is the code label of a status, as promhttp writes it: the
+// status from 100 to 599, 200 for none (nothing was written), "unknown"
+// else.
+func codeLabel(status int) string {
+	switch {
+	case status == 0:
+		return "200"
+	case status >= 100 && status <= 599:
+		return strconv.Itoa(status)
+	}
+	return "unknown"
+}
+
+// methods are the method labels promhttp knows, each written in upper or in
+// lower case; any other method is "unknown".
+var methods = [...]string{"unknown", "get", "put", "head", "post", "delete", "connect", "options", "notify", "trace", "patch"}
+
+// methodIndex is the index in methods of the label of m.
+func methodIndex(m string) int {
+	switch m {
+	case "GET", "get":
+		return 1
+	case "PUT", "put":
+		return 2
+	case "HEAD", "head":
+		return 3
+	case "POST", "post":
+		return 4
+	case "DELETE", "delete":
+		return 5
+	case "CONNECT", "connect":
+		return 6
+	case "OPTIONS", "options":
+		return 7
+	case "NOTIFY", "notify":
+		return 8
+	case "TRACE", "trace":
+		return 9
+	case "PATCH", "patch":
+		return 10
+	}
+	return 0
+}
+
+// methodLabel is the method label of m, as promhttp writes it.
+func methodLabel(m string) string { return methods[methodIndex(m)] }
 
 // lazyCounter is the child of a one-label CounterVec, made at its first
 // use so that no series shows before anything was counted.

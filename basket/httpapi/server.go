@@ -291,7 +291,8 @@ func (s *Server) routes() {
 // log.
 type recorder struct {
 	http.ResponseWriter
-	status int
+	status int // the first status written: the answer's
+	last   int // the last status written, as promhttp counted it
 	bytes  int64
 }
 
@@ -299,12 +300,14 @@ func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
 	}
+	r.last = code
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
+		r.last = http.StatusOK
 	}
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)
@@ -320,11 +323,12 @@ var recorderPool = sync.Pool{New: func() any { return new(recorder) }}
 // a handler of route, the endpoint's path (or "other"). The access log names
 // the path, never the query string, which may hold an email or a token.
 //
-// The order, from the outside in: the access log's recorder, promhttp's
-// counter and timer (metrics.instrument), then the panic guard, so that a
-// panic's 500 is counted too, and authentication.
+// The order, from the outside in: the recorder, which the request metrics
+// (routeMetrics) and the access log read once the handler returned, then
+// the panic guard, so that a panic's 500 is counted too, and
+// authentication.
 func (s *Server) wrap(route string, scope Scope, h http.HandlerFunc) http.Handler {
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	inner := func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -340,13 +344,15 @@ func (s *Server) wrap(route string, scope Scope, h http.HandlerFunc) http.Handle
 			return
 		}
 		h(w, r)
-	})
-	counted := s.metrics.instrument(route, inner)
+	}
+	rm := s.metrics.route(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := recorderPool.Get().(*recorder)
 		*rec = recorder{ResponseWriter: w}
-		counted.ServeHTTP(rec, r)
+		inner(rec, r)
+		took := time.Since(start)
+		rm.observe(rec.last, r.Method, took)
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			status := rec.status
 			if status == 0 {
@@ -355,7 +361,7 @@ func (s *Server) wrap(route string, scope Scope, h http.HandlerFunc) http.Handle
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.String("route", route), slog.Int("status", status),
-				slog.Int64("bytes", rec.bytes), slog.Duration("duration", time.Since(start)),
+				slog.Int64("bytes", rec.bytes), slog.Duration("duration", took),
 				slog.String("remote", r.RemoteAddr))
 		}
 		*rec = recorder{}
