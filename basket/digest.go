@@ -39,7 +39,7 @@ func (e *Engine) digest(r *record) uint64 {
 		str("")
 	} else {
 		var buf [512]byte
-		link := e.appendLink(buf[:0], r.id, e.keys.keys[r.linkKey].id, r.linkExp, r.linkMAC[:])
+		link := e.appendLink(buf[:0], r.id, r.linkKeyID(), r.linkExp, r.linkMAC[:])
 		num(uint64(len(link)))
 		h.Write(link)
 	}

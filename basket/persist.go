@@ -1,6 +1,7 @@
 package basket
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"errors"
@@ -458,15 +459,21 @@ func (v *frozen) encodeRecord(enc *msgpack.Encoder, r *record) error {
 		do(enc.EncodeString(""))
 	} else {
 		var buf [512]byte
-		do(enc.EncodeBytes(v.e.appendLink(buf[:0], r.id, v.e.keys.keys[r.linkKey].id, r.linkExp, r.linkMAC[:])))
+		do(enc.EncodeString(string(v.e.appendLink(buf[:0], r.id, r.linkKeyID(), r.linkExp, r.linkMAC[:]))))
 	}
 	return err
 }
 
 // loadSnapshot reads a snapshot's payload into an empty engine.
 func (e *Engine) loadSnapshot(rd io.Reader) error {
-	dec := msgpack.NewDecoder(rd)
-	d := decoder{dec: dec}
+	br, ok := rd.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(rd, 1<<20)
+	}
+	// The reflective decoder reads the few values that need it (settings,
+	// custom fields) from the same buffer, which it reads without one of its
+	// own.
+	d := decoder{msgReader: msgReader{r: br}, dec: msgpack.NewDecoder(br)}
 	fields := d.arrayLen(-1)
 	format := d.uint()
 	switch {
@@ -481,48 +488,36 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	lastPos := d.uint()
 	expired := d.int()
 	n := d.arrayLen(-1)
-	e.recs = newRecTable(n)
-	var feed []fentry
-	var prev ckey
-	for i := 0; i < n && d.err == nil; i++ {
-		r, link := d.record(e.intern)
-		if d.err != nil {
-			break
-		}
-		e.parseLink(r, link)
-		k := ckey{r.created, r.id}
-		if i > 0 && !ckeyLess(prev, k) {
-			return fmt.Errorf("snapshot out of order at basket %q", r.id)
-		}
-		prev = k
-		if e.recs.get(r.id) != nil {
-			return fmt.Errorf("snapshot holds basket %q twice", r.id)
-		}
-		// Records come in (created, id) order: the B-trees are bulk loaded.
-		if e.rl != nil {
-			e.recDigest ^= e.digest(r)
-		}
-		e.recs.set(r)
-		e.created.Load(aentry{r.created, r})
-		e.counts[r.state]++
-		if k := r.emailKey(); k != "" {
-			e.byEmail.add(k, r.id)
-		}
-		if r.abandoned() {
-			e.abandoned.Load(aentry{r.created, r})
-			if tag := r.tag(); tag != "" {
-				tr := e.byTag[tag]
-				if tr == nil {
-					tr = newAbandonedTree()
-					e.byTag[tag] = tr
-				}
-				tr.Load(aentry{r.created, r})
+	e.recs = newRecTable(min(n, 1<<24))
+	// One goroutine decodes the records while this one files them: the
+	// decoder owns the reader and the interner until it is done.
+	batches, stop, done := make(chan []*record, 4), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(batches)
+		const size = 1024
+		batch := make([]*record, 0, size)
+		for i := 0; i < n && d.err == nil; i++ {
+			r, link := d.record(e.intern)
+			if d.err != nil {
+				break
 			}
-			feed = append(feed, fentry{r.feedPos, r})
+			e.parseLink(r, link)
+			if batch = append(batch, r); len(batch) == size || i == n-1 {
+				select {
+				case batches <- batch:
+				case <-stop:
+					return
+				}
+				batch = make([]*record, 0, size)
+			}
 		}
-		if r.deadline != 0 {
-			e.pending.Set(pentry{r.deadline, r.id})
-		}
+	}()
+	feed, err := e.fileSnapshotRecords(batches)
+	close(stop)
+	<-done
+	if err != nil {
+		return err
 	}
 	slices.SortFunc(feed, func(a, b fentry) int { return cmp.Compare(a.pos, b.pos) })
 	for _, f := range feed {
@@ -568,8 +563,8 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 		}
 		if d.err == nil {
 			var id []byte
-			if id, d.err = d.dec.DecodeBytes(); len(id) > 0 {
-				e.clusterID = id
+			if id = d.strBytes(); len(id) > 0 {
+				e.clusterID = slices.Clone(id)
 			}
 		}
 		d.arrayLen(3)
@@ -623,35 +618,70 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	return nil
 }
 
+// fileSnapshotRecords files the records of a snapshot, which come in
+// (created, id) order, in the engine's indexes, and returns the feed's
+// entries (unsorted).
+func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error) {
+	var feed []fentry
+	var prev ckey
+	first := true
+	for batch := range batches {
+		for _, r := range batch {
+			k := ckey{r.created, r.id}
+			if !first && !ckeyLess(prev, k) {
+				return nil, fmt.Errorf("snapshot out of order at basket %q", r.id)
+			}
+			prev, first = k, false
+			if e.recs.get(r.id) != nil {
+				return nil, fmt.Errorf("snapshot holds basket %q twice", r.id)
+			}
+			// The B-trees are bulk loaded.
+			if e.rl != nil {
+				e.recDigest ^= e.digest(r)
+			}
+			e.recs.set(r)
+			e.created.Load(aentry{r.created, r})
+			e.counts[r.state]++
+			if k := r.emailKey(); k != "" {
+				e.byEmail.add(k, r.id)
+			}
+			if r.abandoned() {
+				e.abandoned.Load(aentry{r.created, r})
+				if tag := r.tag(); tag != "" {
+					tr := e.byTag[tag]
+					if tr == nil {
+						tr = newAbandonedTree()
+						e.byTag[tag] = tr
+					}
+					tr.Load(aentry{r.created, r})
+				}
+				feed = append(feed, fentry{r.feedPos, r})
+			}
+			if r.deadline != 0 {
+				e.pending.Set(pentry{r.deadline, r.id})
+			}
+		}
+	}
+	return feed, nil
+}
+
 // decoder reads a snapshot, keeping the first error. Its scratch space is
 // reused from record to record: catalogue strings, items and tracking maps
 // repeat, and the interner keeps one copy of each.
 type decoder struct {
+	msgReader
 	dec      *msgpack.Decoder
-	err      error
-	buf      []byte
 	items    []OrderItem
 	products []Product
 	tracking map[string]string
-	idents   []Identity
+	es       []byte
 }
 
 // strIn reads a string that the interner shares, allocating only for one
 // it has not seen.
 func (d *decoder) strIn(in *interner) string {
-	if d.err != nil {
-		return ""
-	}
-	n, err := d.dec.DecodeBytesLen()
-	if err != nil || n <= 0 {
-		d.err = err
-		return ""
-	}
-	if cap(d.buf) < n {
-		d.buf = make([]byte, n)
-	}
-	b := d.buf[:n]
-	if d.err = d.dec.ReadFull(b); d.err != nil {
+	b := d.strBytes()
+	if len(b) == 0 {
 		return ""
 	}
 	if s, ok := in.strs[string(b)]; ok {
@@ -661,13 +691,10 @@ func (d *decoder) strIn(in *interner) string {
 }
 
 func (d *decoder) arrayLen(want int) int {
-	if d.err != nil {
-		return 0
-	}
-	n, err := d.dec.DecodeArrayLen()
+	n := d.msgReader.arrayLen()
 	switch {
-	case err != nil:
-		d.err = err
+	case d.err != nil:
+		return 0
 	case want >= 0 && n != want:
 		d.err = fmt.Errorf("an array of %d where %d belong", n, want)
 	case n < 0:
@@ -676,44 +703,9 @@ func (d *decoder) arrayLen(want int) int {
 	return n
 }
 
-func (d *decoder) str() string {
-	if d.err != nil {
-		return ""
-	}
-	s, err := d.dec.DecodeString()
-	d.err = err
-	return s
-}
-
-func (d *decoder) int() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, err := d.dec.DecodeInt64()
-	d.err = err
-	return v
-}
-
-func (d *decoder) uint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, err := d.dec.DecodeUint64()
-	d.err = err
-	return v
-}
-
-func (d *decoder) bool() bool {
-	if d.err != nil {
-		return false
-	}
-	v, err := d.dec.DecodeBool()
-	d.err = err
-	return v
-}
-
-// record reads a basket, and the recovery link it has cached ("" if none).
-func (d *decoder) record(in *interner) (*record, string) {
+// record reads a basket, and the recovery link it has cached (empty if
+// none), a view valid until the next read.
+func (d *decoder) record(in *interner) (*record, []byte) {
 	d.arrayLen(recordFields)
 	r := &record{
 		id: d.str(), created: d.int(), lastAt: d.int(), abandonedAt: d.int(), deadline: d.int(),
@@ -722,7 +714,10 @@ func (d *decoder) record(in *interner) (*record, string) {
 	var x extra
 	x.revokedUntil, x.recoveredAt = uint32(d.int()), d.int()
 	r.completedAt, r.createHash, r.state = d.int(), d.uint(), State(d.uint())
-	email := d.str()
+	// es is built in scratch space: the email, then the subject of a basket's
+	// one identity.
+	es := append(d.es[:0], d.strBytes()...)
+	emailLen := len(es)
 	x.firstName, x.lastName, x.companyName = d.str(), d.str(), d.str()
 	// Items and tracking are read into scratch space: the interner returns
 	// its shared copy, or copies them.
@@ -746,9 +741,7 @@ func (d *decoder) record(in *interner) (*record, string) {
 	clear(items)
 	d.items, d.products = items[:0], products[:0]
 	if d.err == nil {
-		n, err := d.dec.DecodeMapLen()
-		d.err = err
-		if n > 0 {
+		if n := d.mapLen(); n > 0 {
 			if d.tracking == nil {
 				d.tracking = make(map[string]string, n)
 			}
@@ -760,41 +753,49 @@ func (d *decoder) record(in *interner) (*record, string) {
 			sh.tracking, sh.trackKey = in.trackingMap(d.tracking)
 		}
 	}
-	var ids []Identity
-	if n := d.arrayLen(-1); n > 0 {
-		if n > MaxIdentities && d.err == nil {
+	switch n := d.arrayLen(-1); {
+	case n == 1:
+		d.arrayLen(4)
+		es = append(es, d.strBytes()...)
+		sh.ident, sh.hasIdent = identMeta{d.strIn(in), d.strIn(in), d.strIn(in)}, true
+	case n > MaxIdentities:
+		if d.err == nil {
 			d.err = fmt.Errorf("basket record %q with %d identities", r.id, n)
 		}
-		ids = d.idents[:0]
-		for range min(n, MaxIdentities) {
+	case n > 1:
+		x.identities = make([]Identity, n)
+		for i := range x.identities {
 			d.arrayLen(4)
-			ids = append(ids, Identity{Sub: d.str(), Iss: d.strIn(in), Service: d.strIn(in), Type: d.strIn(in)})
+			x.identities[i] = Identity{Sub: d.str(), Iss: d.strIn(in), Service: d.strIn(in), Type: d.strIn(in)}
 		}
-		d.idents = ids
 	}
+	d.es = es
 	sh.entry = d.strIn(in)
-	if d.err == nil {
+	if b, err := d.r.Peek(1); err == nil && b[0] == 0xc0 {
+		d.r.Discard(1) //nolint:errcheck // none: the byte is buffered
+	} else if d.err == nil {
 		var cf map[string]any
 		d.err = d.dec.Decode(&cf)
 		if len(cf) > 0 {
 			x.customFields = cf
 		}
 	}
-	link := d.str()
-	if len(email) > math.MaxUint16 && d.err == nil {
-		d.err = fmt.Errorf("basket record %q with an email of %d bytes", r.id, len(email))
+	if emailLen > math.MaxUint16 && d.err == nil {
+		d.err = fmt.Errorf("basket record %q with an email of %d bytes", r.id, emailLen)
 	}
+	if r.id == "" || r.state < StateOpen || r.state > StateCompleted {
+		if d.err == nil {
+			d.err = fmt.Errorf("a malformed basket record %q", r.id)
+		}
+	}
+	link := d.strBytes()
 	if d.err != nil {
-		return r, ""
+		return r, nil
 	}
 	r.x = &x
 	r.trimExt()
 	r.shape = in.shape(&sh)
-	r.es, r.emailLen = email, uint16(len(email))
-	r.setIdentities(in, ids)
-	if r.id == "" || r.state < StateOpen || r.state > StateCompleted {
-		d.err = fmt.Errorf("a malformed basket record %q", r.id)
-	}
+	r.es, r.emailLen = string(es), uint16(emailLen)
 	return r, link
 }
 

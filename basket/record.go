@@ -33,7 +33,7 @@ type record struct {
 	linkExp     uint32 // unix seconds; the cached link's expiry; 0: no link cached
 	emailLen    uint16 // the email's length in es
 	state       State
-	linkKey     uint8 // the cached link's key: its index in the keyring
+	linkKey     uint8 // the cached link's key id: its key's position in the keyring when it signed
 }
 
 // shape is what a basket shares with others like it: its entry, items,

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"math"
 	"net/url"
-	"strings"
 	"time"
 
 	strictb64 "github.com/basketlab/abandoned/basket/internal/b64"
@@ -265,6 +264,14 @@ func (e *Engine) issueLink(c *record, exp int64) {
 	c.linkExp, c.linkKey = uint32(exp), 0
 }
 
+// linkKeyID is the key id of r's cached link: the position of its key in
+// the keyring when it signed.
+func (r *record) linkKeyID() [4]byte {
+	var id [4]byte
+	binary.BigEndian.PutUint32(id[:], uint32(r.linkKey))
+	return id
+}
+
 // dropLink forgets r's cached link.
 func (r *record) dropLink() {
 	r.linkExp, r.linkKey, r.linkMAC = 0, 0, [tokenMACLen]byte{}
@@ -281,7 +288,7 @@ func (e *Engine) freshLink(r *record, nowSec int64) bool {
 // otherwise.
 func (e *Engine) appendRecoveryLink(dst []byte, r *record, nowSec int64) []byte {
 	if e.freshLink(r, nowSec) {
-		return e.appendLink(dst, r.id, e.keys.keys[r.linkKey].id, r.linkExp, r.linkMAC[:])
+		return e.appendLink(dst, r.id, r.linkKeyID(), r.linkExp, r.linkMAC[:])
 	}
 	exp := uint32(nowSec + int64(e.recoveryValidity/time.Second))
 	k := e.keys.signer()
@@ -297,7 +304,7 @@ func (e *Engine) cachedLink(r *record) string {
 		return ""
 	}
 	var buf [256]byte
-	return string(e.appendLink(buf[:0], r.id, e.keys.keys[r.linkKey].id, r.linkExp, r.linkMAC[:]))
+	return string(e.appendLink(buf[:0], r.id, r.linkKeyID(), r.linkExp, r.linkMAC[:]))
 }
 
 // appendLink appends a recovery path with the token of key id kid, expiry
@@ -321,28 +328,45 @@ func (e *Engine) linkLen(r *record) int {
 }
 
 // parseLink takes a link cached in a snapshot back into r: its MAC, expiry
-// and key, if a key of the keyring at the position the token names
-// verifies it for r, as this engine would spell it. Otherwise r keeps no
-// link, and one is issued afresh when needed.
-func (e *Engine) parseLink(r *record, link string) {
+// and the position of its key, if it is a link this engine spells out the
+// same and that position is in the keyring (a link cached before the
+// secrets changed verifies, or not, as it did). Otherwise r keeps no link,
+// and one is issued afresh when needed.
+func (e *Engine) parseLink(r *record, link []byte) {
 	r.dropLink()
-	prefix := e.recoverPath + "?basketId=" + queryEscape(r.id) + "&recover="
-	tok, ok := strings.CutPrefix(link, prefix)
-	if !ok || len(tok) != b64.EncodedLen(tokenLen) {
+	rest, ok := cutPrefix(link, e.recoverPath)
+	if ok {
+		rest, ok = cutPrefix(rest, "?basketId=")
+	}
+	if ok {
+		rest, ok = cutPrefix(rest, queryEscape(r.id))
+	}
+	if ok {
+		rest, ok = cutPrefix(rest, "&recover=")
+	}
+	if !ok || len(rest) != b64.EncodedLen(tokenLen) {
 		return
 	}
 	var buf [tokenLen]byte
-	if n, ok := strictb64.Decode(buf[:], tok); !ok || n != tokenLen {
+	if n, err := b64.Decode(buf[:], rest); err != nil || n != tokenLen {
 		return
 	}
-	for i := range e.keys.keys {
-		k := &e.keys.keys[i]
-		if k.id == [4]byte(buf[:4]) && i <= math.MaxUint8 && hmac.Equal(k.tokenMAC(PurposeRecover, recoverSubject(r.id, r.revokedUntil()), buf[:8]), buf[8:]) {
-			copy(r.linkMAC[:], buf[8:])
-			r.linkExp, r.linkKey = binary.BigEndian.Uint32(buf[4:8]), uint8(i)
-			return
-		}
+	pos := binary.BigEndian.Uint32(buf[:4])
+	if pos >= uint32(len(e.keys.keys)) || pos > math.MaxUint8 {
+		return
 	}
+	copy(r.linkMAC[:], buf[8:])
+	r.linkExp, r.linkKey = binary.BigEndian.Uint32(buf[4:8]), uint8(pos)
+	if r.linkExp == 0 {
+		r.dropLink()
+	}
+}
+
+func cutPrefix(b []byte, prefix string) ([]byte, bool) {
+	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
+		return b, false
+	}
+	return b[len(prefix):], true
 }
 
 // queryEscape is url.QueryEscape without its cost for the usual id, which
