@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"sync"
@@ -24,9 +26,9 @@ import (
 
 const hex = "0123456789abcdef"
 
-// safe[b] is true for the ASCII bytes that appear in a JSON string as they
-// are: printable, not '"' or '\\'.
-var safe = func() (t [utf8.RuneSelf]bool) {
+// plain[b] is true for the bytes that appear in a JSON string as they are
+// and begin no multi-byte character: printable ASCII but '"' and '\\'.
+var plain = func() (t [256]bool) {
 	for b := 0x20; b < utf8.RuneSelf; b++ {
 		t[b] = b != '"' && b != '\\'
 	}
@@ -38,20 +40,53 @@ var safe = func() (t [utf8.RuneSelf]bool) {
 // U+2029, and invalid UTF-8 as U+FFFD.
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Skip eight bytes at a time while none needs a closer look.
-		for i+8 <= len(s) && !special8(load64(s, i)) {
-			i += 8
-		}
-		if i >= len(s) {
-			break
-		}
-		if b := s[i]; b < utf8.RuneSelf {
-			if safe[b] {
-				i++
-				continue
+	dst = appendStringBody(dst, s)
+	return append(dst, '"')
+}
+
+// appendStringBody appends s escaped as appendString escapes it, without
+// the quotes: a writer of a known shape puts those into the constant
+// before and after. Plain bytes, the usual kind, are checked and copied
+// eight at a time in one pass.
+func appendStringBody(dst []byte, s string) []byte {
+	n := len(dst)
+	if cap(dst)-n < len(s) {
+		dst = slices.Grow(dst, len(s))
+	}
+	d := dst[n : n+len(s)]
+	if len(s) < 8 {
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if !plain[c] {
+				return appendEscaped(dst[:n+i], s, i, i)
 			}
+			d[i] = c
+		}
+		return dst[:n+len(s)]
+	}
+	// The first eight bytes, then eight at a time from where the rest is
+	// a whole number of words: the second word may overlap the first. A
+	// word's flags depend on its own bytes only.
+	x := load64(s)
+	if m := special(x); m != 0 {
+		return appendEscaped(dst[:n], s, 0, bits.TrailingZeros64(m)>>3)
+	}
+	binary.LittleEndian.PutUint64(d, x)
+	for i := (len(s)-1)%8 + 1; i < len(s); i += 8 {
+		x := load64(s[i:])
+		if m := special(x); m != 0 {
+			return appendEscaped(dst[:n+i], s, i, i+bits.TrailingZeros64(m)>>3)
+		}
+		binary.LittleEndian.PutUint64(d[i:], x)
+	}
+	return dst[:n+len(s)]
+}
+
+// appendEscaped appends s[start:] escaped, whose bytes from start to i are
+// plain and whose byte i is not.
+func appendEscaped(dst []byte, s string, start, i int) []byte {
+	for i < len(s) {
+		if b := s[i]; b < utf8.RuneSelf {
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '\\', '"':
@@ -71,27 +106,23 @@ func appendString(dst []byte, s string) []byte {
 			}
 			i++
 			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
+		} else {
+			c, size := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case c == utf8.RuneError && size == 1:
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, `\ufffd`...)
+				start = i + size
+			case c == '\u2028' || c == '\u2029':
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, '\\', 'u', '2', '0', '2', hex[c&0xF])
+				start = i + size
+			}
 			i += size
-			start = i
-			continue
 		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
+		i = plainLen(s, i)
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // SWAR constants: a byte of 0x01 and of 0x80 in every lane.
@@ -100,53 +131,109 @@ const (
 	lanes80 = 0x8080808080808080
 )
 
-// load64 reads s[i:i+8] as a little-endian word; the compiler turns it
-// into one load.
-func load64(s string, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+// plainLen returns the index of the first byte of s at or after i that is
+// not plain[], or len(s).
+func plainLen(s string, i int) int {
+	for ; len(s)-i >= 8; i += 8 {
+		if m := special(load64(s[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	if i == len(s) {
+		return i
+	}
+	if len(s) < 8 {
+		for ; i < len(s); i++ {
+			if !plain[s[i]] {
+				return i
+			}
+		}
+		return i
+	}
+	// The last bytes: the last eight, shifted so that the first of them
+	// not yet looked at comes first. Zero bytes come in at the top: they
+	// are flagged, after every real byte.
+	r := len(s) - i
+	m := special(load64(s[len(s)-8:]) >> (64 - 8*r))
+	if n := bits.TrailingZeros64(m) >> 3; n < r {
+		return i + n
+	}
+	return len(s)
 }
 
-// special8 reports whether any of the eight bytes in x may not be safe[]:
-// a byte of a multi-byte character, a control character, '"' or '\\'
-// (and '&', '<', '>', which the byte-wise check then lets through). Each pair of '"' and '&', '<' and '>' differs in one bit only,
-// so one test finds either. The usual zero-byte test may flag a byte next
-// to a real match, never a word without one.
-func special8(x uint64) bool {
-	q := x | lanes01*0x04 ^ lanes01*0x26 // zero where '"' or '&'
-	a := x | lanes01*0x02 ^ lanes01*0x3e // zero where '<' or '>'
-	b := x ^ lanes01*0x5c                // zero where '\\'
-	t := x | (x-lanes01*0x20)&^x         // high bit: not ASCII or below 0x20
-	t |= (q - lanes01) &^ q
-	t |= (a - lanes01) &^ a
-	t |= (b - lanes01) &^ b
-	return t&lanes80 != 0
+// load64 reads the first eight bytes of w as a little-endian word; the
+// compiler turns it into one load.
+func load64(w string) uint64 {
+	_ = w[7]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 }
+
+// special returns the high bit of each byte of x that is not plain[] (not
+// ASCII, a control character, '"' or '\\'), and maybe of bytes after such
+// a byte: the usual zero-byte tests carry a borrow out of a byte that
+// matches only, so the lowest bit set marks the first byte that is not
+// plain, exactly. (x-0x20) sets the high bit of a byte below 0x20 (and of
+// some at or above 0x80, which x flags anyway); (x^c)-1 of a byte equal to
+// c (and of some above 0x80). The usual &^x of each test is left out: it
+// only clears high bits that x sets again.
+func special(x uint64) uint64 {
+	return (x | (x - lanes01*0x20) | (x ^ lanes01*'"' - lanes01) | (x ^ lanes01*'\\' - lanes01)) & lanes80
+}
+
+// The range of appendTime's arithmetic: 0000-01-01T00:00:00Z to
+// 10000-01-01T00:00:00Z, in unix seconds.
+const (
+	minTimeSec = -62167219200
+	maxTimeSec = 253402300800
+)
 
 // appendTime appends t as a JSON string in RFC 3339, UTC, with exactly three
-// fractional digits: "2024-03-26T15:44:54.975Z".
+// fractional digits (truncated): "2024-03-26T15:44:54.975Z". The date is
+// worked out from the unix time (the civil-from-days algorithm of Howard
+// Hinnant), which costs a fraction of time.Time's Date and Clock.
 func appendTime(dst []byte, t time.Time) []byte {
-	t = t.UTC()
-	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
-	ms := t.Nanosecond() / 1e6
-	if y < 0 || y > 9999 {
+	sec := t.Unix()
+	if sec < minTimeSec || sec >= maxTimeSec {
 		// Not reachable with validated events; keep the output valid.
 		dst = append(dst, '"')
-		dst = t.AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+		dst = t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
 		return append(dst, '"')
 	}
-	dst = append(dst, '"',
-		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
-		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-',
-		byte('0'+d/10), byte('0'+d%10), 'T',
-		byte('0'+h/10), byte('0'+h%10), ':',
-		byte('0'+mi/10), byte('0'+mi%10), ':',
-		byte('0'+s/10), byte('0'+s%10), '.',
-		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z', '"')
-	return dst
+	ms := uint(t.Nanosecond()) / 1e6
+	s := uint64(sec - minTimeSec) // since 0000-01-01
+	days, rem := s/86400, uint(s%86400)
+	h, mi, sc := rem/3600, rem/60%60, rem%60
+	// Days since -0400-03-01: whole 400-year eras, years from March.
+	z := days - 60 + 146097
+	era := z / 146097
+	doe := z - era*146097                                  // day of the era, [0, 146096]
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // year of the era, [0, 399]
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // day of the year from March, [0, 365]
+	mp := (5*doy + 2) / 153                                // month from March, [0, 11]
+	d := uint(doy - (153*mp+2)/5 + 1)                      // [1, 31]
+	y := uint(yoe + era*400 - 400)
+	mo := uint(mp) + 3
+	if mo > 12 {
+		mo -= 12
+		y++
+	}
+	yh, yl := y/100, y%100
+	msl := ms % 100
+	return append(dst, '"',
+		digits2[2*yh], digits2[2*yh+1], digits2[2*yl], digits2[2*yl+1], '-',
+		digits2[2*mo], digits2[2*mo+1], '-',
+		digits2[2*d], digits2[2*d+1], 'T',
+		digits2[2*h], digits2[2*h+1], ':',
+		digits2[2*mi], digits2[2*mi+1], ':',
+		digits2[2*sc], digits2[2*sc+1], '.',
+		byte('0'+ms/100), digits2[2*msl], digits2[2*msl+1], 'Z', '"')
 }
+
+// digits2 holds the two digits of every number below 100.
+const digits2 = "00010203040506070809" + "10111213141516171819" + "20212223242526272829" +
+	"30313233343536373839" + "40414243444546474849" + "50515253545556575859" +
+	"60616263646566676869" + "70717273747576777879" + "80818283848586878889" + "90919293949596979899"
 
 // appendFloat appends f as encoding/json does (ES6 number formatting).
 func appendFloat(dst []byte, f float64) []byte {
@@ -213,8 +300,26 @@ func appendAny(dst []byte, v any) []byte {
 func appendAnyMap(dst []byte, m map[string]any) []byte { return appendMap(dst, m, appendAny) }
 
 // appendStringMap appends m as a JSON object with its keys sorted; an empty
-// or nil map is {}.
+// or nil map is {}. A map of one key needs no sort, and the usual one,
+// {"tag": …}, not even an iteration (which costs several lookups).
 func appendStringMap(dst []byte, m map[string]string) []byte {
+	switch len(m) {
+	case 0:
+		return append(dst, "{}"...)
+	case 1:
+		if v, ok := m["tag"]; ok {
+			dst = append(dst, `{"tag":"`...)
+			dst = appendStringBody(dst, v)
+			return append(dst, `"}`...)
+		}
+		dst = append(dst, '{')
+		for k, v := range m {
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			dst = appendString(dst, v)
+		}
+		return append(dst, '}')
+	}
 	return appendMap(dst, m, appendString)
 }
 
@@ -240,11 +345,12 @@ func appendMap[V any](dst []byte, m map[string]V, appendValue func([]byte, V) []
 }
 
 // appendBasket appends one item of a page in the documented shape. With
-// feed, it adds "abandonedAt".
+// feed, it adds "abandonedAt". The quotes of strings are in the constants
+// around them.
 func appendBasket(dst []byte, b *basket.Basket, feed bool) []byte {
-	dst = append(dst, `{"id":`...)
-	dst = appendString(dst, b.ID)
-	dst = append(dst, `,"created":`...)
+	dst = append(dst, `{"id":"`...)
+	dst = appendStringBody(dst, b.ID)
+	dst = append(dst, `","created":`...)
 	dst = appendTime(dst, b.Created)
 	if feed {
 		dst = append(dst, `,"abandonedAt":`...)
@@ -254,41 +360,41 @@ func appendBasket(dst []byte, b *basket.Basket, feed bool) []byte {
 		dst = append(dst, '"')
 	}
 	cd := &b.CustomerDetails
-	dst = append(dst, `,"customerDetails":{"email":`...)
-	dst = appendString(dst, cd.Email)
+	dst = append(dst, `,"customerDetails":{"email":"`...)
+	dst = appendStringBody(dst, cd.Email)
 	if cd.FirstName != "" {
-		dst = append(dst, `,"firstName":`...)
-		dst = appendString(dst, cd.FirstName)
+		dst = append(dst, `","firstName":"`...)
+		dst = appendStringBody(dst, cd.FirstName)
 	}
 	if cd.LastName != "" {
-		dst = append(dst, `,"lastName":`...)
-		dst = appendString(dst, cd.LastName)
+		dst = append(dst, `","lastName":"`...)
+		dst = appendStringBody(dst, cd.LastName)
 	}
 	if cd.CompanyName != "" {
-		dst = append(dst, `,"companyName":`...)
-		dst = appendString(dst, cd.CompanyName)
+		dst = append(dst, `","companyName":"`...)
+		dst = appendStringBody(dst, cd.CompanyName)
 	}
-	dst = append(dst, `},"orderItems":[`...)
+	dst = append(dst, `"},"orderItems":[`...)
 	for i := range b.OrderItems {
 		it := &b.OrderItems[i]
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"name":`...)
-		dst = appendString(dst, it.Name)
-		dst = append(dst, `,"path":`...)
-		dst = appendString(dst, it.Path)
-		dst = append(dst, `,"products":[`...)
+		dst = append(dst, `{"name":"`...)
+		dst = appendStringBody(dst, it.Name)
+		dst = append(dst, `","path":"`...)
+		dst = appendStringBody(dst, it.Path)
+		dst = append(dst, `","products":[`...)
 		for j := range it.Products {
 			p := &it.Products[j]
 			if j > 0 {
 				dst = append(dst, ',')
 			}
-			dst = append(dst, `{"path":`...)
-			dst = appendString(dst, p.Path)
-			dst = append(dst, `,"productCode":`...)
-			dst = appendString(dst, p.ProductCode)
-			dst = append(dst, '}')
+			dst = append(dst, `{"path":"`...)
+			dst = appendStringBody(dst, p.Path)
+			dst = append(dst, `","productCode":"`...)
+			dst = appendStringBody(dst, p.ProductCode)
+			dst = append(dst, `"}`...)
 		}
 		dst = append(dst, "]}"...)
 	}
@@ -300,30 +406,30 @@ func appendBasket(dst []byte, b *basket.Basket, feed bool) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"sub":`...)
-		dst = appendString(dst, id.Sub)
-		dst = append(dst, `,"iss":`...)
-		dst = appendString(dst, id.Iss)
-		dst = append(dst, `,"service":`...)
-		dst = appendString(dst, id.Service)
-		dst = append(dst, `,"type":`...)
-		dst = appendString(dst, id.Type)
-		dst = append(dst, '}')
+		dst = append(dst, `{"sub":"`...)
+		dst = appendStringBody(dst, id.Sub)
+		dst = append(dst, `","iss":"`...)
+		dst = appendStringBody(dst, id.Iss)
+		dst = append(dst, `","service":"`...)
+		dst = appendStringBody(dst, id.Service)
+		dst = append(dst, `","type":"`...)
+		dst = appendStringBody(dst, id.Type)
+		dst = append(dst, `"}`...)
 	}
-	dst = append(dst, `],"entry":`...)
-	dst = appendString(dst, b.Entry)
+	dst = append(dst, `],"entry":"`...)
+	dst = appendStringBody(dst, b.Entry)
 	if b.Completed {
-		dst = append(dst, `,"completed":true`...)
+		dst = append(dst, `","completed":true`...)
 	} else {
-		dst = append(dst, `,"completed":false`...)
+		dst = append(dst, `","completed":false`...)
 	}
 	if len(b.CustomFields) > 0 {
 		dst = append(dst, `,"customFields":`...)
 		dst = appendAnyMap(dst, b.CustomFields)
 	}
-	dst = append(dst, `,"recoveryLink":`...)
-	dst = appendString(dst, b.RecoveryLink)
-	return append(dst, '}')
+	dst = append(dst, `,"recoveryLink":"`...)
+	dst = appendStringBody(dst, b.RecoveryLink)
+	return append(dst, `"}`...)
 }
 
 // appendPage appends the answer of GET /api/checkout/abandoned.
