@@ -67,6 +67,8 @@ func (e *Engine) submit(ctx context.Context, rec *walRecord) (Result, error) {
 		return e.submitReplicated(ctx, newRecordID(), rec)
 	}
 	if e.log == nil {
+		e.amu.Lock()
+		defer e.amu.Unlock()
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if e.closed {
@@ -123,6 +125,8 @@ func (e *Engine) enqueue(rec *walRecord) (*pending, error) {
 // upTo, which the caller knows to be durable. Whoever drains first applies
 // the records of the waiters that share its fsync.
 func (e *Engine) drain(upTo uint64) {
+	e.amu.Lock()
+	defer e.amu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for {
@@ -145,8 +149,9 @@ func (e *Engine) drain(upTo uint64) {
 }
 
 // applyRecord applies one record at its time: the engine's one entry point
-// for a change, so that a replay of the log reproduces every change. e.mu
-// must be held for writing.
+// for a change, so that a replay of the log reproduces every change. e.amu
+// and e.mu must be held, e.mu for writing; applyLocked lets readers in
+// while it works, and takes e.mu back before it returns.
 func (e *Engine) applyRecord(rec *walRecord) (Result, error) {
 	now := max(rec.Now, e.lastNow) // monotonic, whatever the clock did
 	e.lastNow = now
@@ -177,20 +182,48 @@ func (e *Engine) applyRecord(rec *walRecord) (Result, error) {
 }
 
 // applyLocked applies a validated batch at the engine time now; with no
-// events it only makes the time-based changes due (a tick). e.mu must be
-// held for writing.
+// events it only makes the time-based changes due (a tick). e.amu and e.mu
+// must be held, e.mu for writing. The batch's working copies are made, and
+// their abandonments scheduled, under e.mu held for reading only: nothing
+// else changes the state meanwhile (the caller holds e.amu), and readers go
+// on; e.mu is held for writing again for the commit, and when it returns.
 func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 	if now >= e.nextDue.Load() {
 		e.runDue(now)
 	}
+	if len(events) == 0 {
+		return Result{}, nil
+	}
 	t := txn{e: e, now: now}
-	for i := range events {
-		if err := t.step(i, &events[i]); err != nil {
-			return Result{}, err
-		}
+	e.mu.Unlock()
+	e.mu.RLock()
+	err := t.prepare(events)
+	e.mu.RUnlock()
+	e.mu.Lock()
+	if err != nil {
+		return Result{}, err
 	}
 	t.commit(now)
 	return Result{Applied: len(events), Changed: t.changed}, nil
+}
+
+// prepare makes the working copies of the batch and schedules their
+// abandonments, with the feed positions after e.lastPos. It changes
+// nothing but the interner (the applier's), so e.mu need only be held for
+// reading.
+func (t *txn) prepare(events []Event) error {
+	for i := range events {
+		if err := t.step(i, &events[i]); err != nil {
+			return err
+		}
+	}
+	t.lastPos = t.e.lastPos
+	for _, w := range t.ents {
+		if w.rec != nil && w.dirty {
+			t.e.schedule(w.rec, t.now, &t.lastPos)
+		}
+	}
+	return nil
 }
 
 // txn applies a batch to private copies of the records it touches; commit
@@ -201,6 +234,7 @@ type txn struct {
 	index   map[string]int // id -> position in ents, for large batches only
 	now     int64          // the engine's clock, unix ms
 	changed int
+	lastPos uint64 // the last feed position the batch hands out
 	// The erasures of the batch (normalised address, time), which take
 	// their addresses off the suppression list at commit.
 	erasures []erasure
@@ -391,7 +425,7 @@ func (t *txn) mutate(c *record, ev *Event) bool {
 		return changed
 	case EventCompleted:
 		c.state = StateCompleted
-		c.completedAt = toMS(ev.At)
+		c.mark, c.feedPos = toMS(ev.At), 0 // no longer abandoned, if it was
 		return true
 	case EventRecovered:
 		if at := toMS(ev.At); at > c.recoveredAt() {
@@ -500,6 +534,7 @@ func (t *txn) erase(key string, at int64) {
 // commit swaps the working copies in. e.mu must be held for writing.
 func (t *txn) commit(now int64) {
 	e := t.e
+	e.lastPos = t.lastPos
 	var erased []string
 	for _, w := range t.ents {
 		id, c := w.id, w.rec
@@ -515,7 +550,6 @@ func (t *txn) commit(now int64) {
 		if !w.dirty {
 			continue // touched but unchanged
 		}
-		e.schedule(c, now)
 		if old == nil {
 			e.insert(c)
 		} else {

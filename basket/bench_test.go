@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/metrics"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -76,8 +78,9 @@ var benchDomains = []string{"example.com", "mail.example.org", "news.example.net
 
 // benchGen generates baskets' events, deterministically for a seed.
 type benchGen struct {
-	rng *rand.Rand
-	seq int
+	rng     *rand.Rand
+	seq     int
+	inOrder bool // baskets created in time order, 100 ms apart, as traffic comes
 }
 
 func newBenchGen(seed uint64) *benchGen {
@@ -90,6 +93,9 @@ func (g *benchGen) uuid() string {
 }
 
 func (g *benchGen) created() time.Time {
+	if g.inOrder {
+		return benchEnd.Add(-benchSpread + time.Duration(g.seq)*100*time.Millisecond)
+	}
 	return benchEnd.Add(-time.Duration(g.rng.Int64N(int64(benchSpread/time.Millisecond))) * time.Millisecond)
 }
 
@@ -201,53 +207,63 @@ func randomTimes(k int, seed uint64) []time.Time {
 var pageSink basket.Page
 
 // BenchmarkApply measures applying events to a growing engine: one event per
-// Apply, and batches of 100. The stream is whole journeys (created, email,
-// identified, a quarter completed); events are generated with the timer
-// stopped.
+// Apply, and batches of 100 and 1,000. The stream is whole journeys
+// (created, email, identified, a quarter completed), of baskets created in
+// random order over 14 days or, as traffic comes, in time order; events are
+// generated with the timer stopped.
+//
+//	go test ./basket -run '^$' -bench Apply -cpu 1 -count 6
 func BenchmarkApply(b *testing.B) {
-	for _, size := range []int{1, 100} {
-		name := "single"
-		if size > 1 {
-			name = fmt.Sprintf("batch=%d", size)
+	for _, order := range []string{"random", "timeorder"} {
+		for _, size := range []int{1, 100, 1000} {
+			name := order + "/single"
+			if size > 1 {
+				name = fmt.Sprintf("%s/batch=%d", order, size)
+			}
+			benchmarkApply(b, name, size, order == "timeorder")
 		}
-		b.Run(name, func(b *testing.B) {
-			eng := newBenchEngine(b)
-			defer eng.Close()
-			ctx := context.Background()
-			g := newBenchGen(1)
-			const chunk = 1 << 14
-			var evs []basket.Event
-			refill := func() {
-				clear(evs)
-				evs = evs[:0]
-				for len(evs) < chunk {
-					evs = g.journey(evs)
-				}
-			}
-			refill()
-			runtime.GC()
-			next, events := 0, 0
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if next+size > len(evs) {
-					b.StopTimer()
-					// Keep the tail: a journey may straddle two chunks.
-					tail := append([]basket.Event(nil), evs[next:]...)
-					refill()
-					evs = append(tail, evs...)
-					next = 0
-					b.StartTimer()
-				}
-				if _, err := eng.Apply(ctx, evs[next:next+size]...); err != nil {
-					b.Fatal(err)
-				}
-				next += size
-				events += size
-			}
-			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
-		})
 	}
+}
+
+func benchmarkApply(b *testing.B, name string, size int, inOrder bool) {
+	b.Run(name, func(b *testing.B) {
+		eng := newBenchEngine(b)
+		defer eng.Close()
+		ctx := context.Background()
+		g := newBenchGen(1)
+		g.inOrder = inOrder
+		const chunk = 1 << 14
+		var evs []basket.Event
+		refill := func() {
+			clear(evs)
+			evs = evs[:0]
+			for len(evs) < chunk {
+				evs = g.journey(evs)
+			}
+		}
+		refill()
+		runtime.GC()
+		next, events := 0, 0
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if next+size > len(evs) {
+				b.StopTimer()
+				// Keep the tail: a journey may straddle two chunks.
+				tail := append([]basket.Event(nil), evs[next:]...)
+				refill()
+				evs = append(tail, evs...)
+				next = 0
+				b.StartTimer()
+			}
+			if _, err := eng.Apply(ctx, evs[next:next+size]...); err != nil {
+				b.Fatal(err)
+			}
+			next += size
+			events += size
+		}
+		b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+	})
 }
 
 // BenchmarkPage measures one page of abandoned baskets (materialised, with
@@ -384,12 +400,14 @@ func BenchmarkCount(b *testing.B) {
 }
 
 // BenchmarkBytesPerBasket builds an engine of n typical baskets (one item,
-// one identity, an email) and reports the live heap it holds per basket.
-// ns/op is the time to load the n baskets through Apply.
+// one identity, an email) and reports the live heap it holds per basket,
+// and the longest stop-the-world pause of ten garbage collections with the
+// engine live (gc-pause-max-ns: the p99 of the pauses, and more). ns/op is
+// the time to load the n baskets through Apply.
 func BenchmarkBytesPerBasket(b *testing.B) {
 	for _, n := range benchSizes() {
 		b.Run(sizeName(n), func(b *testing.B) {
-			var perBasket float64
+			var perBasket, pause float64
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				var before, after runtime.MemStats
@@ -403,11 +421,13 @@ func BenchmarkBytesPerBasket(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&after)
 				perBasket = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+				pause = max(pause, gcPauseMax(10))
 				runtime.KeepAlive(eng)
 				eng.Close()
 				b.StartTimer()
 			}
 			b.ReportMetric(perBasket, "B/basket")
+			b.ReportMetric(pause, "gc-pause-max-ns")
 		})
 	}
 }
@@ -442,4 +462,111 @@ func BenchmarkReaders(b *testing.B) {
 			}
 		})
 	})
+}
+
+// gcPauseMax runs k garbage collections and returns the upper bound of the
+// bucket of the longest stop-the-world pause among them, in nanoseconds.
+func gcPauseMax(k int) float64 {
+	sample := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}}
+	metrics.Read(sample)
+	before := sample[0].Value.Float64Histogram()
+	counts := slices.Clone(before.Counts)
+	for range k {
+		runtime.GC()
+	}
+	metrics.Read(sample)
+	h := sample[0].Value.Float64Histogram()
+	for i := len(h.Counts) - 1; i >= 0; i-- {
+		if h.Counts[i] > counts[i] {
+			return h.Buckets[i+1] * 1e9
+		}
+	}
+	return 0
+}
+
+// BenchmarkReadersWhileWriting runs page queries (limit 10, random
+// createdAfter) from parallel goroutines over 1e6 abandoned baskets while a
+// writer applies whole journeys at 100,000 events a second, in batches of
+// 1,000 (ten a second). Compare ns/op across -cpu 1,2; read-p99-ns is the
+// readers' 99th percentile latency, which a batch holding the readers out
+// would raise to the batch's time; events/s is what the writer achieved.
+//
+//	go test ./basket -run '^$' -bench ReadersWhileWriting -cpu 1,2 -count 3
+func BenchmarkReadersWhileWriting(b *testing.B) {
+	const n, rate, batch = 1e6, 100_000, 1000
+	eng := writablePopulation(b, n)
+	ctx := context.Background()
+	after := randomTimes(1<<12, 5)
+	stop, done := make(chan struct{}), make(chan int)
+	go func() {
+		g := newBenchGen(uint64(time.Now().UnixNano()))
+		var evs []basket.Event
+		applied := 0
+		tick := time.NewTicker(time.Second * batch / rate)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- applied
+				return
+			case <-tick.C:
+			}
+			clear(evs)
+			evs = evs[:0]
+			for len(evs) < batch {
+				evs = g.journey(evs)
+			}
+			if _, err := eng.Apply(ctx, evs...); err != nil {
+				b.Error(err)
+			}
+			applied += len(evs)
+		}
+	}()
+	var mu sync.Mutex
+	var lat []time.Duration
+	next := uint64(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		mu.Lock()
+		next++
+		rng := rand.New(rand.NewPCG(next, 11))
+		mu.Unlock()
+		mine := make([]time.Duration, 0, 1<<16)
+		for pb.Next() {
+			start := time.Now()
+			_, err := eng.Abandoned(ctx, basket.Query{CreatedAfter: after[rng.IntN(len(after))], Limit: 10})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			mine = append(mine, time.Since(start))
+		}
+		mu.Lock()
+		lat = append(lat, mine...)
+		mu.Unlock()
+	})
+	b.StopTimer()
+	close(stop)
+	applied := <-done
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "read-p99-ns")
+	}
+	b.ReportMetric(float64(applied)/b.Elapsed().Seconds(), "events/s")
+}
+
+var (
+	writableOnce sync.Once
+	writableEng  *basket.Engine
+)
+
+// writablePopulation returns an engine of n abandoned baskets that
+// benchmarks may write to, built once.
+func writablePopulation(b *testing.B, n int) *basket.Engine {
+	writableOnce.Do(func() { writableEng = buildEngine(b, n, 99) })
+	if writableEng == nil {
+		b.Fatal("the writable population failed to build")
+	}
+	return writableEng
 }

@@ -97,7 +97,7 @@ func (e *Engine) noteChange(old, c *record) {
 	case c.feedPos != 0 && (old == nil || old.feedPos != c.feedPos):
 		e.appendChange(centry{typ: 1, id: c.id, feedPos: c.feedPos})
 	case old != nil && c.state == StateCompleted && old.state != StateCompleted &&
-		(old.feedPos != 0 || old.abandonedAt != 0 || old.recoveredAt() != 0):
+		(old.feedPos != 0 || old.abandonedAt() != 0 || old.recoveredAt() != 0):
 		e.appendChange(centry{typ: 3, id: c.id})
 	}
 }

@@ -25,7 +25,7 @@ func (e *Engine) digest(r *record) uint64 {
 	}
 	str(r.id)
 	x := r.extra()
-	for _, v := range [...]int64{r.created, r.lastAt, r.abandonedAt, r.deadline, x.recoveredAt, r.completedAt} {
+	for _, v := range [...]int64{r.created, r.lastAt, r.abandonedAt(), r.deadline(), x.recoveredAt, r.completedAt()} {
 		num(uint64(v))
 	}
 	num(r.feedPos)

@@ -149,9 +149,16 @@ type Engine struct {
 	// makes them (through the log, as a tick) before it reads.
 	lazy bool
 
-	// Lock order: snapMu, wmu, mu, qmu. A durable engine logs a record
-	// under wmu, and applies it under mu once it is durable (drain).
+	// Lock order: snapMu, wmu, amu, mu, qmu. A durable engine logs a
+	// record under wmu, and applies it under amu and mu once it is durable
+	// (drain).
+	//
+	// amu is the applier's: whoever changes the state holds it (and mu for
+	// writing) throughout, so that a batch's working copies are made under
+	// mu held only for reading (applyLocked), and readers wait for no more
+	// than the swap of its records into the indexes.
 	snapMu sync.Mutex // one snapshot at a time
+	amu    sync.Mutex
 	wmu    sync.Mutex // orders appends to the log; guards logSeq and logNow
 	logSeq uint64     // the sequence of the last record logged
 	logNow int64      // the time stamped on it, unix ms
@@ -402,11 +409,11 @@ func (e *Engine) runDue(now int64) {
 		}
 		r := e.recs.get(p.id)
 		c := *r
-		c.deadline = 0
+		c.mark = 0 // no longer pending
 		// One that expires before it has been idle long enough is never
 		// abandoned: the expiry below takes it.
 		if e.ttl == 0 || r.created+e.ttl > p.deadline {
-			e.abandon(&c, p.deadline, now)
+			e.abandon(&c, p.deadline, now, &e.lastPos)
 		}
 		e.replace(r, &c)
 	}
@@ -460,12 +467,12 @@ func (e *Engine) updateDue() {
 	e.nextDue.Store(due)
 }
 
-// abandon marks c abandoned at the given moment with a new feed position.
-// e.mu must be held for writing.
-func (e *Engine) abandon(c *record, at, now int64) {
-	e.lastPos++
-	c.feedPos = e.lastPos
-	c.abandonedAt = at
+// abandon marks c abandoned at the given moment with the feed position
+// after *pos, and moves *pos on. It changes c only (and *pos).
+func (e *Engine) abandon(c *record, at, now int64, pos *uint64) {
+	*pos++
+	c.feedPos = *pos
+	c.mark = at
 	if e.freshLink(c, now/1000) {
 		return // the link of its last abandonment is still fresh
 	}
@@ -473,23 +480,27 @@ func (e *Engine) abandon(c *record, at, now int64) {
 }
 
 // schedule sets the abandonment fields of c, a changed record, after
-// activity at c.lastAt. e.mu must be held for writing.
-func (e *Engine) schedule(c *record, now int64) {
-	c.abandonedAt, c.deadline, c.feedPos = 0, 0, 0
+// activity at c.lastAt, with feed positions after *pos. It changes c only
+// (and *pos).
+func (e *Engine) schedule(c *record, now int64, pos *uint64) {
+	if c.state != StateCompleted {
+		c.mark = 0
+	}
+	c.feedPos = 0
 	if c.state != StateContactable {
 		c.dropLink()
 		return
 	}
 	if e.abandonAfter == 0 {
-		e.abandon(c, c.lastAt, now)
+		e.abandon(c, c.lastAt, now, pos)
 		return
 	}
 	d := c.lastAt + e.abandonAfter
 	if d <= now {
-		e.abandon(c, d, now)
+		e.abandon(c, d, now, pos)
 		return
 	}
-	c.deadline = d
+	c.mark = d // pending
 }
 
 // insert adds a new record to the engine. e.mu must be held for writing.
@@ -499,7 +510,7 @@ func (e *Engine) insert(r *record) {
 	}
 	e.noteChange(nil, r)
 	e.recs.set(r)
-	e.created.Set(aentry{r.created, r})
+	e.created.Load(aentry{r.created, r}) // appended when created in time order, else set
 	e.counts[r.state]++
 	e.indexAbandonment(r)
 	if k := r.emailKey(); k != "" {
@@ -532,8 +543,7 @@ func (e *Engine) replace(old, c *record) {
 	e.created.Set(aentry{c.created, c})
 	e.counts[old.state]--
 	e.counts[c.state]++
-	e.unindexAbandonment(old)
-	e.indexAbandonment(c)
+	e.reindexAbandonment(old, c)
 	if old.email() != c.email() {
 		if ok, nk := old.emailKey(), c.emailKey(); ok != nk {
 			if ok != "" {
@@ -558,11 +568,32 @@ func (e *Engine) indexAbandonment(r *record) {
 			}
 			tr.Set(ent)
 		}
-		e.feed.Set(fentry{r.feedPos, r})
+		e.feed.Load(fentry{r.feedPos, r}) // new positions are the greatest: appended
 	}
-	if r.deadline != 0 {
-		e.pending.Set(pentry{r.deadline, r.id})
+	if d := r.deadline(); d != 0 {
+		e.pending.Set(pentry{d, r.id})
 	}
+}
+
+// reindexAbandonment moves the abandonment indexes' entries of old to c,
+// its changed copy: entries whose keys stay are replaced in place.
+func (e *Engine) reindexAbandonment(old, c *record) {
+	if !old.abandoned() || !c.abandoned() || old.tag() != c.tag() {
+		e.unindexAbandonment(old)
+		e.indexAbandonment(c)
+		return
+	}
+	ent := aentry{c.created, c}
+	e.abandoned.Set(ent)
+	if tag := c.tag(); tag != "" {
+		e.byTag[tag].Set(ent)
+	}
+	if old.feedPos != c.feedPos {
+		e.feed.Delete(fentry{pos: old.feedPos})
+	}
+	e.feed.Load(fentry{c.feedPos, c}) // new positions are the greatest: appended
+	// Pending entries name ids, which do not change; and neither record
+	// is pending, being abandoned.
 }
 
 func (e *Engine) unindexAbandonment(r *record) {
@@ -579,8 +610,8 @@ func (e *Engine) unindexAbandonment(r *record) {
 		}
 		e.feed.Delete(fentry{pos: r.feedPos})
 	}
-	if r.deadline != 0 {
-		e.pending.Delete(pentry{r.deadline, r.id})
+	if d := r.deadline(); d != 0 {
+		e.pending.Delete(pentry{d, r.id})
 	}
 }
 
@@ -653,9 +684,9 @@ func (m *materialiser) basket(r *record) Basket {
 		State:           r.state,
 		LastActivity:    msTime(r.lastAt),
 		RecoveredAt:     msTime(x.recoveredAt),
-		CompletedAt:     msTime(r.completedAt),
+		CompletedAt:     msTime(r.completedAt()),
 		Abandoned:       r.abandoned(),
-		AbandonedAt:     msTime(r.abandonedAt),
+		AbandonedAt:     msTime(r.abandonedAt()),
 		FeedPosition:    r.feedPos,
 	}
 	switch {
@@ -769,7 +800,7 @@ func (e *Engine) Check() error {
 				tagCounts[tag]++
 			}
 		}
-		if r.deadline != 0 {
+		if r.deadline() != 0 {
 			nPend++
 			if r.abandoned() {
 				fail("basket %q both pending and abandoned", id)

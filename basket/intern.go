@@ -10,8 +10,8 @@ import (
 const maxInterned = 1 << 16
 
 // interner shares the catalogue strings, order-item lists and tracking maps
-// that repeat across baskets. Interned values are immutable. It is guarded by
-// the engine's write lock.
+// that repeat across baskets. Interned values are immutable. It is the
+// applier's: guarded by the engine's amu.
 type interner struct {
 	strs     map[string]string
 	items    map[string][]OrderItem

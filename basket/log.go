@@ -251,6 +251,8 @@ func (e *Engine) applyLogged(seq uint64, b []byte) {
 		return
 	}
 	rec.Seq = seq
+	e.amu.Lock()
+	defer e.amu.Unlock()
 	e.mu.Lock()
 	if seq != e.applied+1 {
 		applied := e.applied

@@ -222,6 +222,8 @@ func (e *Engine) replay(b []byte) error {
 	if err := msgpack.Unmarshal(b, &rec); err != nil {
 		return fmt.Errorf("decoding a log record: %w", err)
 	}
+	e.amu.Lock()
+	defer e.amu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if rec.Seq != 0 && rec.Seq <= e.applied {
@@ -407,13 +409,13 @@ func (v *frozen) encodeRecord(enc *msgpack.Encoder, r *record) error {
 	do(enc.EncodeString(r.id))
 	do(enc.EncodeInt(r.created))
 	do(enc.EncodeInt(r.lastAt))
-	do(enc.EncodeInt(r.abandonedAt))
-	do(enc.EncodeInt(r.deadline))
+	do(enc.EncodeInt(r.abandonedAt()))
+	do(enc.EncodeInt(r.deadline()))
 	do(enc.EncodeUint(r.feedPos))
 	do(enc.EncodeInt(int64(r.linkExp)))
 	do(enc.EncodeInt(int64(x.revokedUntil)))
 	do(enc.EncodeInt(x.recoveredAt))
-	do(enc.EncodeInt(r.completedAt))
+	do(enc.EncodeInt(r.completedAt()))
 	do(enc.EncodeUint(r.createHash))
 	do(enc.EncodeUint(uint64(r.state)))
 	do(enc.EncodeString(r.email()))
@@ -657,8 +659,8 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 				}
 				feed = append(feed, fentry{r.feedPos, r})
 			}
-			if r.deadline != 0 {
-				e.pending.Set(pentry{r.deadline, r.id})
+			if d := r.deadline(); d != 0 {
+				e.pending.Set(pentry{d, r.id})
 			}
 		}
 	}
@@ -707,13 +709,23 @@ func (d *decoder) arrayLen(want int) int {
 // none), a view valid until the next read.
 func (d *decoder) record(in *interner) (*record, []byte) {
 	d.arrayLen(recordFields)
-	r := &record{
-		id: d.str(), created: d.int(), lastAt: d.int(), abandonedAt: d.int(), deadline: d.int(),
-		feedPos: d.uint(), linkExp: uint32(d.int()),
-	}
+	r := &record{id: d.str(), created: d.int(), lastAt: d.int()}
+	abandonedAt, deadline := d.int(), d.int()
+	r.feedPos, r.linkExp = d.uint(), uint32(d.int())
 	var x extra
 	x.revokedUntil, x.recoveredAt = uint32(d.int()), d.int()
-	r.completedAt, r.createHash, r.state = d.int(), d.uint(), State(d.uint())
+	completedAt := d.int()
+	r.createHash, r.state = d.uint(), State(d.uint())
+	// The three times of the state are one field: the state and the feed
+	// position say which a snapshot's record has (it has at most one).
+	switch {
+	case r.state == StateCompleted:
+		r.mark = completedAt
+	case r.feedPos != 0:
+		r.mark = abandonedAt
+	case r.state == StateContactable:
+		r.mark = deadline
+	}
 	// es is built in scratch space: the email, then the subject of a basket's
 	// one identity.
 	es := append(d.es[:0], d.strBytes()...)

@@ -12,28 +12,30 @@ import (
 // they are reachable from the engine's indexes: a change makes a copy (see
 // txn), so readers holding the read lock may share their strings and slices.
 //
-// It is laid out to fit the 128-byte size class, with what every basket has
-// by value and the rest behind two pointers: shape, the content that repeats
-// across baskets (interned), and x, what few baskets have. The email and
-// the one identity's subject share one string. A recovery link is kept as
-// its MAC, not as the link: the link is spelled out when read.
+// It is laid out to fit the 112-byte size class (TestRecordSize), with what
+// every basket has by value and the rest behind two pointers: shape, the
+// content that repeats across baskets (interned), and x, what few baskets
+// have. The email and the one identity's subject share one string. A
+// recovery link is kept as its MAC, not as the link: the link is spelled
+// out when read.
 type record struct {
-	id          string
-	es          string // the email, then the subject of the one identity kept in shape (if any)
-	shape       *shape // never nil
-	x           *extra // nil if none of it is set; shared, so replaced, never modified
-	created     int64  // unix milliseconds; also the first index key
-	lastAt      int64  // the newest event's time, unix ms
-	abandonedAt int64  // unix ms; 0 while not abandoned
-	deadline    int64  // unix ms when it becomes abandoned; 0 if not pending
-	completedAt int64  // unix ms of the completion; 0 if not completed
-	feedPos     uint64 //
-	createHash  uint64 // creationHash of the created event
-	linkMAC     [tokenMACLen]byte
-	linkExp     uint32 // unix seconds; the cached link's expiry; 0: no link cached
-	emailLen    uint16 // the email's length in es
-	state       State
-	linkKey     uint8 // the cached link's key id: its key's position in the keyring when it signed
+	id      string
+	es      string // the email, then the subject of the one identity kept in shape (if any)
+	shape   *shape // never nil
+	x       *extra // nil if none of it is set; shared, so replaced, never modified
+	created int64  // unix milliseconds; also the first index key
+	lastAt  int64  // the newest event's time, unix ms
+	// mark is the time of what the state says, unix ms: abandoned (feedPos
+	// set), when it was; pending, when it will be; completed, when it was.
+	// The three never meet.
+	mark       int64
+	feedPos    uint64 // the position in the feed while abandoned; 0 otherwise
+	createHash uint64 // creationHash of the created event
+	linkMAC    [tokenMACLen]byte
+	linkExp    uint32 // unix seconds; the cached link's expiry; 0: no link cached
+	emailLen   uint16 // the email's length in es
+	state      State
+	linkKey    uint8 // the cached link's key id: its key's position in the keyring when it signed
 }
 
 // shape is what a basket shares with others like it: its entry, items,
@@ -175,7 +177,31 @@ func (r *record) contactable() bool {
 // address not already in normalised form.
 func (r *record) emailKey() string { return NormalizeEmail(r.email()) }
 
-func (r *record) abandoned() bool { return r.abandonedAt != 0 }
+func (r *record) abandoned() bool { return r.feedPos != 0 }
+
+// abandonedAt is when r was abandoned, unix ms; 0 while not abandoned.
+func (r *record) abandonedAt() int64 {
+	if r.feedPos != 0 {
+		return r.mark
+	}
+	return 0
+}
+
+// deadline is when r becomes abandoned, unix ms; 0 if it is not pending.
+func (r *record) deadline() int64 {
+	if r.feedPos == 0 && r.state == StateContactable {
+		return r.mark
+	}
+	return 0
+}
+
+// completedAt is when r was completed, unix ms; 0 if it was not.
+func (r *record) completedAt() int64 {
+	if r.state == StateCompleted {
+		return r.mark
+	}
+	return 0
+}
 
 // firstOfferPath is the path of the basket's first offer, used by purchase
 // links once the basket itself is gone.
