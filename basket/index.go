@@ -78,18 +78,108 @@ func newAbandonedTree() *btree.BTreeG[aentry] {
 func newFeedTree() *btree.BTreeG[fentry]    { return btree.NewBTreeGOptions(fentryLess, noLocks) }
 func newPendingTree() *btree.BTreeG[pentry] { return btree.NewBTreeGOptions(pentryLess, noLocks) }
 
-// rank returns the number of entries less than k, by a binary search over
-// the tree's positional lookups: O(log² n), no scan.
+// rank returns the number of entries less than k, exactly.
+//
+// The tree gives positions only through GetAt, which walks from the root to
+// the entry reading the count of every child it passes, and from a million
+// entries on a walk to a new part of the tree is mostly cache misses. A
+// bisection over GetAt costs log₂ n walks, O(log² n) in all, and its probes
+// land all over the tree. rank instead guesses the position from the
+// created times, the keys' leading part: k's created time is interpolated
+// between those of the entries that bound the search (interpolation search,
+// with the Illinois correction: a bound kept twice running counts half as
+// far the next time, so that a curved density cannot make the search creep
+// up on k from one side). On created times spread evenly, as baskets arrive
+// over days, a guess's error is about the root of the range's width, so it
+// takes O(log log n) probes, five or so from 1e5 to 1e7 entries, and every
+// probe after the first lands near it, on a path mostly cached.
+//
+// Created times bunched so that interpolation helps little get at most
+// rankBudget interpolated probes, then a bisection of what remains: no
+// input takes more than rankBudget + log₂ n + 1 probes. Where the bounds'
+// created times are equal only the ids decide, and it bisects.
+//
+// It stores nothing: no memory per entry, nothing to keep up to date.
 func rank(tr *btree.BTreeG[aentry], k ckey) int {
-	lo, hi := 0, tr.Len()
+	r, _ := rankSearch(tr, k)
+	return r
+}
+
+// rankBudget is the most interpolated probes rank makes before it bisects.
+// On evenly spread created times no search in the tests needed as many.
+const rankBudget = 12
+
+// lessKey reports whether e sorts before k. It reads e's record only when
+// the created times tie and k has an id: never for the bounds of a created
+// range, whose ids are empty.
+func lessKey(e aentry, k ckey) bool {
+	if e.created != k.created {
+		return e.created < k.created
+	}
+	return k.id != "" && e.id() < k.id
+}
+
+// rankSearch is rank, also reporting how many positional probes (GetAt) it
+// made.
+func rankSearch(tr *btree.BTreeG[aentry], k ckey) (r, probes int) {
+	n := tr.Len()
+	if n == 0 {
+		return 0, 0
+	}
+	below, _ := tr.Min() // Min and Max follow one edge: no counts read
+	if !lessKey(below, k) {
+		return 0, 0
+	}
+	above, _ := tr.Max()
+	if lessKey(above, k) {
+		return n, 0
+	}
+	// The created time to aim for: the entries before k are those created
+	// before k.created and, if k has an id, some of those created at it.
+	t := float64(k.created)
+	if k.id == "" {
+		t -= 0.5
+	}
+	// Invariant: below is the entry at lo-1 and sorts before k, above is
+	// the entry at hi and does not; so lo <= rank <= hi, and the entries
+	// at lo..hi-1 are the ones not yet placed. wl and wh weigh below's and
+	// above's distances from t (Illinois); kept is the bound the last
+	// probe left in place (-1 below, +1 above).
+	lo, hi := 1, n-1
+	budget, wl, wh, kept := rankBudget, 1.0, 1.0, 0
 	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		e, _ := tr.GetAt(mid)
-		if ckeyLess(e.key(), k) {
-			lo = mid + 1
+		m := hi - lo
+		p := lo + m/2
+		interpolated := false
+		if span := float64(above.created) - float64(below.created); budget > 0 && span > 0 {
+			budget--
+			interpolated = true
+			dl := (t - float64(below.created)) * wl
+			dh := (float64(above.created) - t) * wh
+			// The guess at lo-1 + frac·(m+1), the rank, is the entry to
+			// look at: if it is before k, the rank is past it. (frac is
+			// outside [0, 1] or NaN only by rounding, near ±2⁶³.)
+			if frac := dl / (dl + dh); frac > 0 {
+				p = min(lo+int(min(frac, 1)*float64(m+1)), hi-1)
+			} else {
+				p = lo
+			}
+		}
+		e, _ := tr.GetAt(p)
+		probes++
+		if lessKey(e, k) {
+			lo, below, wl = p+1, e, 1
+			if interpolated && kept == 1 {
+				wh /= 2
+			}
+			kept = 1
 		} else {
-			hi = mid
+			hi, above, wh = p, e, 1
+			if interpolated && kept == -1 {
+				wl /= 2
+			}
+			kept = -1
 		}
 	}
-	return lo
+	return lo, probes
 }
