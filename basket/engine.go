@@ -701,9 +701,8 @@ func (m *materialiser) basket(r *record) Basket {
 		b.Identities = m.idents[start:len(m.idents):len(m.idents)]
 	}
 	if r.abandoned() {
-		var buf [256]byte
 		start := m.links.Len()
-		m.links.Write(m.e.appendRecoveryLink(buf[:0], r, m.nowSec))
+		m.e.writeRecoveryLink(&m.links, r, m.nowSec)
 		b.RecoveryLink = m.links.String()[start:]
 	}
 	if len(m.e.followUps) > 0 {

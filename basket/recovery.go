@@ -9,6 +9,7 @@ import (
 	"errors"
 	"math"
 	"net/url"
+	"strings"
 	"time"
 
 	strictb64 "github.com/basketlab/abandoned/basket/internal/b64"
@@ -283,19 +284,38 @@ func (e *Engine) freshLink(r *record, nowSec int64) bool {
 	return r.linkExp != 0 && int64(r.linkExp)-nowSec > int64(e.recoveryValidity/time.Second)/2
 }
 
-// appendRecoveryLink appends the recovery path of an abandoned record: the
-// link cached when it became abandoned while it is fresh; a new one
+// writeRecoveryLink writes the recovery path of an abandoned record to sb:
+// the link cached when it became abandoned while it is fresh; a new one
 // otherwise.
-func (e *Engine) appendRecoveryLink(dst []byte, r *record, nowSec int64) []byte {
+func (e *Engine) writeRecoveryLink(sb *strings.Builder, r *record, nowSec int64) {
+	var tok [tokenLen]byte
 	if e.freshLink(r, nowSec) {
-		return e.appendLink(dst, r.id, r.linkKeyID(), r.linkExp, r.linkMAC[:])
+		kid := r.linkKeyID()
+		copy(tok[:4], kid[:])
+		binary.BigEndian.PutUint32(tok[4:8], r.linkExp)
+		copy(tok[8:], r.linkMAC[:])
+	} else {
+		e.newToken(&tok, r, nowSec)
 	}
-	exp := uint32(nowSec + int64(e.recoveryValidity/time.Second))
-	k := e.keys.signer()
+	var enc [44]byte // b64.EncodedLen(tokenLen) is 32
+	n := b64.EncodedLen(tokenLen)
+	b64.Encode(enc[:n], tok[:])
+	sb.WriteString(e.recoverPath)
+	sb.WriteString("?basketId=")
+	sb.WriteString(queryEscape(r.id))
+	sb.WriteString("&recover=")
+	sb.Write(enc[:n])
+}
+
+// newToken makes a recovery token for r valid from nowSec. It is apart so
+// that the token of a cached link, which needs no MAC, stays on the stack.
+func (e *Engine) newToken(tok *[tokenLen]byte, r *record, nowSec int64) {
 	var head [8]byte
+	k := e.keys.signer()
 	copy(head[:4], k.id[:])
-	binary.BigEndian.PutUint32(head[4:], exp)
-	return e.appendLink(dst, r.id, k.id, exp, k.tokenMAC(PurposeRecover, recoverSubject(r.id, r.revokedUntil()), head[:]))
+	binary.BigEndian.PutUint32(head[4:], uint32(nowSec+int64(e.recoveryValidity/time.Second)))
+	copy(tok[:8], head[:])
+	copy(tok[8:], k.tokenMAC(PurposeRecover, recoverSubject(r.id, r.revokedUntil()), head[:]))
 }
 
 // cachedLink returns r's cached link; "" if none.
@@ -373,10 +393,17 @@ func cutPrefix(b []byte, prefix string) ([]byte, bool) {
 // needs no escaping.
 func queryEscape(s string) string {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
+		if !unreserved[s[i]] {
 			return url.QueryEscape(s)
 		}
 	}
 	return s
 }
+
+// unreserved holds the bytes a query value keeps as they are.
+var unreserved = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
+	}
+	return t
+}()
