@@ -278,9 +278,18 @@ func (e *Engine) applyLogged(seq uint64, b []byte) {
 	out.res, out.err = e.applyRecord(&rec)
 	e.logTime.Store(e.lastNow)
 	if rl.snaps != nil && seq%rl.snapEvery == 0 {
+		// The newest waits for the snapshotter in place of an older one
+		// still waiting, so that the node's own snapshot is never left
+		// behind the cluster's. This goroutine is the only sender.
+		v := e.freeze()
 		select {
-		case rl.frozen <- e.freeze():
-		default: // the snapshotter is still writing the last one
+		case rl.frozen <- v:
+		default:
+			select {
+			case <-rl.frozen:
+			default: // the snapshotter took it meanwhile
+			}
+			rl.frozen <- v
 		}
 	}
 	if seq%rl.every == 0 {

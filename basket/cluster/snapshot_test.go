@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -154,6 +155,19 @@ func TestClusterSnapshots(t *testing.T) {
 	// A node restarted at once starts from its own snapshot, as new as the
 	// cluster's, and agrees.
 	again := nodes[2]
+	// Its snapshotter writes its own copy of each snapshot before it
+	// pauses to save it to the cluster (where another node may be first):
+	// wait for the copy of the cluster's newest.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		seqs, _ := snapshotState(t, nodes[0])
+		local := newestFile(t, again.snapDir)
+		if len(seqs) > 0 && local >= fmt.Sprintf("snapshot-%020d.snap", seqs[len(seqs)-1]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's newest own snapshot is %q; the cluster's are %v", again.name, local, seqs)
+		}
+	}
 	var logs syncBuffer
 	again.logger = slog.New(slog.NewTextHandler(&logs, nil))
 	again.stop()
@@ -280,4 +294,21 @@ func TestSnapshotParts(t *testing.T) {
 	if len(names) != 8 {
 		t.Fatalf("the bucket holds %v; want two manifests and three parts of each", names)
 	}
+}
+
+// newestFile returns the greatest name in dir ("" if none): snapshot
+// files are named by their zero-padded record.
+func newestFile(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	newest := ""
+	for _, ent := range ents {
+		if n := ent.Name(); strings.HasPrefix(n, "snapshot-") && strings.HasSuffix(n, ".snap") && n > newest {
+			newest = n
+		}
+	}
+	return newest
 }
