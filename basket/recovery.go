@@ -318,15 +318,6 @@ func (e *Engine) newToken(tok *[tokenLen]byte, r *record, nowSec int64) {
 	copy(tok[8:], k.tokenMAC(PurposeRecover, recoverSubject(r.id, r.revokedUntil()), head[:]))
 }
 
-// cachedLink returns r's cached link; "" if none.
-func (e *Engine) cachedLink(r *record) string {
-	if r.linkExp == 0 {
-		return ""
-	}
-	var buf [256]byte
-	return string(e.appendLink(buf[:0], r.id, r.linkKeyID(), r.linkExp, r.linkMAC[:]))
-}
-
 // appendLink appends a recovery path with the token of key id kid, expiry
 // exp and MAC mac.
 func (e *Engine) appendLink(dst []byte, id string, kid [4]byte, exp uint32, mac []byte) []byte {
