@@ -257,11 +257,9 @@ func (e *Engine) revokeLocked(now int64, basketID string) error {
 // bound to c's last revocation, and keeps its MAC: the link is spelled out
 // from it when read (appendRecoveryLink).
 func (e *Engine) issueLink(c *record, exp int64) {
-	k := e.keys.signer()
-	var head [8]byte
-	copy(head[:4], k.id[:])
-	binary.BigEndian.PutUint32(head[4:], uint32(exp))
-	copy(c.linkMAC[:], k.tokenMAC(PurposeRecover, recoverSubject(c.id, c.revokedUntil()), head[:]))
+	var tok [tokenLen]byte
+	e.signLink(&tok, c, uint32(exp))
+	copy(c.linkMAC[:], tok[8:])
 	c.linkExp, c.linkKey = uint32(exp), 0
 }
 
@@ -295,7 +293,7 @@ func (e *Engine) writeRecoveryLink(sb *strings.Builder, r *record, nowSec int64)
 		binary.BigEndian.PutUint32(tok[4:8], r.linkExp)
 		copy(tok[8:], r.linkMAC[:])
 	} else {
-		e.newToken(&tok, r, nowSec)
+		e.signLink(&tok, r, uint32(nowSec+int64(e.recoveryValidity/time.Second)))
 	}
 	var enc [44]byte // b64.EncodedLen(tokenLen) is 32
 	n := b64.EncodedLen(tokenLen)
@@ -307,13 +305,14 @@ func (e *Engine) writeRecoveryLink(sb *strings.Builder, r *record, nowSec int64)
 	sb.Write(enc[:n])
 }
 
-// newToken makes a recovery token for r valid from nowSec. It is apart so
-// that the token of a cached link, which needs no MAC, stays on the stack.
-func (e *Engine) newToken(tok *[tokenLen]byte, r *record, nowSec int64) {
+// signLink makes r's recovery token valid until exp (unix seconds), signed
+// by the first key and bound to r's last revocation. It is apart so that
+// the token of a cached link, which needs no MAC, stays on the stack.
+func (e *Engine) signLink(tok *[tokenLen]byte, r *record, exp uint32) {
 	var head [8]byte
 	k := e.keys.signer()
 	copy(head[:4], k.id[:])
-	binary.BigEndian.PutUint32(head[4:], uint32(nowSec+int64(e.recoveryValidity/time.Second)))
+	binary.BigEndian.PutUint32(head[4:], exp)
 	copy(tok[:8], head[:])
 	copy(tok[8:], k.tokenMAC(PurposeRecover, recoverSubject(r.id, r.revokedUntil()), head[:]))
 }
