@@ -19,8 +19,9 @@ type emailIndex struct {
 	n    int                 // ids in all
 }
 
-func newEmailIndex() emailIndex {
-	return emailIndex{seed: maphash.MakeSeed(), one: make(map[uint64]string), more: make(map[uint64][]string)}
+// newEmailIndex returns an empty index with room for about n addresses.
+func newEmailIndex(n int) emailIndex {
+	return emailIndex{seed: maphash.MakeSeed(), one: make(map[uint64]string, n), more: make(map[uint64][]string)}
 }
 
 // each calls fn with each live basket of the normalised address key; fn

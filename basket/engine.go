@@ -262,7 +262,7 @@ func New(opts *Options) (*Engine, error) {
 		byTag:            make(map[string]*btree.BTreeG[aentry]),
 		feed:             newFeedTree(),
 		pending:          newPendingTree(),
-		byEmail:          newEmailIndex(),
+		byEmail:          newEmailIndex(0),
 		intern:           newInterner(),
 	}
 	if o.TTL > 0 {

@@ -52,10 +52,20 @@ var emptyShape = &shape{}
 // shape returns the shared shape equal to sh, whose strings, items and
 // tracking the interner returned (and trackKey is set by trackingMap).
 func (in *interner) shape(sh *shape) *shape {
+	return in.shapeOf(sh, keyOf(sh))
+}
+
+// keyOf is the key sh is interned by.
+func keyOf(sh *shape) shapeKey {
 	k := shapeKey{entry: sh.entry, nItems: len(sh.items), tracking: sh.trackKey, ident: sh.ident, hasIdent: sh.hasIdent}
 	if len(sh.items) > 0 {
 		k.items = &sh.items[0]
 	}
+	return k
+}
+
+// shapeOf is shape, given sh's key k.
+func (in *interner) shapeOf(sh *shape, k shapeKey) *shape {
 	if k == (shapeKey{}) {
 		return emptyShape
 	}

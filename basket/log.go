@@ -696,7 +696,7 @@ func (e *Engine) clearState(s settings) {
 	e.created, e.abandoned = newAbandonedTree(), newAbandonedTree()
 	e.byTag = make(map[string]*btree.BTreeG[aentry])
 	e.feed, e.pending = newFeedTree(), newPendingTree()
-	e.byEmail = newEmailIndex()
+	e.byEmail = newEmailIndex(0)
 	e.counts = [StateExpired + 1]int{}
 	e.recDigest = 0
 	e.lastPos, e.applied, e.lastNow, e.clusterID = 0, 0, 0, nil

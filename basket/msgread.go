@@ -1,37 +1,108 @@
 package basket
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // msgReader reads the msgpack values a snapshot is made of (integers,
-// booleans, strings, arrays and maps) straight from its buffer, without the
-// reflection and the per-call cost of a general decoder. Strings are read as
-// views of the buffer, valid until the next read. It keeps the first error.
+// booleans, strings, arrays and maps) from a window of the source that it
+// refills, without the reflection and the per-call cost of a general
+// decoder. Strings are read as views of the window, valid until the next
+// read. It keeps the first error, and after one reads every value as nil.
+//
+// It is also an io.ByteScanner over the same window, so that a reflective
+// msgpack.Decoder can read the values that need one (settings, custom
+// fields) without a buffer of its own.
 type msgReader struct {
-	r   *bufio.Reader
+	src io.Reader
+	buf []byte // the window: buf[off:] is read from src and not yet consumed
+	off int
 	err error
+	gen int // counts the times bytes in the window moved or were read past it
+}
+
+// msgWindow is the size of a msgReader's window.
+const msgWindow = 1 << 20
+
+func newMsgReader(src io.Reader) msgReader {
+	return msgReader{src: src, buf: make([]byte, 0, msgWindow)}
+}
+
+// fill makes at least n bytes available in the window, moving the unread
+// ones to its start; it reports false, with m.err set, when the source
+// ends first. n is at most the window's size.
+func (m *msgReader) fill(n int) bool {
+	if m.err != nil {
+		return false
+	}
+	m.gen++
+	if m.off > 0 {
+		k := copy(m.buf[:cap(m.buf)], m.buf[m.off:])
+		m.buf, m.off = m.buf[:k], 0
+	}
+	for empty := 0; len(m.buf) < n; {
+		k, err := m.src.Read(m.buf[len(m.buf):cap(m.buf)])
+		m.buf = m.buf[:len(m.buf)+k]
+		switch {
+		case len(m.buf) >= n:
+		case err != nil:
+			m.setErr(noEOF(err))
+			return false
+		case k > 0:
+			empty = 0
+		default:
+			if empty++; empty == 100 {
+				m.setErr(io.ErrNoProgress)
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// setErr keeps err and empties the window, so that every later read
+// takes the slow path and reads nil.
+func (m *msgReader) setErr(err error) {
+	if m.err == nil {
+		m.err = err
+	}
+	m.buf, m.off = m.buf[:0], 0
 }
 
 func (m *msgReader) fail(what string, c byte) {
 	if m.err == nil {
-		m.err = fmt.Errorf("%s where the snapshot has msgpack code 0x%02x", what, c)
+		m.setErr(fmt.Errorf("%s where the snapshot has msgpack code 0x%02x", what, c))
 	}
 }
 
 func (m *msgReader) code() byte {
-	if m.err != nil {
+	if m.off < len(m.buf) {
+		c := m.buf[m.off]
+		m.off++
+		return c
+	}
+	return m.codeSlow()
+}
+
+func (m *msgReader) codeSlow() byte {
+	if !m.fill(1) {
 		return 0xc0
 	}
-	c, err := m.r.ReadByte()
-	if err != nil {
-		m.err = noEOF(err)
-		return 0xc0
-	}
+	c := m.buf[m.off]
+	m.off++
 	return c
+}
+
+// peek returns the next byte without reading it; 0xc0 (nil) after an
+// error or at the end.
+func (m *msgReader) peek() byte {
+	if m.off < len(m.buf) || m.fill(1) {
+		return m.buf[m.off]
+	}
+	return 0xc0
 }
 
 // noEOF is err, but an end of the data where a value belongs is
@@ -43,24 +114,43 @@ func noEOF(err error) error {
 	return err
 }
 
-// next returns the next n bytes, a view of the buffer when they fit in it.
+// next returns the next n bytes, a view of the window when they fit in it.
 func (m *msgReader) next(n int) []byte {
+	if m.off+n <= len(m.buf) {
+		b := m.buf[m.off : m.off+n : m.off+n]
+		m.off += n
+		return b
+	}
+	return m.nextSlow(n)
+}
+
+func (m *msgReader) nextSlow(n int) []byte {
+	if n <= cap(m.buf) {
+		if !m.fill(n) {
+			return nil
+		}
+		b := m.buf[:n:n]
+		m.off = n
+		return b
+	}
 	if m.err != nil {
 		return nil
 	}
-	if n <= m.r.Size() {
-		b, err := m.r.Peek(n)
+	// A value longer than the window is read into a buffer of its own,
+	// grown as its bytes arrive: a length read from bad data can be huge.
+	m.gen++
+	b := append(make([]byte, 0, min(n, 2*cap(m.buf))), m.buf[m.off:]...)
+	m.buf, m.off = m.buf[:0], 0
+	for len(b) < n {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(n, 2*cap(b))-len(b))
+		}
+		k, err := io.ReadFull(m.src, b[len(b):min(n, cap(b))])
+		b = b[:len(b)+k]
 		if err != nil {
-			m.err = noEOF(err)
+			m.setErr(noEOF(err))
 			return nil
 		}
-		m.r.Discard(n) //nolint:errcheck // the n bytes are buffered
-		return b
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(m.r, b); err != nil {
-		m.err = noEOF(err)
-		return nil
 	}
 	return b
 }
@@ -128,8 +218,8 @@ func (m *msgReader) bool() bool {
 	return false
 }
 
-// strBytes reads a string (or binary) as a view of the buffer; nil reads as
-// empty.
+// strBytes reads a string (or binary) as a view of the window; nil reads
+// as empty.
 func (m *msgReader) strBytes() []byte {
 	c := m.code()
 	var n int
@@ -185,4 +275,45 @@ func (m *msgReader) mapLen() int {
 	}
 	m.fail("a map", c)
 	return 0
+}
+
+// Read, ReadByte and UnreadByte serve the reflective decoder from the
+// window. Their errors are the source's, and are kept.
+
+func (m *msgReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if m.off == len(m.buf) && !m.fill(1) {
+		return 0, m.readErr()
+	}
+	n := copy(p, m.buf[m.off:])
+	m.off += n
+	return n, nil
+}
+
+func (m *msgReader) ReadByte() (byte, error) {
+	if m.off == len(m.buf) && !m.fill(1) {
+		return 0, m.readErr()
+	}
+	c := m.buf[m.off]
+	m.off++
+	return c, nil
+}
+
+func (m *msgReader) UnreadByte() error {
+	if m.off == 0 {
+		return fmt.Errorf("msgReader: no byte to unread")
+	}
+	m.off--
+	return nil
+}
+
+// readErr is the error an io.Reader returns at the end of the source: the
+// decoder calling it says where a value was cut short.
+func (m *msgReader) readErr() error {
+	if m.err == io.ErrUnexpectedEOF {
+		return io.EOF
+	}
+	return m.err
 }

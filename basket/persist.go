@@ -1,7 +1,6 @@
 package basket
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"errors"
@@ -325,6 +324,7 @@ type frozen struct {
 
 func (v *frozen) write(w io.Writer) error {
 	enc := msgpack.NewEncoder(w)
+	enc.SetSortMapKeys(true) // custom fields: the same state, the same bytes
 	var err error
 	do := func(e error) {
 		if err == nil {
@@ -397,6 +397,10 @@ func (v *frozen) write(w io.Writer) error {
 
 const recordFields = 22
 
+// minRecordBytes is the fewest bytes a record of a snapshot takes: its
+// array's header, and a byte for each field.
+const minRecordBytes = 1 + recordFields
+
 func (v *frozen) encodeRecord(enc *msgpack.Encoder, r *record) error {
 	var err error
 	do := func(e error) {
@@ -468,14 +472,10 @@ func (v *frozen) encodeRecord(enc *msgpack.Encoder, r *record) error {
 
 // loadSnapshot reads a snapshot's payload into an empty engine.
 func (e *Engine) loadSnapshot(rd io.Reader) error {
-	br, ok := rd.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReaderSize(rd, 1<<20)
-	}
 	// The reflective decoder reads the few values that need it (settings,
-	// custom fields) from the same buffer, which it reads without one of its
-	// own.
-	d := decoder{msgReader: msgReader{r: br}, dec: msgpack.NewDecoder(br)}
+	// custom fields) from the same window, without a buffer of its own.
+	d := decoder{msgReader: newMsgReader(rd)}
+	d.dec = msgpack.NewDecoder(&d.msgReader)
 	fields := d.arrayLen(-1)
 	format := d.uint()
 	switch {
@@ -490,7 +490,14 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	lastPos := d.uint()
 	expired := d.int()
 	n := d.arrayLen(-1)
-	e.recs = newRecTable(min(n, 1<<24))
+	// The tables are made for the records the header announces, no more
+	// than the payload can hold.
+	size := min(n, 1<<16)
+	if s, ok := rd.(interface{ Size() int64 }); ok {
+		size = int(min(int64(n), 1<<24, s.Size()/minRecordBytes))
+	}
+	e.recs = newRecTable(size)
+	e.byEmail = newEmailIndex(size)
 	// One goroutine decodes the records while this one files them: the
 	// decoder owns the reader and the interner until it is done.
 	batches, stop, done := make(chan []*record, 4), make(chan struct{}), make(chan struct{})
@@ -578,8 +585,8 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 			d.arrayLen(6)
 			ce := centry{seq: d.uint(), at: d.int(), typ: uint8(d.uint()), id: d.str(), feedPos: d.uint()}
 			if m := d.arrayLen(-1); m > 0 {
-				ce.ids = make([]string, 0, m)
-				for range m {
+				ce.ids = make([]string, 0, min(m, 64))
+				for j := 0; j < m && d.err == nil; j++ {
 					ce.ids = append(ce.ids, d.str())
 				}
 			}
@@ -634,14 +641,13 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 				return nil, fmt.Errorf("snapshot out of order at basket %q", r.id)
 			}
 			prev, first = k, false
-			if e.recs.get(r.id) != nil {
+			if !e.recs.add(r) {
 				return nil, fmt.Errorf("snapshot holds basket %q twice", r.id)
 			}
 			// The B-trees are bulk loaded.
 			if e.rl != nil {
 				e.recDigest ^= e.digest(r)
 			}
-			e.recs.set(r)
 			e.created.Load(aentry{r.created, r})
 			e.counts[r.state]++
 			if k := r.emailKey(); k != "" {
@@ -677,6 +683,61 @@ type decoder struct {
 	products []Product
 	tracking map[string]string
 	es       []byte
+	x        extra
+
+	// What repeats from basket to basket is read once: the sections of
+	// recent records that follow the names (items and tracking) and that
+	// follow the one identity's subject (its issuer, service and type, and
+	// the entry), most recent first, and the last shape. msgpack values
+	// are prefix-free, so bytes that begin with a section's bytes hold the
+	// same values.
+	contents  [sectionWays]contentSection
+	idents    [sectionWays]identSection
+	lastKey   shapeKey
+	lastShape *shape
+}
+
+// sectionWays is how many recent sections of each kind a decoder keeps;
+// maxSection bounds the bytes of one.
+const (
+	sectionWays = 4
+	maxSection  = 512
+)
+
+type contentSection struct {
+	raw      []byte
+	items    []OrderItem
+	tracking map[string]string
+	trackKey string
+}
+
+type identSection struct {
+	raw   []byte
+	ident identMeta
+	entry string
+}
+
+// recent returns the index of the section of raws that the window begins
+// with, and skips its bytes; -1 if none.
+func (d *decoder) recent(raws func(i int) []byte) int {
+	rest := d.buf[d.off:]
+	for i := range sectionWays {
+		if raw := raws(i); len(raw) > 0 && len(rest) >= len(raw) && string(rest[:len(raw)]) == string(raw) {
+			d.off += len(raw)
+			return i
+		}
+	}
+	return -1
+}
+
+// sectionFrom returns a copy of the bytes read since start (an offset in
+// the window at generation gen) for a section, or nil when they are not
+// all in the window or too many.
+func (d *decoder) sectionFrom(start, gen int, old []byte) []byte {
+	if d.err != nil || d.gen != gen || d.off-start > maxSection {
+		return nil
+	}
+	return append(old[:0], d.buf[start:d.off]...)
 }
 
 // strIn reads a string that the interner shares, allocating only for one
@@ -712,8 +773,8 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 	r := &record{id: d.str(), created: d.int(), lastAt: d.int()}
 	abandonedAt, deadline := d.int(), d.int()
 	r.feedPos, r.linkExp = d.uint(), uint32(d.int())
-	var x extra
-	x.revokedUntil, x.recoveredAt = uint32(d.int()), d.int()
+	x := &d.x
+	*x = extra{revokedUntil: uint32(d.int()), recoveredAt: d.int()}
 	completedAt := d.int()
 	r.createHash, r.state = d.uint(), State(d.uint())
 	// The three times of the state are one field: the state and the feed
@@ -731,45 +792,35 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 	es := append(d.es[:0], d.strBytes()...)
 	emailLen := len(es)
 	x.firstName, x.lastName, x.companyName = d.str(), d.str(), d.str()
-	// Items and tracking are read into scratch space: the interner returns
-	// its shared copy, or copies them.
 	var sh shape
-	items := d.items[:0]
-	products := d.products[:0]
-	for range d.arrayLen(-1) {
-		d.arrayLen(3)
-		it := OrderItem{Name: d.strIn(in), Path: d.strIn(in)}
-		start := len(products)
-		for range d.arrayLen(-1) {
-			d.arrayLen(2)
-			products = append(products, Product{Path: d.strIn(in), ProductCode: d.strIn(in)})
-		}
-		if len(products) > start {
-			it.Products = products[start:len(products):len(products)]
-		}
-		items = append(items, it)
-	}
-	sh.items = in.orderItems(items)
-	clear(items)
-	d.items, d.products = items[:0], products[:0]
-	if d.err == nil {
-		if n := d.mapLen(); n > 0 {
-			if d.tracking == nil {
-				d.tracking = make(map[string]string, n)
-			}
-			clear(d.tracking)
-			for range n {
-				k := d.strIn(in)
-				d.tracking[k] = d.strIn(in)
-			}
-			sh.tracking, sh.trackKey = in.trackingMap(d.tracking)
-		}
+	if i := d.recent(func(i int) []byte { return d.contents[i].raw }); i >= 0 {
+		c := d.contents[i]
+		copy(d.contents[1:i+1], d.contents[:i])
+		d.contents[0] = c
+		sh.items, sh.tracking, sh.trackKey = c.items, c.tracking, c.trackKey
+	} else {
+		d.contentSection(in, &sh)
 	}
 	switch n := d.arrayLen(-1); {
 	case n == 1:
 		d.arrayLen(4)
 		es = append(es, d.strBytes()...)
-		sh.ident, sh.hasIdent = identMeta{d.strIn(in), d.strIn(in), d.strIn(in)}, true
+		sh.hasIdent = true
+		if i := d.recent(func(i int) []byte { return d.idents[i].raw }); i >= 0 {
+			c := d.idents[i]
+			copy(d.idents[1:i+1], d.idents[:i])
+			d.idents[0] = c
+			sh.ident, sh.entry = c.ident, c.entry
+			break
+		}
+		start, gen := d.off, d.gen
+		sh.ident = identMeta{d.strIn(in), d.strIn(in), d.strIn(in)}
+		sh.entry = d.strIn(in)
+		last := d.idents[sectionWays-1].raw
+		if raw := d.sectionFrom(start, gen, last); raw != nil {
+			copy(d.idents[1:], d.idents[:sectionWays-1])
+			d.idents[0] = identSection{raw, sh.ident, sh.entry}
+		}
 	case n > MaxIdentities:
 		if d.err == nil {
 			d.err = fmt.Errorf("basket record %q with %d identities", r.id, n)
@@ -780,11 +831,13 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 			d.arrayLen(4)
 			x.identities[i] = Identity{Sub: d.str(), Iss: d.strIn(in), Service: d.strIn(in), Type: d.strIn(in)}
 		}
+		sh.entry = d.strIn(in)
+	default:
+		sh.entry = d.strIn(in)
 	}
 	d.es = es
-	sh.entry = d.strIn(in)
-	if b, err := d.r.Peek(1); err == nil && b[0] == 0xc0 {
-		d.r.Discard(1) //nolint:errcheck // none: the byte is buffered
+	if d.peek() == 0xc0 {
+		d.code()
 	} else if d.err == nil {
 		var cf map[string]any
 		d.err = d.dec.Decode(&cf)
@@ -804,11 +857,61 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 	if d.err != nil {
 		return r, nil
 	}
-	r.x = &x
-	r.trimExt()
-	r.shape = in.shape(&sh)
+	if !x.empty() {
+		r.x = new(extra)
+		*r.x = *x
+	}
+	if k := keyOf(&sh); k == d.lastKey && d.lastShape != nil {
+		r.shape = d.lastShape
+	} else {
+		r.shape = in.shapeOf(&sh, k)
+		d.lastKey, d.lastShape = k, r.shape
+	}
 	r.es, r.emailLen = string(es), uint16(emailLen)
 	return r, link
+}
+
+// contentSection reads a record's items and tracking into sh, and keeps
+// their bytes as the most recent section. They are read into scratch
+// space: the interner returns its shared copy, or copies them.
+func (d *decoder) contentSection(in *interner, sh *shape) {
+	start, gen := d.off, d.gen
+	items, products := d.items[:0], d.products[:0]
+	// The loops stop at an error: a count read from bad data can be huge.
+	for n, i := d.arrayLen(-1), 0; i < n && d.err == nil; i++ {
+		d.arrayLen(3)
+		it := OrderItem{Name: d.strIn(in), Path: d.strIn(in)}
+		first := len(products)
+		for m, j := d.arrayLen(-1), 0; j < m && d.err == nil; j++ {
+			d.arrayLen(2)
+			products = append(products, Product{Path: d.strIn(in), ProductCode: d.strIn(in)})
+		}
+		if len(products) > first {
+			it.Products = products[first:len(products):len(products)]
+		}
+		items = append(items, it)
+	}
+	sh.items = in.orderItems(items)
+	clear(items)
+	d.items, d.products = items[:0], products[:0]
+	if d.err == nil {
+		if n := d.mapLen(); n > 0 {
+			if d.tracking == nil {
+				d.tracking = make(map[string]string, min(n, 16))
+			}
+			clear(d.tracking)
+			for i := 0; i < n && d.err == nil; i++ {
+				k := d.strIn(in)
+				d.tracking[k] = d.strIn(in)
+			}
+			sh.tracking, sh.trackKey = in.trackingMap(d.tracking)
+		}
+	}
+	last := d.contents[sectionWays-1].raw
+	if raw := d.sectionFrom(start, gen, last); raw != nil {
+		copy(d.contents[1:], d.contents[:sectionWays-1])
+		d.contents[0] = contentSection{raw, sh.items, sh.tracking, sh.trackKey}
+	}
 }
 
 // startBackground starts the sweeper and, for a durable engine, the

@@ -78,10 +78,15 @@ func (r *record) ext() *extra {
 
 // trimExt drops r.x when nothing in it is set.
 func (r *record) trimExt() {
-	if r.x != nil && r.x.firstName == "" && r.x.lastName == "" && r.x.companyName == "" &&
-		len(r.x.customFields) == 0 && len(r.x.identities) == 0 && r.x.recoveredAt == 0 && r.x.revokedUntil == 0 {
+	if r.x != nil && r.x.empty() {
 		r.x = nil
 	}
+}
+
+// empty reports whether x holds nothing, so that a record needs none.
+func (x *extra) empty() bool {
+	return x.firstName == "" && x.lastName == "" && x.companyName == "" &&
+		len(x.customFields) == 0 && len(x.identities) == 0 && x.recoveredAt == 0 && x.revokedUntil == 0
 }
 
 func (r *record) extra() *extra {

@@ -40,6 +40,25 @@ func (t *recTable) set(r *record) {
 	}
 }
 
+// add files r, whose id it must not hold, and reports whether it did; the
+// same as get and then set, with one lookup of the hash where there is no
+// collision.
+func (t *recTable) add(r *record) bool {
+	h := maphash.String(t.seed, r.id)
+	o := t.m[h]
+	switch {
+	case o == nil:
+		t.m[h] = r
+		return true
+	case o.id == r.id:
+		return false
+	case t.over[r.id] != nil:
+		return false
+	}
+	t.over[r.id] = r
+	return true
+}
+
 func (t *recTable) delete(id string) {
 	h := maphash.String(t.seed, id)
 	if o := t.m[h]; o != nil && o.id == id {

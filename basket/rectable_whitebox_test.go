@@ -21,9 +21,16 @@ func TestRecTableCollision(t *testing.T) {
 	if got, n := tb.get("b"), tb.len(); got != b2 || n != 2 {
 		t.Fatalf("after a replacement get(b) = %v, len %d; want the new record, 2", got, n)
 	}
+	if tb.add(&record{id: "b"}) {
+		t.Fatal("add filed an id the table holds")
+	}
 	tb.delete("b")
 	if got, n := tb.get("b"), tb.len(); got != nil || n != 1 {
 		t.Fatalf("after delete(b) get(b) = %v, len %d; want nil, 1", got, n)
+	}
+	b3 := &record{id: "b"}
+	if !tb.add(b3) || tb.get("b") != b3 {
+		t.Fatal("add of b where a holds its slot: not filed in over")
 	}
 	if tb.m[maphash.String(tb.seed, "b")] != a {
 		t.Fatal("delete(b) took the slot's holder, a, with it")
@@ -41,7 +48,7 @@ func TestEmailIndexChecksAddresses(t *testing.T) {
 	other.setEmail("bob@example.com")
 	recs.set(mine)
 	recs.set(other)
-	x := newEmailIndex()
+	x := newEmailIndex(0)
 	x.add("ann@example.com", "mine")
 	x.add("ann@example.com", "other") // bob's basket where ann's hash is
 	var got []string

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -332,7 +333,7 @@ func (l *Log) LoadSnapshot(ctx context.Context, read func(seq uint64, r io.Reade
 			err = json.Unmarshal(b, &m)
 		}
 		if err == nil {
-			err = read(seq, bufio.NewReaderSize(&partReader{ctx: ctx, l: l, seq: seq, parts: m.Parts, size: m.Size}, 1<<20))
+			err = read(seq, sizedReader{bufio.NewReaderSize(&partReader{ctx: ctx, l: l, seq: seq, parts: m.Parts, size: m.Size}, 1<<20), int64(min(m.Size, math.MaxInt64))})
 		}
 		if err == nil {
 			return seq, nil
@@ -344,6 +345,15 @@ func (l *Log) LoadSnapshot(ctx context.Context, read func(seq uint64, r io.Reade
 	}
 	return 0, nil
 }
+
+// sizedReader is a snapshot's reader that says the snapshot's length, so
+// that the engine can size its tables before it reads the records.
+type sizedReader struct {
+	io.Reader
+	n int64
+}
+
+func (r sizedReader) Size() int64 { return r.n }
 
 // Replicas returns the replicas of the stream.
 func (l *Log) Replicas() int { return l.stream.CachedInfo().Config.Replicas }

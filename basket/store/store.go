@@ -235,12 +235,23 @@ func ReadSnapshotFile(fsys FS, name string, load func(r io.Reader) error) error 
 	if _, err := f.Seek(int64(snapHeader), io.SeekStart); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	r := bufio.NewReaderSize(io.LimitReader(f, size), 1<<20)
+	r := SizedReader{bufio.NewReaderSize(io.LimitReader(f, size), 1<<20), size}
 	if err := load(r); err != nil {
 		return fmt.Errorf("store: loading %s: %w", filepath.Base(name), err)
 	}
 	return nil
 }
+
+// SizedReader is a reader of a payload whose length is known, such as the
+// one ReadSnapshotFile passes: a loader can size its tables from it
+// before it has read the payload.
+type SizedReader struct {
+	io.Reader
+	N int64 // the payload's length in bytes
+}
+
+// Size returns the payload's length in bytes.
+func (r SizedReader) Size() int64 { return r.N }
 
 // verifySnapshot checks a snapshot's header, length and CRC and returns
 // its payload's length.

@@ -1,0 +1,253 @@
+package basket
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// snapshotOf returns a snapshot payload of e.
+func snapshotOf(t testing.TB, e *Engine) []byte {
+	t.Helper()
+	e.mu.Lock()
+	v := e.freeze()
+	e.mu.Unlock()
+	var buf bytes.Buffer
+	if err := v.write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// variedEngine returns an engine of n baskets drawn from many shapes (items,
+// tracking, identities, entries, names and custom fields mixed at random),
+// so that a snapshot's sections repeat, but not always from the basket
+// before.
+func variedEngine(t testing.TB, seed uint64, n int) (*Engine, *Options) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 7))
+	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	now := t0
+	opts := &Options{TTL: NoExpiry, RecoverySecrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+		Now: func() time.Time { return now }}
+	e, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offers := [][]OrderItem{nil,
+		{{Name: "Digital", Path: "/offers/digital"}},
+		{{Name: "Print", Path: "/offers/print", Products: []Product{{Path: "/p/print", ProductCode: "SKU-P"}}}},
+		{{Name: "Both", Path: "/offers/both", Products: []Product{{Path: "/p/a", ProductCode: "A"}, {Path: "/p/b", ProductCode: "B"}}},
+			{Name: "Gift", Path: "/offers/gift"}},
+		{{Name: strings.Repeat("long ", 120), Path: "/offers/long"}}, // a section too long to keep
+	}
+	trackings := []map[string]string{nil, {"tag": "direct"}, {"tag": "social"},
+		{"tag": "web", "utm_source": "news", "utm_medium": "email"}, {"utm_campaign": "spring"}}
+	entries := []string{"", "/checkout", "/checkout/weekend"}
+	issuers := []string{"https://a.example", "https://b.example"}
+	ctx := context.Background()
+	for i := range n {
+		now = t0.Add(time.Duration(i) * time.Second)
+		id := fmt.Sprintf("b-%05d", i)
+		evs := []Event{{Type: EventCreated, BasketID: id, At: now, Entry: entries[r.IntN(len(entries))],
+			OrderItems: offers[r.IntN(len(offers))], Tracking: trackings[r.IntN(len(trackings))]}}
+		if r.IntN(5) == 0 {
+			evs[0].CustomFields = map[string]any{"plan": "annual", "seats": int64(r.IntN(9)), "flags": map[string]any{"b": true, "a": "x"}}
+		}
+		cd := &CustomerDetails{Email: fmt.Sprintf("user%d@example.com", r.IntN(n/3+1))}
+		if r.IntN(2) == 0 {
+			cd.FirstName = "Ann"
+		}
+		if r.IntN(4) == 0 {
+			cd.CompanyName = "Example Ltd"
+		}
+		for k := range r.IntN(3) {
+			evs = append(evs, Event{Type: EventIdentified, BasketID: id, At: now,
+				Identity:        &Identity{Sub: fmt.Sprintf("sub-%d-%d", i, k), Iss: issuers[r.IntN(len(issuers))], Service: "sso", Type: "account"},
+				CustomerDetails: cd})
+		}
+		if len(evs) == 1 && r.IntN(2) == 0 {
+			evs = append(evs, Event{Type: EventEmailCaptured, BasketID: id, At: now, Email: cd.Email})
+		}
+		if r.IntN(6) == 0 {
+			evs = append(evs, Event{Type: EventCompleted, BasketID: id, At: now})
+		}
+		if _, err := e.Apply(ctx, evs...); err != nil {
+			t.Fatalf("basket %d: %v", i, err)
+		}
+	}
+	return e, opts
+}
+
+// TestSnapshotReadBack loads a snapshot of varied baskets through readers
+// that hand over all, half or one byte at a time (so that values and the
+// sections a decoder keeps cross the refills of its window), and writes
+// each engine's snapshot again: byte for byte the one it was loaded from.
+func TestSnapshotReadBack(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	e, opts := variedEngine(t, seed, 3000)
+	want := snapshotOf(t, e)
+	for _, tc := range []struct {
+		name string
+		r    func([]byte) io.Reader
+	}{
+		{"whole", func(b []byte) io.Reader { return bytes.NewReader(b) }},
+		{"halves", func(b []byte) io.Reader { return iotest.HalfReader(bytes.NewReader(b)) }},
+		{"bytes", func(b []byte) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e2, err := New(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e2.loadSnapshot(tc.r(want)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e2.Check(); err != nil {
+				t.Fatal(err)
+			}
+			if got := snapshotOf(t, e2); !bytes.Equal(got, want) {
+				i := 0
+				for i < len(got) && i < len(want) && got[i] == want[i] {
+					i++
+				}
+				t.Fatalf("the loaded engine's snapshot differs from byte %d (of %d, %d)", i, len(got), len(want))
+			}
+		})
+	}
+}
+
+// TestSnapshotCut: a snapshot cut short anywhere is an error, never a
+// panic, and leaves no basket half filed.
+func TestSnapshotCut(t *testing.T) {
+	e, opts := variedEngine(t, 1, 40)
+	snap := snapshotOf(t, e)
+	for n := 0; n < len(snap); n += 1 + n/50 {
+		e2, err := New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e2.loadSnapshot(bytes.NewReader(snap[:n])); err == nil {
+			t.Fatalf("a snapshot cut at %d of %d bytes loaded", n, len(snap))
+		}
+	}
+}
+
+// FuzzLoadSnapshot: any payload loads or is refused with an error; one
+// that loads passes the engine's invariants.
+func FuzzLoadSnapshot(f *testing.F) {
+	e, opts := variedEngine(f, 2, 12)
+	f.Add(snapshotOf(f, e))
+	e0, err := New(opts)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(snapshotOf(f, e0))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e2, err := New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e2.loadSnapshot(bytes.NewReader(b)); err != nil {
+			return
+		}
+		e2.updateDue()
+		_ = e2.Check()
+	})
+}
+
+// TestMsgReader reads random msgpack values, written by msgpack's own
+// encoder, through a window fed one byte or a few at a time, with a
+// reflective decoder reading every few values from the same window: the
+// same values, and the end of the data is io.ErrUnexpectedEOF.
+func TestMsgReader(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 9))
+	type val struct {
+		kind int // 0 int, 1 bool, 2 string, 3 array header, 4 map header, 5 nil, 6 reflective map
+		i    int64
+		s    string
+		m    map[string]any
+	}
+	var vals []val
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetSortMapKeys(true)
+	ints := []int64{0, 1, 127, 128, 255, 256, 65535, 65536, 1 << 31, 1<<32 + 5, -1, -32, -33, -128, -129, -32768, -32769, -1 << 40, 1<<63 - 1, -1 << 63}
+	for range 3000 {
+		v := val{kind: r.IntN(7)}
+		switch v.kind {
+		case 0:
+			v.i = ints[r.IntN(len(ints))]
+			if r.IntN(2) == 0 {
+				enc.EncodeInt(v.i) //nolint:errcheck // a bytes.Buffer
+			} else {
+				enc.EncodeInt64(v.i) //nolint:errcheck // a bytes.Buffer
+			}
+		case 1:
+			v.i = int64(r.IntN(2))
+			enc.EncodeBool(v.i == 1) //nolint:errcheck // a bytes.Buffer
+		case 2:
+			v.s = strings.Repeat("x", []int{0, 1, 31, 32, 255, 256, 70000}[r.IntN(7)])
+			enc.EncodeString(v.s) //nolint:errcheck // a bytes.Buffer
+		case 3, 4:
+			v.i = int64([]int{0, 15, 16, 65535, 65536}[r.IntN(5)])
+			if v.kind == 3 {
+				enc.EncodeArrayLen(int(v.i)) //nolint:errcheck // a bytes.Buffer
+			} else {
+				enc.EncodeMapLen(int(v.i)) //nolint:errcheck // a bytes.Buffer
+			}
+		case 5:
+			enc.EncodeNil() //nolint:errcheck // a bytes.Buffer
+		case 6:
+			v.m = map[string]any{"a": int8(1), "b": "two"}
+			enc.Encode(v.m) //nolint:errcheck // a bytes.Buffer
+		}
+		vals = append(vals, v)
+	}
+	data := buf.Bytes()
+	for name, src := range map[string]io.Reader{
+		"whole": bytes.NewReader(data),
+		"bytes": iotest.OneByteReader(bytes.NewReader(data)),
+		"half":  iotest.HalfReader(bytes.NewReader(data)),
+	} {
+		m := newMsgReader(src)
+		dec := msgpack.NewDecoder(&m)
+		for i, v := range vals {
+			var ok bool
+			switch v.kind {
+			case 0:
+				ok = m.int() == v.i
+			case 1:
+				ok = m.bool() == (v.i == 1)
+			case 2:
+				ok = string(m.strBytes()) == v.s
+			case 3:
+				ok = m.arrayLen() == int(v.i)
+			case 4:
+				ok = m.mapLen() == int(v.i)
+			case 5:
+				ok = m.peek() == 0xc0 && m.arrayLen() == -1
+			case 6:
+				var got map[string]any
+				ok = dec.Decode(&got) == nil && fmt.Sprint(got) == fmt.Sprint(v.m)
+			}
+			if !ok || m.err != nil {
+				t.Fatalf("%s: value %d (kind %d) read wrong; err %v", name, i, v.kind, m.err)
+			}
+		}
+		if m.int(); m.err != io.ErrUnexpectedEOF {
+			t.Fatalf("%s: a read past the end: %v; want io.ErrUnexpectedEOF", name, m.err)
+		}
+	}
+}
