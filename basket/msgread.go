@@ -79,14 +79,14 @@ func (m *msgReader) fail(what string, c byte) {
 }
 
 func (m *msgReader) code() byte {
-	if m.off < len(m.buf) {
-		c := m.buf[m.off]
+	if b := m.buf[m.off:]; len(b) > 0 {
 		m.off++
-		return c
+		return b[0]
 	}
 	return m.codeSlow()
 }
 
+//go:noinline
 func (m *msgReader) codeSlow() byte {
 	if !m.fill(1) {
 		return 0xc0
@@ -171,8 +171,24 @@ func (m *msgReader) be(n int) uint64 {
 	return binary.BigEndian.Uint64(b)
 }
 
-// int reads an integer of any width, or nil as 0.
+// int reads an integer of any width, or nil as 0. Small ones and 64-bit
+// ones (the times) are read inline.
 func (m *msgReader) int() int64 {
+	if m.off+9 <= len(m.buf) {
+		switch c := m.buf[m.off]; {
+		case c <= 0x7f:
+			m.off++
+			return int64(c)
+		case c == 0xcf || c == 0xd3:
+			v := binary.BigEndian.Uint64(m.buf[m.off+1:])
+			m.off += 9
+			return int64(v)
+		}
+	}
+	return m.intSlow()
+}
+
+func (m *msgReader) intSlow() int64 {
 	c := m.code()
 	switch {
 	case c <= 0x7f:
@@ -219,8 +235,20 @@ func (m *msgReader) bool() bool {
 }
 
 // strBytes reads a string (or binary) as a view of the window; nil reads
-// as empty.
+// as empty. Short strings in the window are read inline.
 func (m *msgReader) strBytes() []byte {
+	if m.off < len(m.buf) {
+		if c := m.buf[m.off]; c >= 0xa0 && c <= 0xbf {
+			if i, j := m.off+1, m.off+1+int(c&0x1f); j <= len(m.buf) {
+				m.off = j
+				return m.buf[i:j:j]
+			}
+		}
+	}
+	return m.strBytesSlow()
+}
+
+func (m *msgReader) strBytesSlow() []byte {
 	c := m.code()
 	var n int
 	switch {
@@ -245,6 +273,14 @@ func (m *msgReader) str() string { return string(m.strBytes()) }
 
 // arrayLen reads an array's header; nil reads as -1.
 func (m *msgReader) arrayLen() int {
+	if b := m.buf[m.off:]; len(b) > 0 && b[0]&0xf0 == 0x90 {
+		m.off++
+		return int(b[0] & 0x0f)
+	}
+	return m.arrayLenSlow()
+}
+
+func (m *msgReader) arrayLenSlow() int {
 	c := m.code()
 	switch {
 	case c >= 0x90 && c <= 0x9f:

@@ -474,7 +474,7 @@ func (v *frozen) encodeRecord(enc *msgpack.Encoder, r *record) error {
 func (e *Engine) loadSnapshot(rd io.Reader) error {
 	// The reflective decoder reads the few values that need it (settings,
 	// custom fields) from the same window, without a buffer of its own.
-	d := decoder{msgReader: newMsgReader(rd)}
+	d := decoder{msgReader: newMsgReader(rd), contentsOrder: newMRU(), identsOrder: newMRU()}
 	d.dec = msgpack.NewDecoder(&d.msgReader)
 	fields := d.arrayLen(-1)
 	format := d.uint()
@@ -631,10 +631,28 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 // (created, id) order, in the engine's indexes, and returns the feed's
 // entries (unsorted).
 func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error) {
+	// Another goroutine files the addresses, a batch behind: it owns
+	// e.byEmail until it is done, before this returns.
+	emails, filed := make(chan []*record, 4), make(chan struct{})
+	go func() {
+		defer close(filed)
+		for batch := range emails {
+			for _, r := range batch {
+				if k := r.emailKey(); k != "" {
+					e.byEmail.add(k, r.id)
+				}
+			}
+		}
+	}()
+	defer func() {
+		close(emails)
+		<-filed
+	}()
 	var feed []fentry
 	var prev ckey
 	first := true
 	for batch := range batches {
+		emails <- batch
 		for _, r := range batch {
 			k := ckey{r.created, r.id}
 			if !first && !ckeyLess(prev, k) {
@@ -650,9 +668,6 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 			}
 			e.created.Load(aentry{r.created, r})
 			e.counts[r.state]++
-			if k := r.emailKey(); k != "" {
-				e.byEmail.add(k, r.id)
-			}
 			if r.abandoned() {
 				e.abandoned.Load(aentry{r.created, r})
 				if tag := r.tag(); tag != "" {
@@ -682,19 +697,21 @@ type decoder struct {
 	items    []OrderItem
 	products []Product
 	tracking map[string]string
-	es       []byte
+	strs     []byte // a record's id, email, subject and names, then one string
+	names    []byte
 	x        extra
 
 	// What repeats from basket to basket is read once: the sections of
 	// recent records that follow the names (items and tracking) and that
 	// follow the one identity's subject (its issuer, service and type, and
-	// the entry), most recent first, and the last shape. msgpack values
-	// are prefix-free, so bytes that begin with a section's bytes hold the
-	// same values.
-	contents  [sectionWays]contentSection
-	idents    [sectionWays]identSection
-	lastKey   shapeKey
-	lastShape *shape
+	// the entry), and the last shape. msgpack values are prefix-free, so
+	// bytes that begin with a section's bytes hold the same values.
+	contents      [sectionWays]contentSection
+	idents        [sectionWays]identSection
+	contentsOrder mru
+	identsOrder   mru
+	lastKey       shapeKey
+	lastShape     *shape
 }
 
 // sectionWays is how many recent sections of each kind a decoder keeps;
@@ -717,22 +734,42 @@ type identSection struct {
 	entry string
 }
 
-// recent returns the index of the section of raws that the window begins
-// with, and skips its bytes; -1 if none.
-func (d *decoder) recent(raws func(i int) []byte) int {
+// mru orders the slots of a decoder's recent sections, the most recently
+// used first.
+type mru [sectionWays]uint8
+
+func newMRU() mru {
+	var o mru
+	for i := range o {
+		o[i] = uint8(i)
+	}
+	return o
+}
+
+// use moves the slot at place p to the front and returns it.
+func (o *mru) use(p int) uint8 {
+	s := o[p]
+	copy(o[1:p+1], o[:p])
+	o[0] = s
+	return s
+}
+
+// recent returns the slot of the section that the window begins with, by
+// raw, and skips its bytes; -1 if none.
+func (d *decoder) recent(o *mru, raw func(slot uint8) []byte) int {
 	rest := d.buf[d.off:]
-	for i := range sectionWays {
-		if raw := raws(i); len(raw) > 0 && len(rest) >= len(raw) && string(rest[:len(raw)]) == string(raw) {
-			d.off += len(raw)
-			return i
+	for p := range sectionWays {
+		if b := raw(o[p]); len(b) > 0 && len(rest) >= len(b) && string(rest[:len(b)]) == string(b) {
+			d.off += len(b)
+			return int(o.use(p))
 		}
 	}
 	return -1
 }
 
-// sectionFrom returns a copy of the bytes read since start (an offset in
-// the window at generation gen) for a section, or nil when they are not
-// all in the window or too many.
+// sectionFrom returns the bytes read since start (an offset in the window
+// at generation gen), copied into old, or nil when they are not all in the
+// window or too many.
 func (d *decoder) sectionFrom(start, gen int, old []byte) []byte {
 	if d.err != nil || d.gen != gen || d.off-start > maxSection {
 		return nil
@@ -770,7 +807,12 @@ func (d *decoder) arrayLen(want int) int {
 // none), a view valid until the next read.
 func (d *decoder) record(in *interner) (*record, []byte) {
 	d.arrayLen(recordFields)
-	r := &record{id: d.str(), created: d.int(), lastAt: d.int()}
+	// The record's own strings are gathered in d.strs and made one string
+	// (one allocation): the id, the email and the one identity's subject
+	// (es), then the names.
+	strs := append(d.strs[:0], d.strBytes()...)
+	idLen := len(strs)
+	r := &record{created: d.int(), lastAt: d.int()}
 	abandonedAt, deadline := d.int(), d.int()
 	r.feedPos, r.linkExp = d.uint(), uint32(d.int())
 	x := &d.x
@@ -787,16 +829,19 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 	case r.state == StateContactable:
 		r.mark = deadline
 	}
-	// es is built in scratch space: the email, then the subject of a basket's
-	// one identity.
-	es := append(d.es[:0], d.strBytes()...)
-	emailLen := len(es)
-	x.firstName, x.lastName, x.companyName = d.str(), d.str(), d.str()
+	strs = append(strs, d.strBytes()...)
+	emailLen := len(strs) - idLen
+	names := d.names[:0]
+	var nameLen [3]int
+	for i := range nameLen {
+		n := len(names)
+		names = append(names, d.strBytes()...)
+		nameLen[i] = len(names) - n
+	}
+	d.names = names
 	var sh shape
-	if i := d.recent(func(i int) []byte { return d.contents[i].raw }); i >= 0 {
-		c := d.contents[i]
-		copy(d.contents[1:i+1], d.contents[:i])
-		d.contents[0] = c
+	if slot := d.recent(&d.contentsOrder, func(s uint8) []byte { return d.contents[s].raw }); slot >= 0 {
+		c := &d.contents[slot]
 		sh.items, sh.tracking, sh.trackKey = c.items, c.tracking, c.trackKey
 	} else {
 		d.contentSection(in, &sh)
@@ -804,26 +849,25 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 	switch n := d.arrayLen(-1); {
 	case n == 1:
 		d.arrayLen(4)
-		es = append(es, d.strBytes()...)
+		strs = append(strs, d.strBytes()...)
 		sh.hasIdent = true
-		if i := d.recent(func(i int) []byte { return d.idents[i].raw }); i >= 0 {
-			c := d.idents[i]
-			copy(d.idents[1:i+1], d.idents[:i])
-			d.idents[0] = c
+		if slot := d.recent(&d.identsOrder, func(s uint8) []byte { return d.idents[s].raw }); slot >= 0 {
+			c := &d.idents[slot]
 			sh.ident, sh.entry = c.ident, c.entry
 			break
 		}
 		start, gen := d.off, d.gen
 		sh.ident = identMeta{d.strIn(in), d.strIn(in), d.strIn(in)}
 		sh.entry = d.strIn(in)
-		last := d.idents[sectionWays-1].raw
-		if raw := d.sectionFrom(start, gen, last); raw != nil {
-			copy(d.idents[1:], d.idents[:sectionWays-1])
-			d.idents[0] = identSection{raw, sh.ident, sh.entry}
+		slot := d.identsOrder.use(sectionWays - 1)
+		if raw := d.sectionFrom(start, gen, d.idents[slot].raw); raw != nil {
+			d.idents[slot] = identSection{raw, sh.ident, sh.entry}
+		} else {
+			d.idents[slot] = identSection{}
 		}
 	case n > MaxIdentities:
 		if d.err == nil {
-			d.err = fmt.Errorf("basket record %q with %d identities", r.id, n)
+			d.err = fmt.Errorf("basket record %q with %d identities", strs[:idLen], n)
 		}
 	case n > 1:
 		x.identities = make([]Identity, n)
@@ -835,7 +879,9 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 	default:
 		sh.entry = d.strIn(in)
 	}
-	d.es = es
+	esEnd := len(strs)
+	strs = append(strs, names...)
+	d.strs = strs
 	if d.peek() == 0xc0 {
 		d.code()
 	} else if d.err == nil {
@@ -846,16 +892,23 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 		}
 	}
 	if emailLen > math.MaxUint16 && d.err == nil {
-		d.err = fmt.Errorf("basket record %q with an email of %d bytes", r.id, emailLen)
+		d.err = fmt.Errorf("basket record %q with an email of %d bytes", strs[:idLen], emailLen)
 	}
-	if r.id == "" || r.state < StateOpen || r.state > StateCompleted {
+	if idLen == 0 || r.state < StateOpen || r.state > StateCompleted {
 		if d.err == nil {
-			d.err = fmt.Errorf("a malformed basket record %q", r.id)
+			d.err = fmt.Errorf("a malformed basket record %q", strs[:idLen])
 		}
 	}
 	link := d.strBytes()
 	if d.err != nil {
 		return r, nil
+	}
+	all := string(strs)
+	r.id, r.es, r.emailLen = all[:idLen], all[idLen:esEnd], uint16(emailLen)
+	if rest := all[esEnd:]; nameLen != [3]int{} {
+		x.firstName, rest = rest[:nameLen[0]], rest[nameLen[0]:]
+		x.lastName, rest = rest[:nameLen[1]], rest[nameLen[1]:]
+		x.companyName = rest
 	}
 	if !x.empty() {
 		r.x = new(extra)
@@ -867,7 +920,6 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 		r.shape = in.shapeOf(&sh, k)
 		d.lastKey, d.lastShape = k, r.shape
 	}
-	r.es, r.emailLen = string(es), uint16(emailLen)
 	return r, link
 }
 
@@ -907,10 +959,11 @@ func (d *decoder) contentSection(in *interner, sh *shape) {
 			sh.tracking, sh.trackKey = in.trackingMap(d.tracking)
 		}
 	}
-	last := d.contents[sectionWays-1].raw
-	if raw := d.sectionFrom(start, gen, last); raw != nil {
-		copy(d.contents[1:], d.contents[:sectionWays-1])
-		d.contents[0] = contentSection{raw, sh.items, sh.tracking, sh.trackKey}
+	slot := d.contentsOrder.use(sectionWays - 1)
+	if raw := d.sectionFrom(start, gen, d.contents[slot].raw); raw != nil {
+		d.contents[slot] = contentSection{raw, sh.items, sh.tracking, sh.trackKey}
+	} else {
+		d.contents[slot] = contentSection{}
 	}
 }
 
