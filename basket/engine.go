@@ -640,6 +640,8 @@ func (e *Engine) Get(ctx context.Context, id string) (Basket, error) {
 // materialise returns the public view of r. e.mu must be held.
 func (e *Engine) materialise(r *record, nowSec int64) Basket {
 	m := materialiser{e: e, nowSec: nowSec}
+	m.hold(nil)
+	m.follows = e.followUps
 	return m.basket(r)
 }
 
@@ -647,12 +649,37 @@ func (e *Engine) materialise(r *record, nowSec int64) Basket {
 // baskets of a page share its buffers: one allocation for their links and
 // one for their identities (or none, with reuse, for a reader that is
 // handed one basket at a time).
+//
+// Records never change once filed, so a read collects its records under
+// e.mu and makes their views after releasing it: hold takes, under e.mu,
+// what else the views need (the settings of the moment, the records'
+// follow-ups). A read's lock is held for the index walk only, never for
+// the views or for what the caller does with them.
 type materialiser struct {
-	e      *Engine
-	nowSec int64
-	reuse  bool // each basket is valid only until the next: reuse idents
-	links  strings.Builder
-	idents []Identity
+	e        *Engine
+	nowSec   int64
+	validity time.Duration       // the recovery links' validity when the read began
+	follows  map[string]followUp // the follow-ups of the read's records; nil if none
+	reuse    bool                // each basket is valid only until the next: reuse idents
+	links    strings.Builder
+	idents   []Identity
+}
+
+// hold takes what the views of recs need besides the records themselves.
+// e.mu must be held.
+func (m *materialiser) hold(recs []*record) {
+	m.validity = m.e.recoveryValidity
+	if len(m.e.followUps) == 0 {
+		return
+	}
+	for _, r := range recs {
+		if f, ok := m.e.followUps[r.id]; ok {
+			if m.follows == nil {
+				m.follows = make(map[string]followUp)
+			}
+			m.follows[r.id] = f
+		}
+	}
 }
 
 // grow sizes the buffers for recs.
@@ -702,11 +729,11 @@ func (m *materialiser) basket(r *record) Basket {
 	}
 	if r.abandoned() {
 		start := m.links.Len()
-		m.e.writeRecoveryLink(&m.links, r, m.nowSec)
+		m.e.writeRecoveryLink(&m.links, r, m.nowSec, m.validity)
 		b.RecoveryLink = m.links.String()[start:]
 	}
-	if len(m.e.followUps) > 0 {
-		if f, ok := m.e.followUps[r.id]; ok {
+	if m.follows != nil {
+		if f, ok := m.follows[r.id]; ok {
 			b.FollowedUpAt, b.FollowUpNote = msTime(f.at), f.note
 		}
 	}

@@ -20,12 +20,12 @@ type FeedPage struct {
 // with a new position. limit 0 means DefaultLimit.
 func (e *Engine) Feed(ctx context.Context, after uint64, limit int) (FeedPage, error) {
 	var items []Basket
-	var m materialiser
-	p, err := e.feedPage(ctx, after, limit, func(r *record, nowSec int64) {
-		if m.e == nil {
-			m = materialiser{e: e, nowSec: nowSec}
+	m := materialiser{e: e}
+	p, err := e.feedPage(ctx, after, limit, &m, func(recs []*record) {
+		items = make([]Basket, 0, len(recs))
+		for _, r := range recs {
+			items = append(items, m.basket(r))
 		}
-		items = append(items, m.basket(r))
 	})
 	p.Items = items
 	return p, err
@@ -33,21 +33,22 @@ func (e *Engine) Feed(ctx context.Context, after uint64, limit int) (FeedPage, e
 
 // FeedFunc reads the feed as Feed does but hands each basket to fn in
 // order instead of collecting them; it returns the page without Items. b is
-// reused and valid only during the call, and fn runs under the engine's read
-// lock: it must not call the engine.
+// reused and valid only during the call. fn runs after the engine's read
+// lock is released, so that a slow consumer holds up no writer.
 func (e *Engine) FeedFunc(ctx context.Context, after uint64, limit int, fn func(b *Basket)) (FeedPage, error) {
 	var b Basket
-	var m materialiser
-	return e.feedPage(ctx, after, limit, func(r *record, nowSec int64) {
-		if m.e == nil {
-			m = materialiser{e: e, nowSec: nowSec, reuse: true}
+	m := materialiser{e: e, reuse: true}
+	return e.feedPage(ctx, after, limit, &m, func(recs []*record) {
+		for _, r := range recs {
+			b = m.basket(r)
+			fn(&b)
 		}
-		b = m.basket(r)
-		fn(&b)
 	})
 }
 
-func (e *Engine) feedPage(ctx context.Context, after uint64, limit int, visit func(*record, int64)) (FeedPage, error) {
+// feedPage collects a page of the feed under the read lock, with m holding
+// what the views need, and hands its records to visit after releasing it.
+func (e *Engine) feedPage(ctx context.Context, after uint64, limit int, m *materialiser, visit func([]*record)) (FeedPage, error) {
 	if err := ctx.Err(); err != nil {
 		return FeedPage{}, err
 	}
@@ -58,22 +59,26 @@ func (e *Engine) feedPage(ctx context.Context, after uint64, limit int, visit fu
 	if err := e.beforeRead(ctx); err != nil {
 		return FeedPage{}, err
 	}
-	now := e.readNow()
+	m.nowSec = e.readNow() / 1000
 	e.mu.RLock()
-	defer e.mu.RUnlock()
 	if e.closed {
+		e.mu.RUnlock()
 		return FeedPage{}, ErrClosed
 	}
 	p := FeedPage{Next: min(after, e.lastPos)}
 	if after >= e.lastPos {
+		e.mu.RUnlock()
 		return p, nil
 	}
-	n := 0
+	recs := make([]*record, 0, min(limit, 128))
 	e.feed.Ascend(fentry{pos: after + 1}, func(f fentry) bool {
-		visit(f.rec, now/1000)
+		recs = append(recs, f.rec)
 		p.Next = f.pos
-		n++
-		return n < limit
+		return len(recs) < limit
 	})
+	m.hold(recs)
+	e.mu.RUnlock()
+	m.grow(recs)
+	visit(recs)
 	return p, nil
 }

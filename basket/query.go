@@ -120,9 +120,7 @@ func checkLimit(limit int) (int, error) {
 func (e *Engine) Abandoned(ctx context.Context, q Query) (Page, error) {
 	var items []Basket
 	m := materialiser{e: e}
-	p, err := e.query(ctx, &q, func(recs []*record, nowSec int64) {
-		m.nowSec = nowSec
-		m.grow(recs)
+	p, err := e.query(ctx, &q, &m, func(recs []*record) {
 		items = make([]Basket, 0, len(recs))
 	}, func(r *record) {
 		items = append(items, m.basket(r))
@@ -133,24 +131,22 @@ func (e *Engine) Abandoned(ctx context.Context, q Query) (Page, error) {
 
 // AbandonedFunc runs q as Abandoned does but, instead of collecting the
 // page, hands each basket to fn in order; it returns the page without
-// Items. b is reused from call to call and valid only during the call, and
-// fn runs under the engine's read lock: it must not call the engine. It is
-// for callers that encode a page as they go, without allocating one.
+// Items. b is reused from call to call and valid only during the call. fn
+// runs after the engine's read lock is released, so that a slow consumer
+// holds up no writer. It is for callers that encode a page as they go,
+// without allocating one.
 func (e *Engine) AbandonedFunc(ctx context.Context, q Query, fn func(b *Basket)) (Page, error) {
 	var b Basket
 	m := materialiser{e: e, reuse: true}
-	return e.query(ctx, &q, func(recs []*record, nowSec int64) {
-		m.nowSec = nowSec
-		m.grow(recs)
-	}, func(r *record) {
+	return e.query(ctx, &q, &m, nil, func(r *record) {
 		b = m.basket(r)
 		fn(&b)
 	})
 }
 
-// query runs q: sized gets the page's records and the time to read them
-// at, then visit each record.
-func (e *Engine) query(ctx context.Context, qp *Query, sized func(recs []*record, nowSec int64), visit func(r *record)) (Page, error) {
+// query runs q: it collects the page's records with m, then (the read lock
+// released) calls sized, if set, with them and visit with each.
+func (e *Engine) query(ctx context.Context, qp *Query, m *materialiser, sized func(recs []*record), visit func(r *record)) (Page, error) {
 	q := *qp
 	if err := ctx.Err(); err != nil {
 		return Page{}, err
@@ -166,11 +162,17 @@ func (e *Engine) query(ctx context.Context, qp *Query, sized func(recs []*record
 	if err := e.beforeRead(ctx); err != nil {
 		return Page{}, err
 	}
-	now := e.readNow()
-
-	recs, more, total, err := e.collect(&s, limit, q.Count, now/1000, sized, visit)
+	m.nowSec = e.readNow() / 1000
+	recs, more, total, err := e.collect(&s, limit, q.Count, m)
 	if err != nil {
 		return Page{}, err
+	}
+	m.grow(recs)
+	if sized != nil {
+		sized(recs)
+	}
+	for _, r := range recs {
+		visit(r)
 	}
 	p := Page{Alias: e.alias, Total: total}
 	if more {
@@ -200,17 +202,22 @@ func (e *Engine) Customer(ctx context.Context, email string) ([]Basket, error) {
 	if err := e.beforeRead(ctx); err != nil {
 		return nil, err
 	}
-	now := e.readNow()
+	m := materialiser{e: e, nowSec: e.readNow() / 1000}
+	var recs []*record
 	e.mu.RLock()
-	defer e.mu.RUnlock()
 	if e.closed {
+		e.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	out := make([]Basket, 0, 1)
-	m := materialiser{e: e, nowSec: now / 1000}
 	e.byEmail.each(&e.recs, NormalizeEmail(email), func(r *record) {
-		out = append(out, m.basket(r))
+		recs = append(recs, r)
 	})
+	m.hold(recs)
+	e.mu.RUnlock()
+	out := make([]Basket, 0, max(len(recs), 1))
+	for _, r := range recs {
+		out = append(out, m.basket(r))
+	}
 	slices.SortFunc(out, func(a, b Basket) int {
 		if c := a.Created.Compare(b.Created); c != 0 {
 			return c
@@ -220,9 +227,10 @@ func (e *Engine) Customer(ctx context.Context, email string) ([]Basket, error) {
 	return out, nil
 }
 
-// collect finds the page's records and visits them under the read lock. It
-// reports whether more follow, and the total if count is set (-1 if not).
-func (e *Engine) collect(s *spec, limit int, count bool, nowSec int64, sized func([]*record, int64), visit func(*record)) (recs []*record, more bool, total int, err error) {
+// collect finds the page's records under the read lock, and has m hold
+// what their views need. It reports whether more follow, and the total if
+// count is set (-1 if not).
+func (e *Engine) collect(s *spec, limit int, count bool, m *materialiser) (recs []*record, more bool, total int, err error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
@@ -244,10 +252,7 @@ func (e *Engine) collect(s *spec, limit int, count bool, nowSec int64, sized fun
 	if more = len(recs) > limit; more {
 		recs = recs[:limit]
 	}
-	sized(recs, nowSec)
-	for _, r := range recs {
-		visit(r)
-	}
+	m.hold(recs)
 	return recs, more, total, nil
 }
 

@@ -279,21 +279,27 @@ func (r *record) dropLink() {
 // freshLink reports whether r's cached link has more than half its
 // validity left, so that no reader is handed a link about to expire.
 func (e *Engine) freshLink(r *record, nowSec int64) bool {
-	return r.linkExp != 0 && int64(r.linkExp)-nowSec > int64(e.recoveryValidity/time.Second)/2
+	return freshFor(r, nowSec, e.recoveryValidity)
+}
+
+// freshFor is freshLink with links valid for validity.
+func freshFor(r *record, nowSec int64, validity time.Duration) bool {
+	return r.linkExp != 0 && int64(r.linkExp)-nowSec > int64(validity/time.Second)/2
 }
 
 // writeRecoveryLink writes the recovery path of an abandoned record to sb:
-// the link cached when it became abandoned while it is fresh; a new one
-// otherwise.
-func (e *Engine) writeRecoveryLink(sb *strings.Builder, r *record, nowSec int64) {
+// the link cached when it became abandoned while it is fresh; a new one,
+// valid for validity, otherwise. It reads nothing that changes, so that it
+// runs without e.mu held, given the validity read under it.
+func (e *Engine) writeRecoveryLink(sb *strings.Builder, r *record, nowSec int64, validity time.Duration) {
 	var tok [tokenLen]byte
-	if e.freshLink(r, nowSec) {
+	if freshFor(r, nowSec, validity) {
 		kid := r.linkKeyID()
 		copy(tok[:4], kid[:])
 		binary.BigEndian.PutUint32(tok[4:8], r.linkExp)
 		copy(tok[8:], r.linkMAC[:])
 	} else {
-		e.signLink(&tok, r, uint32(nowSec+int64(e.recoveryValidity/time.Second)))
+		e.signLink(&tok, r, uint32(nowSec+int64(validity/time.Second)))
 	}
 	var enc [44]byte // b64.EncodedLen(tokenLen) is 32
 	n := b64.EncodedLen(tokenLen)
