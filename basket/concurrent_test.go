@@ -168,3 +168,69 @@ func TestConcurrentPaging(t *testing.T) {
 	}
 	t.Logf("%d writes overlapped the walks", during)
 }
+
+// TestVisitorHoldsNoWriter: the function AbandonedFunc and FeedFunc hand
+// each basket to runs without the engine's lock, so a consumer that writes
+// (or is slow) holds no writer up: a write from inside it completes, and
+// the page is the one read before it.
+func TestVisitorHoldsNoWriter(t *testing.T) {
+	ctx := context.Background()
+	clock := btest.NewClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
+	eng := btest.MustNewEngine(t, &basket.Options{Now: clock.Now})
+	items := []basket.OrderItem{{Name: "Digital", Path: "/offers/digital"}}
+	abandon := func(id string) error {
+		at := clock.Now()
+		_, err := eng.Apply(ctx,
+			basket.Event{Type: basket.EventCreated, BasketID: id, At: at, OrderItems: items},
+			basket.Event{Type: basket.EventEmailCaptured, BasketID: id, At: at, Email: id + "@example.com"})
+		return err
+	}
+	for i := range 3 {
+		if err := abandon(fmt.Sprintf("b-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		clock.Add(time.Minute)
+	}
+	clock.Add(time.Hour)
+	want := 3 // abandoned when the read begins: one more after each read
+	for name, read := range map[string]func(fn func(b *basket.Basket)) error{
+		"AbandonedFunc": func(fn func(b *basket.Basket)) error {
+			_, err := eng.AbandonedFunc(ctx, basket.Query{Limit: 10}, fn)
+			return err
+		},
+		"FeedFunc": func(fn func(b *basket.Basket)) error {
+			_, err := eng.FeedFunc(ctx, 0, 10, fn)
+			return err
+		},
+	} {
+		var seen []string
+		wrote := make(chan error, 1)
+		done := make(chan error, 1)
+		go func() {
+			err := read(func(b *basket.Basket) {
+				if len(seen) == 0 {
+					// A write while the page is being handed over.
+					go func() { wrote <- abandon("late-" + name) }()
+					select {
+					case err := <-wrote:
+						wrote <- err
+					case <-time.After(10 * time.Second):
+						wrote <- errors.New("the write waited for the reader")
+					}
+				}
+				seen = append(seen, b.ID)
+			})
+			done <- err
+		}()
+		if err := <-done; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := <-wrote; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(seen) != want {
+			t.Errorf("%s handed over %v; want the %d baskets read before the write", name, seen, want)
+		}
+		want++
+	}
+}
