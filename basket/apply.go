@@ -194,7 +194,13 @@ func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 	if len(events) == 0 {
 		return Result{}, nil
 	}
-	t := txn{e: e, now: now}
+	t := txn{e: e, now: now, ents: e.txnEnts[:0]}
+	defer func() {
+		if cap(t.ents) <= maxKeptTxn {
+			clear(t.ents)
+			e.txnEnts = t.ents[:0]
+		}
+	}()
 	e.mu.Unlock()
 	e.mu.RLock()
 	err := t.prepare(events)
@@ -206,6 +212,9 @@ func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 	t.commit(now)
 	return Result{Applied: len(events), Changed: t.changed}, nil
 }
+
+// maxKeptTxn bounds the space for touched baskets kept between batches.
+const maxKeptTxn = 4096
 
 // prepare makes the working copies of the batch and schedules their
 // abandonments, with the feed positions after e.lastPos. It changes

@@ -159,6 +159,9 @@ type Engine struct {
 	// than the swap of its records into the indexes.
 	snapMu sync.Mutex // one snapshot at a time
 	amu    sync.Mutex
+	// txnEnts is the applier's (guarded by amu): the space of a batch's
+	// touched baskets, reused from batch to batch.
+	txnEnts []went
 	wmu    sync.Mutex // orders appends to the log; guards logSeq and logNow
 	logSeq uint64     // the sequence of the last record logged
 	logNow int64      // the time stamped on it, unix ms
