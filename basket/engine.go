@@ -162,11 +162,11 @@ type Engine struct {
 	// txnEnts is the applier's (guarded by amu): the space of a batch's
 	// touched baskets, reused from batch to batch.
 	txnEnts []went
-	wmu    sync.Mutex // orders appends to the log; guards logSeq and logNow
-	logSeq uint64     // the sequence of the last record logged
-	logNow int64      // the time stamped on it, unix ms
-	qmu    sync.Mutex // guards queue
-	queue  []*pending // records logged and not yet applied, in log order
+	wmu     sync.Mutex // orders appends to the log; guards logSeq and logNow
+	logSeq  uint64     // the sequence of the last record logged
+	logNow  int64      // the time stamped on it, unix ms
+	qmu     sync.Mutex // guards queue
+	queue   []*pending // records logged and not yet applied, in log order
 
 	// nextDue is the unix ms time of the next time-based change (a
 	// promotion, an expiry, a tomb's end); math.MaxInt64 if none.
