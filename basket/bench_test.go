@@ -487,7 +487,8 @@ func gcPauseMax(k int) float64 {
 // BenchmarkReadersWhileWriting runs page queries (limit 10, random
 // createdAfter) from parallel goroutines over 1e6 abandoned baskets while a
 // writer applies whole journeys at 100,000 events a second, in batches of
-// 1,000 (ten a second). Compare ns/op across -cpu 1,2; read-p99-ns,
+// 1,000 (ten a second), of baskets created at random times (random) or
+// each after the last, as traffic comes (timeorder). Compare ns/op across -cpu 1,2; read-p99-ns,
 // read-p999-ns and read-max-ns are the readers' latencies (a reader held
 // out by a batch makes one slow read where it would have made many fast
 // ones, so the wait shows in the tail, not at the 99th percentile);
@@ -495,6 +496,15 @@ func gcPauseMax(k int) float64 {
 //
 //	go test ./basket -run '^$' -bench ReadersWhileWriting -cpu 1,2 -count 3
 func BenchmarkReadersWhileWriting(b *testing.B) {
+	for _, order := range []string{"random", "timeorder"} {
+		b.Run(order, func(b *testing.B) { benchmarkReadersWhileWriting(b, order == "timeorder") })
+	}
+}
+
+// benchmarkReadersWhileWriting is BenchmarkReadersWhileWriting with the
+// writer's baskets created at random times or in time order (each after
+// the last, as traffic comes).
+func benchmarkReadersWhileWriting(b *testing.B, inOrder bool) {
 	const n, rate, batch = 1e6, 100_000, 1000
 	eng := writablePopulation(b, n)
 	ctx := context.Background()
@@ -502,6 +512,7 @@ func BenchmarkReadersWhileWriting(b *testing.B) {
 	stop, done := make(chan struct{}), make(chan int)
 	go func() {
 		g := newBenchGen(uint64(time.Now().UnixNano()))
+		g.inOrder = inOrder
 		var evs []basket.Event
 		applied := 0
 		tick := time.NewTicker(time.Second * batch / rate)
