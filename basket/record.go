@@ -10,7 +10,9 @@ import (
 
 // record is the engine's copy of a basket. Records are never modified once
 // they are reachable from the engine's indexes: a change makes a copy (see
-// txn), so readers holding the read lock may share their strings and slices.
+// txn), so a reader that found a record under the read lock may read it,
+// and share its strings and slices, after letting go of the lock (the
+// materialiser does), and a snapshot is written from them without one.
 //
 // It is laid out to fit the 112-byte size class (TestRecordSize), with what
 // every basket has by value and the rest behind two pointers: shape, the
