@@ -195,10 +195,14 @@ func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 		return Result{}, nil
 	}
 	t := txn{e: e, now: now, ents: e.txnEnts[:0]}
+	// The space keeps no id or record past the batch: a batch that
+	// outgrew it leaves it for one of its own, filled in part.
 	defer func() {
+		clear(t.ents)
 		if cap(t.ents) <= maxKeptTxn {
-			clear(t.ents)
 			e.txnEnts = t.ents[:0]
+		} else {
+			clear(e.txnEnts[:cap(e.txnEnts)])
 		}
 	}()
 	e.mu.Unlock()

@@ -22,7 +22,9 @@ func (e *Engine) Feed(ctx context.Context, after uint64, limit int) (FeedPage, e
 	var items []Basket
 	m := materialiser{e: e}
 	p, err := e.feedPage(ctx, after, limit, &m, func(recs []*record) {
-		items = make([]Basket, 0, len(recs))
+		if len(recs) > 0 {
+			items = make([]Basket, 0, len(recs))
+		}
 		for _, r := range recs {
 			items = append(items, m.basket(r))
 		}
@@ -34,7 +36,9 @@ func (e *Engine) Feed(ctx context.Context, after uint64, limit int) (FeedPage, e
 // FeedFunc reads the feed as Feed does but hands each basket to fn in
 // order instead of collecting them; it returns the page without Items. b is
 // reused and valid only during the call. fn runs after the engine's read
-// lock is released, so that a slow consumer holds up no writer.
+// lock is released, so that a slow consumer holds up no writer: the page
+// is the feed as it was when the read walked it, and a write that returns
+// while fn runs (an erasure too) is not in it.
 func (e *Engine) FeedFunc(ctx context.Context, after uint64, limit int, fn func(b *Basket)) (FeedPage, error) {
 	var b Basket
 	m := materialiser{e: e, reuse: true}

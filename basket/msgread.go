@@ -2,6 +2,7 @@ package basket
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -116,7 +117,7 @@ func noEOF(err error) error {
 
 // next returns the next n bytes, a view of the window when they fit in it.
 func (m *msgReader) next(n int) []byte {
-	if m.off+n <= len(m.buf) {
+	if n >= 0 && m.off+n <= len(m.buf) {
 		b := m.buf[m.off : m.off+n : m.off+n]
 		m.off += n
 		return b
@@ -125,6 +126,10 @@ func (m *msgReader) next(n int) []byte {
 }
 
 func (m *msgReader) nextSlow(n int) []byte {
+	if n < 0 {
+		m.setErr(errLength) // from len32, on a 32-bit platform
+		return nil
+	}
 	if n <= cap(m.buf) {
 		if !m.fill(n) {
 			return nil
@@ -169,6 +174,20 @@ func (m *msgReader) be(n int) uint64 {
 		return uint64(binary.BigEndian.Uint32(b))
 	}
 	return binary.BigEndian.Uint64(b)
+}
+
+// errLength is the error of a length a platform's int cannot hold.
+var errLength = errors.New("a length of 2^31 or more, which this platform cannot hold")
+
+// len32 reads a 32-bit length, which on a 32-bit platform may not fit in
+// an int: that is an error, not a negative length.
+func (m *msgReader) len32() int {
+	n := m.be(4)
+	if uint64(int(n)) != n || int(n) < 0 {
+		m.setErr(errLength)
+		return 0
+	}
+	return int(n)
 }
 
 // int reads an integer of any width, or nil as 0. Small ones and 64-bit
@@ -261,7 +280,7 @@ func (m *msgReader) strBytesSlow() []byte {
 	case c == 0xda || c == 0xc5:
 		n = int(m.be(2))
 	case c == 0xdb || c == 0xc6:
-		n = int(m.be(4))
+		n = m.len32()
 	default:
 		m.fail("a string", c)
 		return nil
@@ -290,7 +309,7 @@ func (m *msgReader) arrayLenSlow() int {
 	case c == 0xdc:
 		return int(m.be(2))
 	case c == 0xdd:
-		return int(m.be(4))
+		return m.len32()
 	}
 	m.fail("an array", c)
 	return 0
@@ -307,7 +326,7 @@ func (m *msgReader) mapLen() int {
 	case c == 0xde:
 		return int(m.be(2))
 	case c == 0xdf:
-		return int(m.be(4))
+		return m.len32()
 	}
 	m.fail("a map", c)
 	return 0

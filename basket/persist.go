@@ -497,7 +497,9 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 		size = int(min(int64(n), 1<<24, s.Size()/minRecordBytes))
 	}
 	e.recs = newRecTable(size)
-	e.byEmail = newEmailIndex(size)
+	// Not every basket has an address: the index is made for half, and
+	// grows if more have one.
+	e.byEmail = newEmailIndex(size / 2)
 	// One goroutine decodes the records while this one files them: the
 	// decoder owns the reader and the interner until it is done.
 	batches, stop, done := make(chan []*record, 4), make(chan struct{}), make(chan struct{})
@@ -559,7 +561,9 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 		e.applied = d.uint()
 		e.lastNow = d.int()
 		var st settings
-		if d.err = d.dec.Decode(&st); d.err == nil {
+		if err := d.dec.Decode(&st); err != nil {
+			d.setErr(err)
+		} else {
 			e.setSettings(&st)
 		}
 	}
@@ -796,7 +800,7 @@ func (d *decoder) arrayLen(want int) int {
 	case d.err != nil:
 		return 0
 	case want >= 0 && n != want:
-		d.err = fmt.Errorf("an array of %d where %d belong", n, want)
+		d.setErr(fmt.Errorf("an array of %d where %d belong", n, want))
 	case n < 0:
 		n = 0
 	}
@@ -807,9 +811,8 @@ func (d *decoder) arrayLen(want int) int {
 // none), a view valid until the next read.
 func (d *decoder) record(in *interner) (*record, []byte) {
 	d.arrayLen(recordFields)
-	// The record's own strings are gathered in d.strs and made one string
-	// (one allocation): the id, the email and the one identity's subject
-	// (es), then the names.
+	// The record's own strings are gathered in d.strs: the id, the email
+	// and the one identity's subject (es), then the names.
 	strs := append(d.strs[:0], d.strBytes()...)
 	idLen := len(strs)
 	r := &record{created: d.int(), lastAt: d.int()}
@@ -859,15 +862,15 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 		start, gen := d.off, d.gen
 		sh.ident = identMeta{d.strIn(in), d.strIn(in), d.strIn(in)}
 		sh.entry = d.strIn(in)
-		slot := d.identsOrder.use(sectionWays - 1)
+		// A section not kept takes no place from one that is.
+		slot := d.identsOrder[sectionWays-1]
 		if raw := d.sectionFrom(start, gen, d.idents[slot].raw); raw != nil {
+			d.identsOrder.use(sectionWays - 1)
 			d.idents[slot] = identSection{raw, sh.ident, sh.entry}
-		} else {
-			d.idents[slot] = identSection{}
 		}
 	case n > MaxIdentities:
 		if d.err == nil {
-			d.err = fmt.Errorf("basket record %q with %d identities", strs[:idLen], n)
+			d.setErr(fmt.Errorf("basket record %q with %d identities", strs[:idLen], n))
 		}
 	case n > 1:
 		x.identities = make([]Identity, n)
@@ -886,26 +889,31 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 		d.code()
 	} else if d.err == nil {
 		var cf map[string]any
-		d.err = d.dec.Decode(&cf)
+		if err := d.dec.Decode(&cf); err != nil {
+			d.setErr(err)
+		}
 		if len(cf) > 0 {
 			x.customFields = cf
 		}
 	}
 	if emailLen > math.MaxUint16 && d.err == nil {
-		d.err = fmt.Errorf("basket record %q with an email of %d bytes", strs[:idLen], emailLen)
+		d.setErr(fmt.Errorf("basket record %q with an email of %d bytes", strs[:idLen], emailLen))
 	}
 	if idLen == 0 || r.state < StateOpen || r.state > StateCompleted {
 		if d.err == nil {
-			d.err = fmt.Errorf("a malformed basket record %q", strs[:idLen])
+			d.setErr(fmt.Errorf("a malformed basket record %q", strs[:idLen]))
 		}
 	}
 	link := d.strBytes()
 	if d.err != nil {
 		return r, nil
 	}
-	all := string(strs)
-	r.id, r.es, r.emailLen = all[:idLen], all[idLen:esEnd], uint16(emailLen)
-	if rest := all[esEnd:]; nameLen != [3]int{} {
+	// The id, the email with the subject, and the names are one string
+	// each: an id outlives its record (erasures, tombs, the change
+	// journal) and must not keep the customer's address or names alive.
+	r.id, r.es, r.emailLen = string(strs[:idLen]), string(strs[idLen:esEnd]), uint16(emailLen)
+	if nameLen != [3]int{} {
+		rest := string(strs[esEnd:])
 		x.firstName, rest = rest[:nameLen[0]], rest[nameLen[0]:]
 		x.lastName, rest = rest[:nameLen[1]], rest[nameLen[1]:]
 		x.companyName = rest
@@ -959,11 +967,11 @@ func (d *decoder) contentSection(in *interner, sh *shape) {
 			sh.tracking, sh.trackKey = in.trackingMap(d.tracking)
 		}
 	}
-	slot := d.contentsOrder.use(sectionWays - 1)
+	// A section not kept takes no place from one that is.
+	slot := d.contentsOrder[sectionWays-1]
 	if raw := d.sectionFrom(start, gen, d.contents[slot].raw); raw != nil {
+		d.contentsOrder.use(sectionWays - 1)
 		d.contents[slot] = contentSection{raw, sh.items, sh.tracking, sh.trackKey}
-	} else {
-		d.contents[slot] = contentSection{}
 	}
 }
 

@@ -133,8 +133,10 @@ func (e *Engine) Abandoned(ctx context.Context, q Query) (Page, error) {
 // page, hands each basket to fn in order; it returns the page without
 // Items. b is reused from call to call and valid only during the call. fn
 // runs after the engine's read lock is released, so that a slow consumer
-// holds up no writer. It is for callers that encode a page as they go,
-// without allocating one.
+// holds up no writer: the page is the engine's state when the read walked
+// the index, and a write that returns while fn runs (an erasure too) is
+// not in it. It is for callers that encode a page as they go, without
+// allocating one.
 func (e *Engine) AbandonedFunc(ctx context.Context, q Query, fn func(b *Basket)) (Page, error) {
 	var b Basket
 	m := materialiser{e: e, reuse: true}

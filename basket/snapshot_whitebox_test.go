@@ -251,3 +251,31 @@ func TestMsgReader(t *testing.T) {
 		}
 	}
 }
+
+// TestTxnSpaceKeepsNothing: the space the applier reuses for a batch's
+// touched baskets holds no id or record after the batch, also after a
+// batch that outgrew it.
+func TestTxnSpaceKeepsNothing(t *testing.T) {
+	e, err := New(&Options{TTL: NoExpiry, RecoverySecrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	batch := func(n int) {
+		evs := make([]Event, n)
+		for i := range evs {
+			evs[i] = Event{Type: EventCreated, BasketID: fmt.Sprintf("b-%d-%d", n, i), At: at}
+		}
+		if _, err := e.Apply(context.Background(), evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []int{1000, maxKeptTxn + 1000, 10} {
+		batch(n)
+		for i, w := range e.txnEnts[:cap(e.txnEnts)] {
+			if w != (went{}) {
+				t.Fatalf("after a batch of %d, entry %d of the space keeps %+v", n, i, w)
+			}
+		}
+	}
+}

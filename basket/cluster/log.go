@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -333,7 +332,7 @@ func (l *Log) LoadSnapshot(ctx context.Context, read func(seq uint64, r io.Reade
 			err = json.Unmarshal(b, &m)
 		}
 		if err == nil {
-			err = read(seq, sizedReader{bufio.NewReaderSize(&partReader{ctx: ctx, l: l, seq: seq, parts: m.Parts, size: m.Size}, 1<<20), int64(min(m.Size, math.MaxInt64))})
+			err = read(seq, sizedReader{&partReader{ctx: ctx, l: l, seq: seq, parts: m.Parts, size: m.Size}, int64(min(m.Size, math.MaxInt64))})
 		}
 		if err == nil {
 			return seq, nil

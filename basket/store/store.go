@@ -235,7 +235,7 @@ func ReadSnapshotFile(fsys FS, name string, load func(r io.Reader) error) error 
 	if _, err := f.Seek(int64(snapHeader), io.SeekStart); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	r := SizedReader{bufio.NewReaderSize(io.LimitReader(f, size), 1<<20), size}
+	r := SizedReader{io.LimitReader(f, size), size}
 	if err := load(r); err != nil {
 		return fmt.Errorf("store: loading %s: %w", filepath.Base(name), err)
 	}
