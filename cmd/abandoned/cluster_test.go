@@ -270,14 +270,26 @@ func httpFeed(t *testing.T, client *http.Client, url, token string) []string {
 }
 
 // freeLocalAddrs returns n addresses on 127.0.0.1 that were free a moment
-// ago.
+// ago. Their ports are below the kernel's ephemeral range where it says
+// which that is: a port of that range, free when picked, can be taken
+// before the node binds it as the source port of any outgoing connection
+// (the nodes' own route dials among them), and the node's NATS server
+// then never gets ready.
 func freeLocalAddrs(t *testing.T, n int) []string {
 	t.Helper()
 	var out []string
 	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	low := ephemeralLow()
+	for tries := 0; len(lns) < n; tries++ {
+		addr := "127.0.0.1:0"
+		if low > 11000 && tries < 1000 {
+			addr = fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(low-10000))
+		}
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
+			if addr != "127.0.0.1:0" {
+				continue // taken: another
+			}
 			t.Fatal(err)
 		}
 		lns = append(lns, ln)
@@ -287,6 +299,20 @@ func freeLocalAddrs(t *testing.T, n int) []string {
 		ln.Close()
 	}
 	return out
+}
+
+// ephemeralLow returns the low end of the kernel's ephemeral port range,
+// or 0 if it does not say.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(b), &low, &high); err != nil {
+		return 0
+	}
+	return low
 }
 
 // TestNotReady: while a node catches up it answers 503 with Retry-After on
