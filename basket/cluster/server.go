@@ -76,6 +76,16 @@ func StartServer(o ServerOptions) (*Server, error) {
 			opts.Routes = append(opts.Routes, &url.URL{Scheme: "nats", Host: p})
 		}
 	}
+	// The server cannot say which listener failed: an address another
+	// process holds is named here instead of after a 30 s wait.
+	if err := canListen(o.Listen, "-nats-listen"); err != nil {
+		return nil, err
+	}
+	if o.Cluster != "" {
+		if err := canListen(o.Cluster, "-nats-cluster"); err != nil {
+			return nil, err
+		}
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: starting NATS: %w", err)
@@ -116,6 +126,16 @@ func Connect(urls string) (*nats.Conn, error) {
 		return nil, fmt.Errorf("cluster: connecting to %s: %w", urls, err)
 	}
 	return nc, nil
+}
+
+// canListen reports an error naming flag if hp cannot be listened on now
+// (in use, or not an address of this machine). A port of 0 is any.
+func canListen(hp, flag string) error {
+	ln, err := net.Listen("tcp", hp)
+	if err != nil {
+		return fmt.Errorf("cluster: %s %s: %w", flag, hp, err)
+	}
+	return ln.Close()
 }
 
 func splitHostPort(hp, flag string) (string, int, error) {
