@@ -64,15 +64,26 @@ func (e *Engine) feedPage(ctx context.Context, after uint64, limit int, m *mater
 		return FeedPage{}, err
 	}
 	m.nowSec = e.readNow() / 1000
+	p, recs, err := e.collectFeed(after, limit, m)
+	if err != nil || len(recs) == 0 {
+		return p, err
+	}
+	m.grow(recs)
+	visit(recs)
+	return p, nil
+}
+
+// collectFeed finds a feed page's records under the read lock, and has m
+// hold what their views need.
+func (e *Engine) collectFeed(after uint64, limit int, m *materialiser) (FeedPage, []*record, error) {
 	e.mu.RLock()
+	defer e.mu.RUnlock()
 	if e.closed {
-		e.mu.RUnlock()
-		return FeedPage{}, ErrClosed
+		return FeedPage{}, nil, ErrClosed
 	}
 	p := FeedPage{Next: min(after, e.lastPos)}
 	if after >= e.lastPos {
-		e.mu.RUnlock()
-		return p, nil
+		return p, nil, nil
 	}
 	recs := make([]*record, 0, min(limit, 128))
 	e.feed.Ascend(fentry{pos: after + 1}, func(f fentry) bool {
@@ -81,8 +92,5 @@ func (e *Engine) feedPage(ctx context.Context, after uint64, limit int, m *mater
 		return len(recs) < limit
 	})
 	m.hold(recs)
-	e.mu.RUnlock()
-	m.grow(recs)
-	visit(recs)
-	return p, nil
+	return p, recs, nil
 }

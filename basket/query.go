@@ -205,17 +205,10 @@ func (e *Engine) Customer(ctx context.Context, email string) ([]Basket, error) {
 		return nil, err
 	}
 	m := materialiser{e: e, nowSec: e.readNow() / 1000}
-	var recs []*record
-	e.mu.RLock()
-	if e.closed {
-		e.mu.RUnlock()
-		return nil, ErrClosed
+	recs, err := e.customerRecords(NormalizeEmail(email), &m)
+	if err != nil {
+		return nil, err
 	}
-	e.byEmail.each(&e.recs, NormalizeEmail(email), func(r *record) {
-		recs = append(recs, r)
-	})
-	m.hold(recs)
-	e.mu.RUnlock()
 	out := make([]Basket, 0, max(len(recs), 1))
 	for _, r := range recs {
 		out = append(out, m.basket(r))
@@ -227,6 +220,22 @@ func (e *Engine) Customer(ctx context.Context, email string) ([]Basket, error) {
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out, nil
+}
+
+// customerRecords finds the live records of a normalised address under
+// the read lock, and has m hold what their views need.
+func (e *Engine) customerRecords(key string, m *materialiser) ([]*record, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	var recs []*record
+	e.byEmail.each(&e.recs, key, func(r *record) {
+		recs = append(recs, r)
+	})
+	m.hold(recs)
+	return recs, nil
 }
 
 // collect finds the page's records under the read lock, and has m hold
