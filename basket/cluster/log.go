@@ -320,29 +320,41 @@ func (l *Log) NewestSnapshot(ctx context.Context) (uint64, error) {
 // read fails, and returns the sequence of the one read took. With no
 // snapshot it returns 0; if every one fails, the errors.
 func (l *Log) LoadSnapshot(ctx context.Context, read func(seq uint64, r io.Reader) error) (uint64, error) {
-	seqs, err := l.snapshots(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("cluster: listing the snapshots: %w", err)
-	}
-	var errs []error
-	for _, seq := range seqs {
-		b, err := l.snaps.GetBytes(ctx, snapshotName(seq))
-		var m manifest
-		if err == nil {
-			err = json.Unmarshal(b, &m)
+	// The snapshots listed can be dropped while they are read, once the
+	// nodes have saved two newer ones: when every one listed is gone, the
+	// list is taken again.
+	for attempt := 0; ; attempt++ {
+		seqs, err := l.snapshots(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("cluster: listing the snapshots: %w", err)
 		}
-		if err == nil {
-			err = read(seq, sizedReader{&partReader{ctx: ctx, l: l, seq: seq, parts: m.Parts, size: m.Size}, int64(min(m.Size, math.MaxInt64))})
+		var errs []error
+		gone := 0
+		for _, seq := range seqs {
+			b, err := l.snaps.GetBytes(ctx, snapshotName(seq))
+			var m manifest
+			if err == nil {
+				err = json.Unmarshal(b, &m)
+			}
+			if err == nil {
+				err = read(seq, sizedReader{&partReader{ctx: ctx, l: l, seq: seq, parts: m.Parts, size: m.Size}, int64(min(m.Size, math.MaxInt64))})
+			}
+			if err == nil {
+				return seq, nil
+			}
+			if errors.Is(err, jetstream.ErrObjectNotFound) {
+				gone++
+			}
+			errs = append(errs, fmt.Errorf("snapshot %d: %w", seq, err))
 		}
-		if err == nil {
-			return seq, nil
+		switch {
+		case len(errs) == 0:
+			return 0, nil
+		case gone == len(errs) && attempt < 3 && ctx.Err() == nil:
+			continue
 		}
-		errs = append(errs, fmt.Errorf("snapshot %d: %w", seq, err))
-	}
-	if len(errs) > 0 {
 		return 0, fmt.Errorf("cluster: no snapshot loads: %w", errors.Join(errs...))
 	}
-	return 0, nil
 }
 
 // sizedReader is a snapshot's reader that says the snapshot's length, so
