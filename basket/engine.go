@@ -642,9 +642,7 @@ func (e *Engine) Get(ctx context.Context, id string) (Basket, error) {
 
 // materialise returns the public view of r. e.mu must be held.
 func (e *Engine) materialise(r *record, nowSec int64) Basket {
-	m := materialiser{e: e, nowSec: nowSec}
-	m.hold(nil)
-	m.follows = e.followUps
+	m := materialiser{e: e, nowSec: nowSec, validity: e.recoveryValidity, follows: e.followUps}
 	return m.basket(r)
 }
 

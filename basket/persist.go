@@ -506,21 +506,21 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	go func() {
 		defer close(done)
 		defer close(batches)
-		const size = 1024
-		batch := make([]*record, 0, size)
+		const batchSize = 1024
+		batch := make([]*record, 0, batchSize)
 		for i := 0; i < n && d.err == nil; i++ {
 			r, link := d.record(e.intern)
 			if d.err != nil {
 				break
 			}
 			e.parseLink(r, link)
-			if batch = append(batch, r); len(batch) == size || i == n-1 {
+			if batch = append(batch, r); len(batch) == batchSize || i == n-1 {
 				select {
 				case batches <- batch:
 				case <-stop:
 					return
 				}
-				batch = make([]*record, 0, size)
+				batch = make([]*record, 0, batchSize)
 			}
 		}
 	}()

@@ -255,7 +255,7 @@ func (e *Engine) revokeLocked(now int64, basketID string) error {
 
 // issueLink issues c's recovery token, valid until exp (unix seconds) and
 // bound to c's last revocation, and keeps its MAC: the link is spelled out
-// from it when read (appendRecoveryLink).
+// from it when read (writeRecoveryLink).
 func (e *Engine) issueLink(c *record, exp int64) {
 	var tok [tokenLen]byte
 	e.signLink(&tok, c, uint32(exp))
@@ -292,23 +292,15 @@ func freshFor(r *record, nowSec int64, validity time.Duration) bool {
 // valid for validity, otherwise. It reads nothing that changes, so that it
 // runs without e.mu held, given the validity read under it.
 func (e *Engine) writeRecoveryLink(sb *strings.Builder, r *record, nowSec int64, validity time.Duration) {
-	var tok [tokenLen]byte
+	var buf [256]byte
 	if freshFor(r, nowSec, validity) {
-		kid := r.linkKeyID()
-		copy(tok[:4], kid[:])
-		binary.BigEndian.PutUint32(tok[4:8], r.linkExp)
-		copy(tok[8:], r.linkMAC[:])
-	} else {
-		e.signLink(&tok, r, uint32(nowSec+int64(validity/time.Second)))
+		sb.Write(e.appendLink(buf[:0], r.id, r.linkKeyID(), r.linkExp, r.linkMAC[:]))
+		return
 	}
-	var enc [44]byte // b64.EncodedLen(tokenLen) is 32
-	n := b64.EncodedLen(tokenLen)
-	b64.Encode(enc[:n], tok[:])
-	sb.WriteString(e.recoverPath)
-	sb.WriteString("?basketId=")
-	sb.WriteString(queryEscape(r.id))
-	sb.WriteString("&recover=")
-	sb.Write(enc[:n])
+	var tok [tokenLen]byte
+	exp := uint32(nowSec + int64(validity/time.Second))
+	e.signLink(&tok, r, exp)
+	sb.Write(e.appendLink(buf[:0], r.id, [4]byte(tok[:4]), exp, tok[8:]))
 }
 
 // signLink makes r's recovery token valid until exp (unix seconds), signed

@@ -20,6 +20,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/basketlab/abandoned/basket/store"
 )
 
 // DefaultReplicas is how many replicas a stream has by default.
@@ -337,7 +339,7 @@ func (l *Log) LoadSnapshot(ctx context.Context, read func(seq uint64, r io.Reade
 				err = json.Unmarshal(b, &m)
 			}
 			if err == nil {
-				err = read(seq, sizedReader{&partReader{ctx: ctx, l: l, seq: seq, parts: m.Parts, size: m.Size}, int64(min(m.Size, math.MaxInt64))})
+				err = read(seq, store.SizedReader{Reader: &partReader{ctx: ctx, l: l, seq: seq, parts: m.Parts, size: m.Size}, N: int64(min(m.Size, math.MaxInt64))})
 			}
 			if err == nil {
 				return seq, nil
@@ -356,15 +358,6 @@ func (l *Log) LoadSnapshot(ctx context.Context, read func(seq uint64, r io.Reade
 		return 0, fmt.Errorf("cluster: no snapshot loads: %w", errors.Join(errs...))
 	}
 }
-
-// sizedReader is a snapshot's reader that says the snapshot's length, so
-// that the engine can size its tables before it reads the records.
-type sizedReader struct {
-	io.Reader
-	n int64
-}
-
-func (r sizedReader) Size() int64 { return r.n }
 
 // Replicas returns the replicas of the stream.
 func (l *Log) Replicas() int { return l.stream.CachedInfo().Config.Replicas }
