@@ -551,10 +551,10 @@ func (t *txn) commit(now int64) {
 	var erased []string
 	for _, w := range t.ents {
 		id, c := w.id, w.rec
-		old := e.recs.get(id)
+		h, old := e.recs.lookup(id)
 		if c == nil {
 			if old != nil {
-				e.remove(old)
+				e.remove(h, old)
 			}
 			e.erased.Set(id, w.erasedAt)
 			erased = append(erased, id)
@@ -566,7 +566,7 @@ func (t *txn) commit(now int64) {
 		if old == nil {
 			e.insert(c)
 		} else {
-			e.replace(old, c)
+			e.replace(h, old, c)
 		}
 	}
 	for _, er := range t.erasures {

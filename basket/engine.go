@@ -260,14 +260,13 @@ func New(opts *Options) (*Engine, error) {
 		changes:          newChangeTree(),
 		followUps:        make(map[string]followUp),
 		changeRetention:  o.ChangeRetention.Milliseconds(),
-		created:          newAbandonedTree(),
-		abandoned:        newAbandonedTree(),
 		byTag:            make(map[string]*btree.BTreeG[aentry]),
 		feed:             newFeedTree(),
-		pending:          newPendingTree(),
 		byEmail:          newEmailIndex(0),
 		intern:           newInterner(),
 	}
+	e.created, e.abandoned = newAbandonedTree(&e.recs.slots), newAbandonedTree(&e.recs.slots)
+	e.pending = newPendingTree(&e.recs.slots)
 	if o.TTL > 0 {
 		e.ttl = o.TTL.Milliseconds()
 	}
@@ -410,7 +409,7 @@ func (e *Engine) runDue(now int64) {
 		if !ok || p.deadline > now {
 			break
 		}
-		r := e.recs.get(p.id)
+		h, r := p.h, e.recs.slots.get(p.h)
 		c := *r
 		c.mark = 0 // no longer pending
 		// One that expires before it has been idle long enough is never
@@ -418,7 +417,7 @@ func (e *Engine) runDue(now int64) {
 		if e.ttl == 0 || r.created+e.ttl > p.deadline {
 			e.abandon(&c, p.deadline, now, &e.lastPos)
 		}
-		e.replace(r, &c)
+		e.replace(h, r, &c)
 	}
 	if e.ttl > 0 {
 		for {
@@ -426,8 +425,8 @@ func (e *Engine) runDue(now int64) {
 			if !ok || k.created+e.ttl > now {
 				break
 			}
-			r := k.rec
-			e.remove(r)
+			r := e.recs.slots.get(k.h)
+			e.remove(k.h, r)
 			e.counts[StateExpired]++
 			e.tombs.Set(r.id, tomb{
 				offerPath: r.firstOfferPath(),
@@ -512,41 +511,43 @@ func (e *Engine) insert(r *record) {
 		e.recDigest ^= e.digest(r)
 	}
 	e.noteChange(nil, r)
-	e.recs.set(r)
-	e.created.Load(aentry{r.created, r}) // appended when created in time order, else set
+	h := e.recs.add(r)
+	e.created.Load(aentry{r.created, h}) // appended when created in time order, else set
 	e.counts[r.state]++
-	e.indexAbandonment(r)
+	e.indexAbandonment(h, r)
 	if k := r.emailKey(); k != "" {
 		e.byEmail.add(k, r.id)
 	}
 }
 
-// remove takes a record out of the engine. e.mu must be held for writing.
-func (e *Engine) remove(r *record) {
+// remove takes h's record r out of the engine. e.mu must be held for
+// writing.
+func (e *Engine) remove(h handle, r *record) {
 	if e.rl != nil {
 		e.recDigest ^= e.digest(r)
 	}
-	e.recs.delete(r.id)
 	delete(e.followUps, r.id)
-	e.created.Delete(aentry{r.created, r})
+	e.created.Delete(aentry{r.created, h})
 	e.counts[r.state]--
-	e.unindexAbandonment(r)
+	e.unindexAbandonment(h, r)
 	if k := r.emailKey(); k != "" {
 		e.byEmail.remove(k, r.id)
 	}
+	e.recs.delete(h, r.id) // last: the indexes' searches above read h's id
 }
 
-// replace swaps old for its changed copy c. e.mu must be held for writing.
-func (e *Engine) replace(old, c *record) {
+// replace swaps h's record old for its changed copy c. The index entries
+// that name h and keep their keys stay as they are. e.mu must be held for
+// writing.
+func (e *Engine) replace(h handle, old, c *record) {
 	if e.rl != nil {
 		e.recDigest ^= e.digest(old) ^ e.digest(c)
 	}
 	e.noteChange(old, c)
-	e.recs.set(c)
-	e.created.Set(aentry{c.created, c})
+	e.recs.replace(h, c)
 	e.counts[old.state]--
 	e.counts[c.state]++
-	e.reindexAbandonment(old, c)
+	e.reindexAbandonment(h, old, c)
 	if old.email() != c.email() {
 		if ok, nk := old.emailKey(), c.emailKey(); ok != nk {
 			if ok != "" {
@@ -559,49 +560,45 @@ func (e *Engine) replace(old, c *record) {
 	}
 }
 
-func (e *Engine) indexAbandonment(r *record) {
+func (e *Engine) indexAbandonment(h handle, r *record) {
 	if r.abandoned() {
-		ent := aentry{r.created, r}
+		ent := aentry{r.created, h}
 		e.abandoned.Set(ent)
 		if tag := r.tag(); tag != "" {
 			tr := e.byTag[tag]
 			if tr == nil {
-				tr = newAbandonedTree()
+				tr = newAbandonedTree(&e.recs.slots)
 				e.byTag[tag] = tr
 			}
 			tr.Set(ent)
 		}
-		e.feed.Load(fentry{r.feedPos, r}) // new positions are the greatest: appended
+		e.feed.Load(fentry{r.feedPos, h}) // new positions are the greatest: appended
 	}
 	if d := r.deadline(); d != 0 {
-		e.pending.Set(pentry{d, r.id})
+		e.pending.Set(pentry{d, h})
 	}
 }
 
 // reindexAbandonment moves the abandonment indexes' entries of old to c,
-// its changed copy: entries whose keys stay are replaced in place.
-func (e *Engine) reindexAbandonment(old, c *record) {
+// its changed copy, where their keys change.
+func (e *Engine) reindexAbandonment(h handle, old, c *record) {
 	if !old.abandoned() || !c.abandoned() || old.tag() != c.tag() {
-		e.unindexAbandonment(old)
-		e.indexAbandonment(c)
+		e.unindexAbandonment(h, old)
+		e.indexAbandonment(h, c)
 		return
 	}
-	ent := aentry{c.created, c}
-	e.abandoned.Set(ent)
-	if tag := c.tag(); tag != "" {
-		e.byTag[tag].Set(ent)
-	}
+	// The abandoned and tag entries keep their keys. Pending entries name
+	// ids, which do not change; and neither record is pending, being
+	// abandoned.
 	if old.feedPos != c.feedPos {
 		e.feed.Delete(fentry{pos: old.feedPos})
+		e.feed.Load(fentry{c.feedPos, h}) // new positions are the greatest: appended
 	}
-	e.feed.Load(fentry{c.feedPos, c}) // new positions are the greatest: appended
-	// Pending entries name ids, which do not change; and neither record
-	// is pending, being abandoned.
 }
 
-func (e *Engine) unindexAbandonment(r *record) {
+func (e *Engine) unindexAbandonment(h handle, r *record) {
 	if r.abandoned() {
-		k := aentry{r.created, r}
+		k := aentry{r.created, h}
 		e.abandoned.Delete(k)
 		if tag := r.tag(); tag != "" {
 			if tr := e.byTag[tag]; tr != nil {
@@ -614,7 +611,7 @@ func (e *Engine) unindexAbandonment(r *record) {
 		e.feed.Delete(fentry{pos: r.feedPos})
 	}
 	if d := r.deadline(); d != 0 {
-		e.pending.Delete(pentry{d, r.id})
+		e.pending.Delete(pentry{d, h})
 	}
 }
 
@@ -797,13 +794,13 @@ func (e *Engine) Check() error {
 	nAb, nPend := 0, 0
 	tagCounts := map[string]int{}
 	emailCounts := 0
-	e.recs.all(func(r *record) {
+	e.recs.all(func(h handle, r *record) {
 		id := r.id
-		if e.recs.get(id) != r {
+		if rh, rr := e.recs.lookup(id); rh != h || rr != r {
 			fail("record %q not found by its id", id)
 		}
 		counts[r.state]++
-		if a, ok := e.created.Get(aentry{r.created, r}); !ok || a.rec != r {
+		if _, ok := e.created.Get(aentry{r.created, h}); !ok {
 			fail("basket %q missing from the created index", id)
 		}
 		if r.state == StateOpen && r.contactable() || r.state == StateContactable && !r.contactable() {
@@ -814,10 +811,10 @@ func (e *Engine) Check() error {
 			if r.state != StateContactable {
 				fail("basket %q abandoned in state %s", id, r.state)
 			}
-			if a, ok := e.abandoned.Get(aentry{r.created, r}); !ok || a.rec != r {
+			if _, ok := e.abandoned.Get(aentry{r.created, h}); !ok {
 				fail("basket %q missing from the abandoned index", id)
 			}
-			if f, ok := e.feed.Get(fentry{pos: r.feedPos}); !ok || f.rec != r {
+			if f, ok := e.feed.Get(fentry{pos: r.feedPos}); !ok || f.h != h {
 				fail("basket %q missing from the feed at %d", id, r.feedPos)
 			}
 			if r.feedPos == 0 || r.feedPos > e.lastPos {
@@ -825,10 +822,18 @@ func (e *Engine) Check() error {
 			}
 			if tag := r.tag(); tag != "" {
 				tagCounts[tag]++
+				if tr := e.byTag[tag]; tr == nil {
+					fail("basket %q of tag %q, which has no index", id, tag)
+				} else if _, ok := tr.Get(aentry{r.created, h}); !ok {
+					fail("basket %q missing from the index of tag %q", id, tag)
+				}
 			}
 		}
-		if r.deadline() != 0 {
+		if d := r.deadline(); d != 0 {
 			nPend++
+			if _, ok := e.pending.Get(pentry{d, h}); !ok {
+				fail("basket %q missing from the pending index", id)
+			}
 			if r.abandoned() {
 				fail("basket %q both pending and abandoned", id)
 			}

@@ -87,7 +87,7 @@ func (e *Engine) collectFeed(after uint64, limit int, m *materialiser) (FeedPage
 	}
 	recs := make([]*record, 0, min(limit, 128))
 	e.feed.Ascend(fentry{pos: after + 1}, func(f fentry) bool {
-		recs = append(recs, f.rec)
+		recs = append(recs, e.recs.slots.get(f.h))
 		p.Next = f.pos
 		return len(recs) < limit
 	})

@@ -18,65 +18,63 @@ func ckeyLess(a, b ckey) bool {
 }
 
 // aentry is an entry of the created, abandoned and tag indexes: the
-// created time by value, so that comparisons chase no pointer but on a tie,
-// and the record, whose id breaks ties. 16 bytes.
+// created time by value, so that comparisons chase no pointer but on a
+// tie, and the basket's handle, whose record's id breaks ties. It holds no
+// pointer (see handle).
 type aentry struct {
 	created int64
-	rec     *record // nil only in a pivot with the empty id
+	h       handle // 0 only in a pivot, which sorts before its created time's baskets
 }
 
-func (a aentry) id() string {
-	if a.rec == nil {
-		return ""
+// aentryLess returns the order of entries whose handles s resolves.
+func aentryLess(s *slots) func(a, b aentry) bool {
+	return func(a, b aentry) bool {
+		if a.created != b.created {
+			return a.created < b.created
+		}
+		return a.h != b.h && s.id(a.h) < s.id(b.h)
 	}
-	return a.rec.id
-}
-
-func (a aentry) key() ckey { return ckey{a.created, a.id()} }
-
-func aentryLess(a, b aentry) bool {
-	if a.created != b.created {
-		return a.created < b.created
-	}
-	return a.id() < b.id()
-}
-
-// pivot returns an entry that sorts as k.
-func pivot(k ckey) aentry {
-	if k.id == "" {
-		return aentry{created: k.created}
-	}
-	return aentry{created: k.created, rec: &record{id: k.id}}
 }
 
 // fentry is an entry of the feed, ordered by position.
 type fentry struct {
 	pos uint64
-	rec *record
+	h   handle
 }
 
 func fentryLess(a, b fentry) bool { return a.pos < b.pos }
 
-// pentry is a contactable basket waiting to become abandoned.
+// pentry is a contactable basket waiting to become abandoned. Baskets of
+// one deadline are abandoned in the order of their ids, which every node
+// of a cluster has alike (their handles differ).
 type pentry struct {
 	deadline int64
-	id       string
+	h        handle
 }
 
-func pentryLess(a, b pentry) bool {
-	if a.deadline != b.deadline {
-		return a.deadline < b.deadline
+// pentryLess returns the order of entries whose handles s resolves.
+func pentryLess(s *slots) func(a, b pentry) bool {
+	return func(a, b pentry) bool {
+		if a.deadline != b.deadline {
+			return a.deadline < b.deadline
+		}
+		return a.h != b.h && s.id(a.h) < s.id(b.h)
 	}
-	return a.id < b.id
 }
 
 var noLocks = btree.Options{NoLocks: true}
 
-func newAbandonedTree() *btree.BTreeG[aentry] {
-	return btree.NewBTreeGOptions(aentryLess, noLocks)
+// newAbandonedTree returns a tree of entries whose handles s resolves. Only
+// its changes and searches ask s; a walk of a frozen copy does not.
+func newAbandonedTree(s *slots) *btree.BTreeG[aentry] {
+	return btree.NewBTreeGOptions(aentryLess(s), noLocks)
 }
-func newFeedTree() *btree.BTreeG[fentry]    { return btree.NewBTreeGOptions(fentryLess, noLocks) }
-func newPendingTree() *btree.BTreeG[pentry] { return btree.NewBTreeGOptions(pentryLess, noLocks) }
+func newFeedTree() *btree.BTreeG[fentry] { return btree.NewBTreeGOptions(fentryLess, noLocks) }
+
+// newPendingTree returns a tree of entries whose handles s resolves.
+func newPendingTree(s *slots) *btree.BTreeG[pentry] {
+	return btree.NewBTreeGOptions(pentryLess(s), noLocks)
+}
 
 // rank returns the number of entries less than k, exactly.
 //
@@ -100,8 +98,8 @@ func newPendingTree() *btree.BTreeG[pentry] { return btree.NewBTreeGOptions(pent
 // created times are equal only the ids decide, and it bisects.
 //
 // It stores nothing: no memory per entry, nothing to keep up to date.
-func rank(tr *btree.BTreeG[aentry], k ckey) int {
-	r, _ := rankSearch(tr, k)
+func rank(tr *btree.BTreeG[aentry], s *slots, k ckey) int {
+	r, _ := rankSearch(tr, s, k)
 	return r
 }
 
@@ -112,26 +110,26 @@ const rankBudget = 12
 // lessKey reports whether e sorts before k. It reads e's record only when
 // the created times tie and k has an id: never for the bounds of a created
 // range, whose ids are empty.
-func lessKey(e aentry, k ckey) bool {
+func lessKey(s *slots, e aentry, k ckey) bool {
 	if e.created != k.created {
 		return e.created < k.created
 	}
-	return k.id != "" && e.id() < k.id
+	return k.id != "" && s.id(e.h) < k.id
 }
 
 // rankSearch is rank, also reporting how many positional probes (GetAt) it
 // made.
-func rankSearch(tr *btree.BTreeG[aentry], k ckey) (r, probes int) {
+func rankSearch(tr *btree.BTreeG[aentry], s *slots, k ckey) (r, probes int) {
 	n := tr.Len()
 	if n == 0 {
 		return 0, 0
 	}
 	below, _ := tr.Min() // Min and Max follow one edge: no counts read
-	if !lessKey(below, k) {
+	if !lessKey(s, below, k) {
 		return 0, 0
 	}
 	above, _ := tr.Max()
-	if lessKey(above, k) {
+	if lessKey(s, above, k) {
 		return n, 0
 	}
 	// The created time to aim for: the entries before k are those created
@@ -167,7 +165,7 @@ func rankSearch(tr *btree.BTreeG[aentry], k ckey) (r, probes int) {
 		}
 		e, _ := tr.GetAt(p)
 		probes++
-		if lessKey(e, k) {
+		if lessKey(s, e, k) {
 			lo, below, wl = p+1, e, 1
 			if interpolated && kept == 1 {
 				wh /= 2

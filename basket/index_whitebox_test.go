@@ -12,25 +12,30 @@ import (
 )
 
 // rankTree returns an abandoned tree of the entries of the created times
-// cs, each with its own id, and the entries in order.
-func rankTree(rng *rand.Rand, cs []int64) (*btree.BTreeG[aentry], []aentry) {
-	tr := newAbandonedTree()
+// cs, each with its own id, the entries in order, and the slots that name
+// their records.
+func rankTree(rng *rand.Rand, cs []int64) (*btree.BTreeG[aentry], []aentry, *slots) {
+	s := new(slots)
+	tr := newAbandonedTree(s)
 	for i, c := range cs {
 		// Ids of a few letters, so that equal created times get ids that
 		// sort in no particular order of insertion.
 		id := fmt.Sprintf("b%c%d", 'a'+rng.IntN(26), i)
-		tr.Set(pivot(ckey{created: c, id: id}))
+		tr.Set(aentry{c, s.add(&record{id: id, created: c})})
 	}
 	var all []aentry
 	tr.Scan(func(e aentry) bool { all = append(all, e); return true })
-	return tr, all
+	return tr, all, s
 }
 
+// entryKey returns e's key.
+func entryKey(s *slots, e aentry) ckey { return ckey{e.created, s.id(e.h)} }
+
 // linearRank is the oracle: the entries less than k, counted one by one.
-func linearRank(all []aentry, k ckey) int {
+func linearRank(s *slots, all []aentry, k ckey) int {
 	n := 0
 	for _, e := range all {
-		if ckeyLess(e.key(), k) {
+		if ckeyLess(entryKey(s, e), k) {
 			n++
 		}
 	}
@@ -146,7 +151,7 @@ var rankDists = []struct {
 // rankProbeKeys returns keys to rank in a tree of the entries all: every
 // created time present, its neighbours, the ends and beyond them, random
 // times, and keys with ids that fall between equal created times.
-func rankProbeKeys(rng *rand.Rand, all []aentry) []ckey {
+func rankProbeKeys(rng *rand.Rand, s *slots, all []aentry) []ckey {
 	keys := []ckey{
 		{created: math.MinInt64}, {created: math.MaxInt64},
 		{created: math.MinInt64, id: "a"}, {created: math.MaxInt64, id: "\xff"},
@@ -165,7 +170,7 @@ func rankProbeKeys(rng *rand.Rand, all []aentry) []ckey {
 		e := all[rng.IntN(len(all))]
 		keys = append(keys,
 			ckey{created: e.created}, ckey{created: e.created + 1}, ckey{created: e.created - 1},
-			e.key(), ckey{created: e.created, id: e.id() + "\x00"}, ckey{created: e.created, id: "bm"})
+			entryKey(s, e), ckey{created: e.created, id: s.id(e.h) + "\x00"}, ckey{created: e.created, id: "bm"})
 	}
 	for range 20 {
 		if len(all) < 2 {
@@ -184,10 +189,10 @@ func TestRankOracle(t *testing.T) {
 	sizes := []int{0, 1, 2, 3, 5, 64, 127, 128, 129, 130, 200, 1000, 10_000}
 	for _, d := range rankDists {
 		for _, n := range sizes {
-			tr, all := rankTree(rng, d.gen(rng, n))
-			keys := rankProbeKeys(rng, all)
+			tr, all, s := rankTree(rng, d.gen(rng, n))
+			keys := rankProbeKeys(rng, s, all)
 			for _, k := range keys {
-				if got, want := rank(tr, k), linearRank(all, k); got != want {
+				if got, want := rank(tr, s, k), linearRank(s, all, k); got != want {
 					t.Fatalf("%s n=%d: rank(%d, %q) = %d; want %d", d.name, len(all), k.created, k.id, got, want)
 				}
 			}
@@ -197,8 +202,8 @@ func TestRankOracle(t *testing.T) {
 				if a == math.MaxInt64 {
 					a--
 				}
-				lo := rank(tr, ckey{created: a + 1})
-				hi := rank(tr, ckey{created: b})
+				lo := rank(tr, s, ckey{created: a + 1})
+				hi := rank(tr, s, ckey{created: b})
 				want := 0
 				for _, e := range all {
 					if e.created > a && e.created < b {
@@ -218,14 +223,14 @@ func TestRankOracle(t *testing.T) {
 func TestRankAfterDeletes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
 	for _, d := range rankDists {
-		tr, all := rankTree(rng, d.gen(rng, 10_000))
+		tr, all, s := rankTree(rng, d.gen(rng, 10_000))
 		for i := 0; i < 7_500; i++ {
 			tr.DeleteAt(rng.IntN(tr.Len()))
 		}
 		all = all[:0]
 		tr.Scan(func(e aentry) bool { all = append(all, e); return true })
-		for _, k := range rankProbeKeys(rng, all) {
-			if got, want := rank(tr, k), linearRank(all, k); got != want {
+		for _, k := range rankProbeKeys(rng, s, all) {
+			if got, want := rank(tr, s, k), linearRank(s, all, k); got != want {
 				t.Fatalf("%s n=%d: rank(%d, %q) = %d; want %d", d.name, len(all), k.created, k.id, got, want)
 			}
 		}
@@ -242,15 +247,15 @@ func TestRankProbes(t *testing.T) {
 			if n > 1e4 && d.name != "uniform" && d.name != "daily" {
 				continue // the bound holds at 1e4; 1e5 is for the means
 			}
-			tr, all := rankTree(rng, d.gen(rng, n))
+			tr, all, s := rankTree(rng, d.gen(rng, n))
 			logn := bits.Len(uint(n))
 			// The probes are counted for keys without ids, a created
 			// range's bounds; keys with ids are checked for the worst case.
-			worst, total, keys, plain := 0, 0, rankProbeKeys(rng, all), 0
+			worst, total, keys, plain := 0, 0, rankProbeKeys(rng, s, all), 0
 			for _, k := range keys {
-				r, probes := rankSearch(tr, k)
+				r, probes := rankSearch(tr, s, k)
 				if want, _ := slices.BinarySearchFunc(all, k, func(e aentry, k ckey) int {
-					if ckeyLess(e.key(), k) {
+					if ckeyLess(entryKey(s, e), k) {
 						return -1
 					}
 					return 1
@@ -279,12 +284,12 @@ func TestRankProbes(t *testing.T) {
 }
 
 // bisectRank is the rank of before: a bisection over GetAt.
-func bisectRank(tr *btree.BTreeG[aentry], k ckey) int {
+func bisectRank(tr *btree.BTreeG[aentry], s *slots, k ckey) int {
 	lo, hi := 0, tr.Len()
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		e, _ := tr.GetAt(mid)
-		if ckeyLess(e.key(), k) {
+		if ckeyLess(entryKey(s, e), k) {
 			lo = mid + 1
 		} else {
 			hi = mid
@@ -300,19 +305,19 @@ func bisectRank(tr *btree.BTreeG[aentry], k ckey) int {
 func BenchmarkRank(b *testing.B) {
 	for _, n := range []int{1e5, 1e6} {
 		rng := rand.New(rand.NewPCG(uint64(n), 1))
-		tr, all := rankTree(rng, rankDists[0].gen(rng, n))
+		tr, all, s := rankTree(rng, rankDists[0].gen(rng, n))
 		ks := make([]ckey, 1<<12)
 		for i := range ks {
 			ks[i] = ckey{created: all[0].created + rng.Int64N(all[n-1].created-all[0].created)}
 		}
 		for _, impl := range []struct {
 			name string
-			rank func(*btree.BTreeG[aentry], ckey) int
+			rank func(*btree.BTreeG[aentry], *slots, ckey) int
 		}{{"interpolation", rank}, {"bisection", bisectRank}} {
 			b.Run(fmt.Sprintf("n=%d/%s", n, impl.name), func(b *testing.B) {
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
-					if r := impl.rank(tr, ks[i%len(ks)]); r < 0 || r > n {
+					if r := impl.rank(tr, s, ks[i%len(ks)]); r < 0 || r > n {
 						b.Fatal(r)
 					}
 				}

@@ -285,6 +285,7 @@ func (e *Engine) freeze() *frozen {
 	return &frozen{
 		e:          e,
 		created:    e.created.Copy(),
+		slots:      e.recs.slots.freeze(),
 		erased:     e.erased.Copy(),
 		tombs:      e.tombs.Copy(),
 		lastPos:    e.lastPos,
@@ -303,8 +304,9 @@ func (e *Engine) freeze() *frozen {
 
 // frozen is a copy-on-write view of the state for a snapshot.
 type frozen struct {
-	e        *Engine // for its recovery path and keys, which never change
-	created  *btree.BTreeG[aentry]
+	e        *Engine               // for its recovery path and keys, which never change
+	created  *btree.BTreeG[aentry] // walked only: its searches would read the live slots
+	slots    frozenSlots
 	erased   *btree.Map[string, int64]
 	tombs    *btree.Map[string, tomb]
 	lastPos  uint64
@@ -337,7 +339,7 @@ func (v *frozen) write(w io.Writer) error {
 	do(enc.EncodeInt(int64(v.expired)))
 	do(enc.EncodeArrayLen(v.created.Len()))
 	v.created.Scan(func(a aentry) bool {
-		do(v.encodeRecord(enc, a.rec))
+		do(v.encodeRecord(enc, v.slots.get(a.h)))
 		return err == nil
 	})
 	do(enc.EncodeArrayLen(v.erased.Len()))
@@ -663,29 +665,30 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 				return nil, fmt.Errorf("snapshot out of order at basket %q", r.id)
 			}
 			prev, first = k, false
-			if !e.recs.add(r) {
+			h := e.recs.add(r)
+			if h == 0 {
 				return nil, fmt.Errorf("snapshot holds basket %q twice", r.id)
 			}
 			// The B-trees are bulk loaded.
 			if e.rl != nil {
 				e.recDigest ^= e.digest(r)
 			}
-			e.created.Load(aentry{r.created, r})
+			e.created.Load(aentry{r.created, h})
 			e.counts[r.state]++
 			if r.abandoned() {
-				e.abandoned.Load(aentry{r.created, r})
+				e.abandoned.Load(aentry{r.created, h})
 				if tag := r.tag(); tag != "" {
 					tr := e.byTag[tag]
 					if tr == nil {
-						tr = newAbandonedTree()
+						tr = newAbandonedTree(&e.recs.slots)
 						e.byTag[tag] = tr
 					}
-					tr.Load(aentry{r.created, r})
+					tr.Load(aentry{r.created, h})
 				}
-				feed = append(feed, fentry{r.feedPos, r})
+				feed = append(feed, fentry{r.feedPos, h})
 			}
 			if d := r.deadline(); d != 0 {
-				e.pending.Set(pentry{d, r.id})
+				e.pending.Set(pentry{d, h})
 			}
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tidwall/btree"
 )
 
 // Page sizes.
@@ -278,7 +280,10 @@ func (e *Engine) scan(s *spec, n int) []*record {
 	var from aentry
 	switch {
 	case s.last != nil:
-		from = pivot(*s.last)
+		var ok bool
+		if from, ok = e.after(tr, *s.last); !ok {
+			return nil
+		}
 	case s.after != noBound:
 		from = aentry{created: s.after + 1}
 	default:
@@ -286,16 +291,27 @@ func (e *Engine) scan(s *spec, n int) []*record {
 	}
 	out := make([]*record, 0, min(n, 128))
 	tr.Ascend(from, func(a aentry) bool {
-		if s.last != nil && a.created == s.last.created && a.rec.id == s.last.id {
+		r := e.recs.slots.get(a.h)
+		if s.last != nil && a.created == s.last.created && r.id == s.last.id {
 			return true
 		}
 		if s.before != noBound && a.created >= s.before {
 			return false
 		}
-		out = append(out, a.rec)
+		out = append(out, r)
 		return len(out) < n
 	})
 	return out
+}
+
+// after returns the entry of tr to walk on from to continue after k: k's
+// own, if its basket is live (whether or not in tr), else the first entry
+// after k; false if there is none. e.mu must be held.
+func (e *Engine) after(tr *btree.BTreeG[aentry], k ckey) (aentry, bool) {
+	if h, r := e.recs.lookup(k.id); r != nil && r.created == k.created {
+		return aentry{k.created, h}, true
+	}
+	return tr.GetAt(rank(tr, &e.recs.slots, k))
 }
 
 // count returns the number of abandoned baskets in s's range. e.mu must be
@@ -309,10 +325,10 @@ func (e *Engine) count(s *spec) int {
 	}
 	lo, hi := 0, tr.Len()
 	if s.after != noBound {
-		lo = rank(tr, ckey{created: s.after + 1})
+		lo = rank(tr, &e.recs.slots, ckey{created: s.after + 1})
 	}
 	if s.before != noBound {
-		hi = rank(tr, ckey{created: s.before})
+		hi = rank(tr, &e.recs.slots, ckey{created: s.before})
 	}
 	return max(0, hi-lo)
 }

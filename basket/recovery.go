@@ -238,7 +238,7 @@ func (e *Engine) Revoke(ctx context.Context, basketID string) error {
 // from now on carry in their MAC and those issued before do not. e.mu must
 // be held for writing.
 func (e *Engine) revokeLocked(now int64, basketID string) error {
-	r := e.recs.get(basketID)
+	h, r := e.recs.lookup(basketID)
 	if r == nil {
 		return &TransitionError{Index: 0, BasketID: basketID, Event: "revoke", Err: ErrUnknownBasket}
 	}
@@ -249,7 +249,7 @@ func (e *Engine) revokeLocked(now int64, basketID string) error {
 	}
 	c.ext().revokedUntil = uint32(stamp)
 	c.dropLink()
-	e.replace(r, &c)
+	e.replace(h, r, &c)
 	return nil
 }
 

@@ -2,80 +2,97 @@ package basket
 
 import "hash/maphash"
 
-// recTable finds live records by id. It is keyed by a 64-bit hash of the id
-// under the engine's own seed rather than by the id, which the record holds
-// already: 16 bytes a slot instead of 24. An id whose hash another id holds
-// (which no one can aim for without the seed) is kept in over. It is
-// guarded by the engine's mu.
+// recTable finds live records by id, and by handle (see handle). Its map
+// is keyed by a 32-bit hash of the id under the engine's own seed rather
+// than by the id, which the record holds already, and holds handles, not
+// pointers: 8 bytes a slot, which the collector never scans. An id whose
+// hash another id holds is kept in over: a few thousand of 1e7 ids, by
+// chance, and no one can aim for it without the seed. It is guarded by
+// the engine's mu.
 type recTable struct {
-	seed maphash.Seed
-	m    map[uint64]*record
-	over map[string]*record
+	seed  maphash.Seed
+	m     map[uint32]handle
+	over  map[string]handle
+	slots slots
 }
 
 func newRecTable(n int) recTable {
-	return recTable{seed: maphash.MakeSeed(), m: make(map[uint64]*record, n), over: make(map[string]*record)}
+	return recTable{
+		seed:  maphash.MakeSeed(),
+		m:     make(map[uint32]handle, n),
+		over:  make(map[string]handle),
+		slots: slots{chunks: make([]*slotChunk, 0, n>>slotChunkBits+1)},
+	}
 }
 
+// key returns id's key in m.
+func (t *recTable) key(id string) uint32 { return uint32(maphash.String(t.seed, id)) }
+
+// get returns the record of id, or nil.
 func (t *recTable) get(id string) *record {
-	if r := t.m[maphash.String(t.seed, id)]; r != nil && r.id == id {
-		return r
-	}
-	if len(t.over) > 0 {
-		return t.over[id]
-	}
-	return nil
+	_, r := t.lookup(id)
+	return r
 }
 
-// set files r, in place of the record of its id if there is one.
-func (t *recTable) set(r *record) {
-	h := maphash.String(t.seed, r.id)
-	if o, ok := t.m[h]; ok && o.id != r.id {
-		t.over[r.id] = r
-		return
+// lookup returns the handle and record of id, or 0 and nil.
+func (t *recTable) lookup(id string) (handle, *record) {
+	if h := t.m[t.key(id)]; h != 0 {
+		if r := t.slots.get(h); r.id == id {
+			return h, r
+		}
 	}
-	t.m[h] = r
 	if len(t.over) > 0 {
-		delete(t.over, r.id)
+		if h := t.over[id]; h != 0 {
+			return h, t.slots.get(h)
+		}
 	}
+	return 0, nil
 }
 
-// add files r, whose id it must not hold, and reports whether it did; the
-// same as get and then set, with one lookup of the hash where there is no
-// collision.
-func (t *recTable) add(r *record) bool {
-	h := maphash.String(t.seed, r.id)
-	o := t.m[h]
+// add files r, whose id it must not hold, and returns its handle; 0 if it
+// holds the id. It is the same as lookup and then filing, with one lookup
+// of the hash where there is no collision.
+func (t *recTable) add(r *record) handle {
+	k := t.key(r.id)
+	o := t.m[k]
 	switch {
-	case o == nil:
-		t.m[h] = r
-		return true
-	case o.id == r.id:
-		return false
-	case t.over[r.id] != nil:
-		return false
+	case o == 0:
+		h := t.slots.add(r)
+		t.m[k] = h
+		return h
+	case t.slots.get(o).id == r.id:
+		return 0
+	case t.over[r.id] != 0:
+		return 0
 	}
-	t.over[r.id] = r
-	return true
+	h := t.slots.add(r)
+	t.over[r.id] = h
+	return h
 }
 
-func (t *recTable) delete(id string) {
-	h := maphash.String(t.seed, id)
-	if o := t.m[h]; o != nil && o.id == id {
-		delete(t.m, h)
-		return
+// replace files c, a changed copy of h's record, in its place.
+func (t *recTable) replace(h handle, c *record) { t.slots.set(h, c) }
+
+// delete takes out h's record, whose id is id, and releases h.
+func (t *recTable) delete(h handle, id string) {
+	k := t.key(id)
+	if t.m[k] == h {
+		delete(t.m, k)
+	} else {
+		delete(t.over, id)
 	}
-	delete(t.over, id)
+	t.slots.release(h)
 }
 
 func (t *recTable) len() int { return len(t.m) + len(t.over) }
 
-// all calls fn with every record, in no order.
-func (t *recTable) all(fn func(*record)) {
-	for _, r := range t.m {
-		fn(r)
-	}
-	for _, r := range t.over {
-		fn(r)
+// all calls fn with every record and its handle, in handle order.
+func (t *recTable) all(fn func(handle, *record)) {
+	for i, c := range t.slots.chunks {
+		for j, r := range &c.recs {
+			if r != nil {
+				fn(handle(i<<slotChunkBits|j), r)
+			}
+		}
 	}
 }

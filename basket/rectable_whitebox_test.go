@@ -1,7 +1,9 @@
 package basket
 
 import (
+	"fmt"
 	"hash/maphash"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -11,29 +13,107 @@ import (
 func TestRecTableCollision(t *testing.T) {
 	tb := newRecTable(0)
 	a, b := &record{id: "a"}, &record{id: "b"}
-	tb.m[maphash.String(tb.seed, "b")] = a // a's hash taken to be b's
-	tb.set(b)
-	if got := tb.get("b"); got != b {
-		t.Fatalf("get(b) = %v; want the record filed in over", got)
+	ha := tb.slots.add(a)
+	tb.m[tb.key("b")] = ha // a's hash taken to be b's
+	hb := tb.add(b)
+	if hb == 0 || hb == ha {
+		t.Fatalf("add(b) = %d; want a handle of its own", hb)
+	}
+	if h, got := tb.lookup("b"); got != b || h != hb {
+		t.Fatalf("lookup(b) = %d, %v; want the record filed in over", h, got)
 	}
 	b2 := &record{id: "b"}
-	tb.set(b2)
+	tb.replace(hb, b2)
 	if got, n := tb.get("b"), tb.len(); got != b2 || n != 2 {
 		t.Fatalf("after a replacement get(b) = %v, len %d; want the new record, 2", got, n)
 	}
-	if tb.add(&record{id: "b"}) {
+	if tb.add(&record{id: "b"}) != 0 {
 		t.Fatal("add filed an id the table holds")
 	}
-	tb.delete("b")
+	tb.delete(hb, "b")
 	if got, n := tb.get("b"), tb.len(); got != nil || n != 1 {
 		t.Fatalf("after delete(b) get(b) = %v, len %d; want nil, 1", got, n)
 	}
 	b3 := &record{id: "b"}
-	if !tb.add(b3) || tb.get("b") != b3 {
+	if tb.add(b3) == 0 || tb.get("b") != b3 {
 		t.Fatal("add of b where a holds its slot: not filed in over")
 	}
-	if tb.m[maphash.String(tb.seed, "b")] != a {
+	if tb.m[tb.key("b")] != ha || tb.slots.get(ha) != a {
 		t.Fatal("delete(b) took the slot's holder, a, with it")
+	}
+}
+
+// TestRecTableOracle runs random adds, replacements and deletes through a
+// table and a map beside it, freezing views of the table on the way: the
+// table agrees with the map, and every view keeps what the table held when
+// it was frozen, whatever the table did after.
+func TestRecTableOracle(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 8))
+	tb := newRecTable(0)
+	model := map[string]*record{}
+	handles := map[string]handle{}
+	type view struct {
+		v    frozenSlots
+		want map[handle]*record
+	}
+	var views []view
+	for step := range 30_000 {
+		id := fmt.Sprintf("b%d", rng.IntN(3_000))
+		switch op := rng.IntN(10); {
+		case op < 4:
+			r := &record{id: id}
+			h := tb.add(r)
+			if _, ok := model[id]; ok != (h == 0) {
+				t.Fatalf("step %d: add(%s) = %d with the id held: %v", step, id, h, ok)
+			}
+			if h != 0 {
+				model[id], handles[id] = r, h
+			}
+		case op < 7:
+			if h, ok := handles[id]; ok {
+				r := &record{id: id}
+				tb.replace(h, r)
+				model[id] = r
+			}
+		case op < 9:
+			if h, ok := handles[id]; ok {
+				tb.delete(h, id)
+				delete(model, id)
+				delete(handles, id)
+			}
+		default:
+			want := map[handle]*record{}
+			for id, h := range handles {
+				want[h] = model[id]
+			}
+			views = append(views, view{tb.slots.freeze(), want})
+		}
+		if h, got := tb.lookup(id); got != model[id] || h != handles[id] {
+			t.Fatalf("step %d: lookup(%s) = %d, %p; want %d, %p", step, id, h, got, handles[id], model[id])
+		}
+	}
+	if tb.len() != len(model) {
+		t.Fatalf("len %d; want %d", tb.len(), len(model))
+	}
+	n := 0
+	tb.all(func(h handle, r *record) {
+		n++
+		if handles[r.id] != h || model[r.id] != r {
+			t.Fatalf("all gave %d, %s, which the table does not hold", h, r.id)
+		}
+	})
+	if n != len(model) {
+		t.Fatalf("all gave %d records; want %d", n, len(model))
+	}
+	if len(views) < 100 {
+		t.Fatalf("only %d views frozen", len(views))
+	}
+	for i, v := range views {
+		for h, r := range v.want {
+			if got := v.v.get(h); got != r {
+				t.Fatalf("view %d: handle %d is %p; want %p, as when frozen", i, h, got, r)
+			}
+		}
 	}
 }
 
@@ -46,8 +126,8 @@ func TestEmailIndexChecksAddresses(t *testing.T) {
 	mine.setEmail("ann@example.com")
 	other := &record{id: "other", shape: emptyShape}
 	other.setEmail("bob@example.com")
-	recs.set(mine)
-	recs.set(other)
+	recs.add(mine)
+	recs.add(other)
 	x := newEmailIndex(0)
 	x.add("ann@example.com", "mine")
 	x.add("ann@example.com", "other") // bob's basket where ann's hash is
