@@ -5,86 +5,90 @@ import (
 	"slices"
 )
 
-// emailIndex finds the live baskets of a normalised address. It files ids
-// by a 64-bit hash of the address under the engine's own seed, so that it
-// holds no copy of addresses, and most customers have one basket: the hash
-// of their address is a key of one, whose value is the id; a hash of two or
-// more baskets (of one address, or of several whose hashes collide) is a
-// key of more instead. Readers check each basket's address (each). It is
-// guarded by the engine's mu.
+// emailIndex finds the live baskets of a normalised address. It files
+// handles (see handle) by a 32-bit hash of the address under the engine's
+// own seed, so that it holds no copy of addresses and no pointer: most
+// customers have one basket, and the hash of their address is a key of
+// one, 8 bytes a slot, whose value is the basket's handle; a hash of two or
+// more baskets (of one address, or of several whose hashes collide, a few
+// thousand of 1e7 addresses by chance) is a key of more instead. Readers
+// check each basket's address (each). It is guarded by the engine's mu.
 type emailIndex struct {
 	seed maphash.Seed
-	one  map[uint64]string
-	more map[uint64][]string // two or more ids, in no order
-	n    int                 // ids in all
+	one  map[uint32]handle
+	more map[uint32][]handle // two or more handles, in no order
+	n    int                 // handles in all
 }
 
 // newEmailIndex returns an empty index with room for about n addresses.
 func newEmailIndex(n int) emailIndex {
-	return emailIndex{seed: maphash.MakeSeed(), one: make(map[uint64]string, n), more: make(map[uint64][]string)}
+	return emailIndex{seed: maphash.MakeSeed(), one: make(map[uint32]handle, n), more: make(map[uint32][]handle)}
 }
+
+// key returns the normalised address a's key.
+func (x *emailIndex) key(a string) uint32 { return uint32(maphash.String(x.seed, a)) }
 
 // each calls fn with each live basket of the normalised address key; fn
 // must not change the index.
 func (x *emailIndex) each(recs *recTable, key string, fn func(r *record)) {
-	h := maphash.String(x.seed, key)
-	if id, ok := x.one[h]; ok {
-		if r := recs.get(id); r.emailKey() == key {
+	k := x.key(key)
+	if h, ok := x.one[k]; ok {
+		if r := recs.slots.get(h); r.emailKey() == key {
 			fn(r)
 		}
 		return
 	}
-	for _, id := range x.more[h] {
-		if r := recs.get(id); r.emailKey() == key {
+	for _, h := range x.more[k] {
+		if r := recs.slots.get(h); r.emailKey() == key {
 			fn(r)
 		}
 	}
 }
 
-// has reports whether id is filed under key.
-func (x *emailIndex) has(key, id string) bool {
-	h := maphash.String(x.seed, key)
-	if one, ok := x.one[h]; ok {
-		return one == id
+// has reports whether h is filed under key.
+func (x *emailIndex) has(key string, h handle) bool {
+	k := x.key(key)
+	if one, ok := x.one[k]; ok {
+		return one == h
 	}
-	return slices.Contains(x.more[h], id)
+	return slices.Contains(x.more[k], h)
 }
 
-func (x *emailIndex) add(key, id string) {
-	h := maphash.String(x.seed, key)
+func (x *emailIndex) add(key string, h handle) {
+	k := x.key(key)
 	x.n++
-	if one, ok := x.one[h]; ok {
-		delete(x.one, h)
-		x.more[h] = []string{one, id}
+	if one, ok := x.one[k]; ok {
+		delete(x.one, k)
+		x.more[k] = []handle{one, h}
 		return
 	}
-	if ids, ok := x.more[h]; ok {
-		x.more[h] = append(ids, id)
+	if hs, ok := x.more[k]; ok {
+		x.more[k] = append(hs, h)
 		return
 	}
-	x.one[h] = id
+	x.one[k] = h
 }
 
-func (x *emailIndex) remove(key, id string) {
-	h := maphash.String(x.seed, key)
-	if one, ok := x.one[h]; ok {
-		if one == id {
-			delete(x.one, h)
+func (x *emailIndex) remove(key string, h handle) {
+	k := x.key(key)
+	if one, ok := x.one[k]; ok {
+		if one == h {
+			delete(x.one, k)
 			x.n--
 		}
 		return
 	}
-	ids := x.more[h]
-	i := slices.Index(ids, id)
+	hs := x.more[k]
+	i := slices.Index(hs, h)
 	if i < 0 {
 		return
 	}
 	x.n--
-	ids = slices.Delete(ids, i, i+1)
-	if len(ids) == 1 {
-		delete(x.more, h)
-		x.one[h] = ids[0]
+	hs = slices.Delete(hs, i, i+1)
+	if len(hs) == 1 {
+		delete(x.more, k)
+		x.one[k] = hs[0]
 		return
 	}
-	x.more[h] = ids
+	x.more[k] = hs
 }

@@ -516,7 +516,7 @@ func (e *Engine) insert(r *record) {
 	e.counts[r.state]++
 	e.indexAbandonment(h, r)
 	if k := r.emailKey(); k != "" {
-		e.byEmail.add(k, r.id)
+		e.byEmail.add(k, h)
 	}
 }
 
@@ -531,7 +531,7 @@ func (e *Engine) remove(h handle, r *record) {
 	e.counts[r.state]--
 	e.unindexAbandonment(h, r)
 	if k := r.emailKey(); k != "" {
-		e.byEmail.remove(k, r.id)
+		e.byEmail.remove(k, h)
 	}
 	e.recs.delete(h, r.id) // last: the indexes' searches above read h's id
 }
@@ -551,10 +551,10 @@ func (e *Engine) replace(h handle, old, c *record) {
 	if old.email() != c.email() {
 		if ok, nk := old.emailKey(), c.emailKey(); ok != nk {
 			if ok != "" {
-				e.byEmail.remove(ok, old.id)
+				e.byEmail.remove(ok, h)
 			}
 			if nk != "" {
-				e.byEmail.add(nk, c.id)
+				e.byEmail.add(nk, h)
 			}
 		}
 	}
@@ -840,7 +840,7 @@ func (e *Engine) Check() error {
 		}
 		if k := r.emailKey(); k != "" {
 			emailCounts++
-			if !e.byEmail.has(k, id) {
+			if !e.byEmail.has(k, h) {
 				fail("basket %q missing from the email index", id)
 			}
 		}
@@ -862,11 +862,11 @@ func (e *Engine) Check() error {
 		}
 	}
 	n := len(e.byEmail.one)
-	for _, ids := range e.byEmail.more {
-		if len(ids) < 2 {
-			fail("email index holds %d ids in more", len(ids))
+	for _, hs := range e.byEmail.more {
+		if len(hs) < 2 {
+			fail("email index holds %d ids in more", len(hs))
 		}
-		n += len(ids)
+		n += len(hs)
 	}
 	if n != emailCounts || n != e.byEmail.n {
 		fail("email index has %d ids, records %d", n, emailCounts)

@@ -639,13 +639,17 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error) {
 	// Another goroutine files the addresses, a batch behind: it owns
 	// e.byEmail until it is done, before this returns.
-	emails, filed := make(chan []*record, 4), make(chan struct{})
+	type filedBatch struct {
+		recs []*record
+		hs   []handle
+	}
+	emails, filed := make(chan filedBatch, 4), make(chan struct{})
 	go func() {
 		defer close(filed)
-		for batch := range emails {
-			for _, r := range batch {
+		for b := range emails {
+			for i, r := range b.recs {
 				if k := r.emailKey(); k != "" {
-					e.byEmail.add(k, r.id)
+					e.byEmail.add(k, b.hs[i])
 				}
 			}
 		}
@@ -658,8 +662,8 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 	var prev ckey
 	first := true
 	for batch := range batches {
-		emails <- batch
-		for _, r := range batch {
+		hs := make([]handle, len(batch))
+		for i, r := range batch {
 			k := ckey{r.created, r.id}
 			if !first && !ckeyLess(prev, k) {
 				return nil, fmt.Errorf("snapshot out of order at basket %q", r.id)
@@ -669,6 +673,7 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 			if h == 0 {
 				return nil, fmt.Errorf("snapshot holds basket %q twice", r.id)
 			}
+			hs[i] = h
 			// The B-trees are bulk loaded.
 			if e.rl != nil {
 				e.recDigest ^= e.digest(r)
@@ -691,6 +696,7 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 				e.pending.Set(pentry{d, h})
 			}
 		}
+		emails <- filedBatch{batch, hs}
 	}
 	return feed, nil
 }
