@@ -17,7 +17,7 @@ import (
 // size and loaded once per store, so that one go test -bench run compares
 // them side by side:
 //
-//	go test ./benchmarks -run '^$' -bench . -benchmem
+//	go -C benchmarks test . -run '^$' -bench . -benchmem
 //
 // ABANDONED_BENCH_LARGE=1 adds SQLite at 1e6 (its load took about two
 // minutes on a shared 2-core machine) and populations of 1e7 for every store;

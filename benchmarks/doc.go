@@ -29,7 +29,7 @@
 // The benchmarks run them side by side in one go test run, so that their
 // ratios, not their absolute figures, are what is compared:
 //
-//	go test ./benchmarks -run '^$' -bench . -benchmem
+//	go -C benchmarks test . -run '^$' -bench . -benchmem
 //	benchmarks/run.sh    # -count 6, then a table of medians and ratios
 //	TAGS=postgres,redis benchmarks/run.sh    # and PostgreSQL and Redis
 //
@@ -43,8 +43,14 @@
 // ABANDONED_BENCH_LARGE=1 adds SQLite at 1e6 and 1e7 baskets for every
 // store (many GiB of memory and long loads). The tests (without -bench)
 // check on small populations that every store returns the same pages and
-// walks as SliceStore; go test -tags postgres,redis ./benchmarks adds the
+// walks as SliceStore; go -C benchmarks test -tags postgres,redis . adds the
 // servers' stores.
+//
+// The package is a module of its own (benchmarks/go.mod, which replaces
+// the engine's module with the tree it sits in), so that the databases'
+// drivers never enter the module graph of a program that embeds the
+// engine. From the repository's root, go -C benchmarks runs the go command
+// in it; go test ./... at the root leaves it out.
 //
 // # Caveats
 //

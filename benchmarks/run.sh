@@ -13,17 +13,18 @@
 # for SQLite at 1e6 and for 1e7 baskets (BENCH='/n=1e[56]/' skips 1e7).
 set -eu
 
-cd "$(dirname "$0")/.."
 COUNT=${COUNT:-6}
 BENCHTIME=${BENCHTIME:-500ms}
 BENCH=${BENCH:-.}
 TAGS=${TAGS:-}
 OUT=${1:-${TMPDIR:-/tmp}/abandoned-bench-$$.txt}
+case $OUT in /*) ;; *) OUT="$PWD/$OUT" ;; esac
+cd "$(dirname "$0")" # the benchmarks are a module of their own
 
-echo "# go test -tags '$TAGS' ./benchmarks -run '^\$' -bench '$BENCH' -benchmem -count $COUNT -benchtime $BENCHTIME" >&2
+echo "# go -C benchmarks test -tags '$TAGS' . -run '^\$' -bench '$BENCH' -benchmem -count $COUNT -benchtime $BENCHTIME" >&2
 echo "# raw output: $OUT" >&2
 echo "# load average before: $(cat /proc/loadavg 2>/dev/null || echo unknown)" >&2
-go test -tags "$TAGS" ./benchmarks -run '^$' -bench "$BENCH" -benchmem -count "$COUNT" -benchtime "$BENCHTIME" -timeout 3h >"$OUT"
+go test -tags "$TAGS" . -run '^$' -bench "$BENCH" -benchmem -count "$COUNT" -benchtime "$BENCHTIME" -timeout 3h >"$OUT"
 echo "# load average after: $(cat /proc/loadavg 2>/dev/null || echo unknown)" >&2
 
 echo
