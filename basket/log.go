@@ -244,7 +244,10 @@ func (e *Engine) identityOK(id [32]byte) bool {
 func (e *Engine) applyLogged(seq uint64, b []byte) {
 	rl := e.rl
 	var rec walRecord
-	err := msgpack.Unmarshal(b, &rec)
+	err := checkMsg(b) // what a decoder allocates is then bounded by b
+	if err == nil {
+		err = msgpack.Unmarshal(b, &rec)
+	}
 	var out outcome
 	if err != nil {
 		rl.fail(fmt.Errorf("record %d: %w", seq, err))

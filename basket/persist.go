@@ -1,6 +1,7 @@
 package basket
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -218,6 +219,9 @@ func loadSecret(dir string) ([]byte, error) { return KeepSecret(dir, secretFile)
 // logged, refused or not. Records the snapshot covers are skipped.
 func (e *Engine) replay(b []byte) error {
 	var rec walRecord
+	if err := checkMsg(b); err != nil {
+		return fmt.Errorf("decoding a log record: %w", err)
+	}
 	if err := msgpack.Unmarshal(b, &rec); err != nil {
 		return fmt.Errorf("decoding a log record: %w", err)
 	}
@@ -478,6 +482,7 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	// custom fields) from the same window, without a buffer of its own.
 	d := decoder{msgReader: newMsgReader(rd), contentsOrder: newMRU(), identsOrder: newMRU()}
 	d.dec = msgpack.NewDecoder(&d.msgReader)
+	d.rawDec = msgpack.NewDecoder(&d.rawReader)
 	fields := d.arrayLen(-1)
 	format := d.uint()
 	switch {
@@ -706,13 +711,18 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 // repeat, and the interner keeps one copy of each.
 type decoder struct {
 	msgReader
-	dec      *msgpack.Decoder
-	items    []OrderItem
-	products []Product
-	tracking map[string]string
-	strs     []byte // a record's id, email, subject and names, then one string
-	names    []byte
-	x        extra
+	dec *msgpack.Decoder
+	// raw holds a record's custom fields, copied and checked (copyValue),
+	// for rawDec to decode.
+	raw       []byte
+	rawReader bytes.Reader
+	rawDec    *msgpack.Decoder
+	items     []OrderItem
+	products  []Product
+	tracking  map[string]string
+	strs      []byte // a record's id, email, subject and names, then one string
+	names     []byte
+	x         extra
 
 	// What repeats from basket to basket is read once: the sections of
 	// recent records that follow the names (items and tracking) and that
@@ -897,12 +907,24 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 	if d.peek() == 0xc0 {
 		d.code()
 	} else if d.err == nil {
-		var cf map[string]any
-		if err := d.dec.Decode(&cf); err != nil {
+		// Copied and checked first: msgpack's decoder sizes an array of
+		// interfaces by the count it reads.
+		var err error
+		if d.raw, err = d.copyValue(d.raw[:0]); err != nil {
 			d.setErr(err)
+		} else {
+			var cf map[string]any
+			d.rawReader.Reset(d.raw)
+			d.rawDec.Reset(&d.rawReader)
+			if err := d.rawDec.Decode(&cf); err != nil {
+				d.setErr(err)
+			}
+			if len(cf) > 0 {
+				x.customFields = cf
+			}
 		}
-		if len(cf) > 0 {
-			x.customFields = cf
+		if cap(d.raw) > 1<<20 {
+			d.raw = nil // a rare large value's space is not kept
 		}
 	}
 	if emailLen > math.MaxUint16 && d.err == nil {
