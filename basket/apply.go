@@ -1,6 +1,7 @@
 package basket
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -526,16 +527,25 @@ func mergeDetails(c *record, d *CustomerDetails, onlyEmpty bool) bool {
 // ones, which a re-sent erasure must leave alone.
 func (t *txn) erase(key string, at int64) {
 	t.erasures = append(t.erasures, erasure{key, at})
-	// Committed baskets the batch has not touched: taken as they are. Those
-	// it spares stay untouched, so that they keep their place in the order
-	// of the batch.
+	// Committed baskets the batch has not touched: taken as they are, in
+	// (created, id) order, which every node has alike (the index's order
+	// is the order of filing, which a node that read a snapshot differs
+	// in). Those it spares stay untouched, so that they keep their place
+	// in the order of the batch.
+	var mine []*record
 	t.e.byEmail.each(&t.e.recs, key, func(r *record) {
-		if id := r.id; t.find(id) < 0 && r.created <= at {
-			t.add(id, nil, true)
-			t.ents[len(t.ents)-1].erasedAt = at
-			t.changed++
+		if t.find(r.id) < 0 && r.created <= at {
+			mine = append(mine, r)
 		}
 	})
+	slices.SortFunc(mine, func(a, b *record) int {
+		return cmp.Or(cmp.Compare(a.created, b.created), strings.Compare(a.id, b.id))
+	})
+	for _, r := range mine {
+		t.add(r.id, nil, true)
+		t.ents[len(t.ents)-1].erasedAt = at
+		t.changed++
+	}
 	for i := range t.ents {
 		if c := t.ents[i].rec; c != nil && c.created <= at && c.emailKey() == key {
 			t.ents[i].rec, t.ents[i].dirty, t.ents[i].erasedAt = nil, true, at

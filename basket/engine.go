@@ -587,9 +587,8 @@ func (e *Engine) reindexAbandonment(h handle, old, c *record) {
 		e.indexAbandonment(h, c)
 		return
 	}
-	// The abandoned and tag entries keep their keys. Pending entries name
-	// ids, which do not change; and neither record is pending, being
-	// abandoned.
+	// The abandoned and tag entries keep their keys; neither record is
+	// pending, being abandoned.
 	if old.feedPos != c.feedPos {
 		e.feed.Delete(fentry{pos: old.feedPos})
 		e.feed.Load(fentry{c.feedPos, h}) // new positions are the greatest: appended
@@ -800,7 +799,7 @@ func (e *Engine) Check() error {
 			fail("record %q not found by its id", id)
 		}
 		counts[r.state]++
-		if _, ok := e.created.Get(aentry{r.created, h}); !ok {
+		if a, ok := e.created.Get(aentry{r.created, h}); !ok || a.h != h {
 			fail("basket %q missing from the created index", id)
 		}
 		if r.state == StateOpen && r.contactable() || r.state == StateContactable && !r.contactable() {
@@ -811,7 +810,7 @@ func (e *Engine) Check() error {
 			if r.state != StateContactable {
 				fail("basket %q abandoned in state %s", id, r.state)
 			}
-			if _, ok := e.abandoned.Get(aentry{r.created, h}); !ok {
+			if a, ok := e.abandoned.Get(aentry{r.created, h}); !ok || a.h != h {
 				fail("basket %q missing from the abandoned index", id)
 			}
 			if f, ok := e.feed.Get(fentry{pos: r.feedPos}); !ok || f.h != h {
@@ -824,14 +823,14 @@ func (e *Engine) Check() error {
 				tagCounts[tag]++
 				if tr := e.byTag[tag]; tr == nil {
 					fail("basket %q of tag %q, which has no index", id, tag)
-				} else if _, ok := tr.Get(aentry{r.created, h}); !ok {
+				} else if a, ok := tr.Get(aentry{r.created, h}); !ok || a.h != h {
 					fail("basket %q missing from the index of tag %q", id, tag)
 				}
 			}
 		}
 		if d := r.deadline(); d != 0 {
 			nPend++
-			if _, ok := e.pending.Get(pentry{d, h}); !ok {
+			if p, ok := e.pending.Get(pentry{d, h}); !ok || p.h != h {
 				fail("basket %q missing from the pending index", id)
 			}
 			if r.abandoned() {
@@ -864,7 +863,7 @@ func (e *Engine) Check() error {
 	n := len(e.byEmail.one)
 	for _, hs := range e.byEmail.more {
 		if len(hs) < 2 {
-			fail("email index holds %d ids in more", len(hs))
+			fail("email index holds %d handles in more", len(hs))
 		}
 		n += len(hs)
 	}

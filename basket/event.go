@@ -1,12 +1,12 @@
 package basket
 
 import (
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // EventType names an event as it appears on the wire.
@@ -71,9 +71,14 @@ func (ev *Event) Validate() error {
 	if y := ev.At.UTC().Year(); y < minEventYear || y > maxEventYear {
 		return bad("at", "year %d out of range", y)
 	}
-	for k, v := range ev.CustomFields {
-		if !nestsWithin(v, MaxValueDepth) {
-			return bad("customFields", "%q nests arrays and maps more than %d deep", truncate(k), MaxValueDepth)
+	if len(ev.CustomFields) > 0 {
+		// Checked as written, so that what the engine takes it reads back.
+		b, err := msgpack.Marshal(ev.CustomFields)
+		if err != nil {
+			return bad("customFields", "cannot be encoded: %v", err)
+		}
+		if checkMsg(b, MaxValueDepth+1) != nil { // the map of fields is a level
+			return bad("customFields", "nests arrays and maps more than %d deep", MaxValueDepth)
 		}
 	}
 	if ev.Type == EventErased {
@@ -267,78 +272,4 @@ func truncate(s string) string {
 		}
 	}
 	return ""
-}
-
-// nestsWithin reports whether v nests arrays and maps (slices, arrays,
-// maps, structs and pointers, as msgpack writes them) at most max deep.
-func nestsWithin(v any, max int) bool {
-	switch v := v.(type) {
-	case nil, string, bool, float64, int, int64, json.Number:
-		return true
-	case []any:
-		if max == 0 {
-			return false
-		}
-		for _, e := range v {
-			if !nestsWithin(e, max-1) {
-				return false
-			}
-		}
-		return true
-	case map[string]any:
-		if max == 0 {
-			return false
-		}
-		for _, e := range v {
-			if !nestsWithin(e, max-1) {
-				return false
-			}
-		}
-		return true
-	}
-	return valueNestsWithin(reflect.ValueOf(v), max)
-}
-
-// valueNestsWithin is nestsWithin for what a Go program may put in a
-// custom field besides JSON's types. A pointer counts as a level, so that
-// a cycle of pointers ends too.
-func valueNestsWithin(v reflect.Value, max int) bool {
-	switch v.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		if v.IsNil() {
-			return true
-		}
-		return max > 0 && valueNestsWithin(v.Elem(), max-1)
-	case reflect.Slice, reflect.Array:
-		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
-			return true // binary
-		}
-		if max == 0 {
-			return false
-		}
-		for i := range v.Len() {
-			if !valueNestsWithin(v.Index(i), max-1) {
-				return false
-			}
-		}
-	case reflect.Map:
-		if max == 0 {
-			return false
-		}
-		for it := v.MapRange(); it.Next(); {
-			if !valueNestsWithin(it.Value(), max-1) {
-				return false
-			}
-		}
-	case reflect.Struct:
-		if max == 0 {
-			return false
-		}
-		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() && !valueNestsWithin(v.Field(i), max-1) {
-				return false
-			}
-		}
-	}
-	return true
 }

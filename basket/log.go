@@ -244,7 +244,7 @@ func (e *Engine) identityOK(id [32]byte) bool {
 func (e *Engine) applyLogged(seq uint64, b []byte) {
 	rl := e.rl
 	var rec walRecord
-	err := checkMsg(b) // what a decoder allocates is then bounded by b
+	err := checkMsg(b, maxScanDepth) // what a decoder allocates is then in proportion to b
 	if err == nil {
 		err = msgpack.Unmarshal(b, &rec)
 	}

@@ -9,26 +9,28 @@ import (
 )
 
 // MaxValueDepth is how deeply a custom field's value may nest arrays and
-// maps (Event.Validate refuses a deeper one): the depth encoding/json lets
-// a request's body reach.
+// maps, as msgpack writes it (Event.Validate refuses a deeper one): the
+// depth encoding/json lets a request's body reach.
 const MaxValueDepth = 10_000
 
-// maxScanDepth is the deepest nesting scanValue accepts: a custom field's
-// deepest value, and the record, event and map around it, so that the
-// engine reads back whatever it took.
-const maxScanDepth = MaxValueDepth + 16
+// maxScanDepth is the deepest nesting checkMsg and copyValue accept when
+// they read what the engine wrote: far past MaxValueDepth, so that a log or
+// snapshot from before that bound still reads, and near enough that
+// msgpack's recursive decoder keeps well within a goroutine's stack.
+const maxScanDepth = 1 << 17
 
 // scanValue reads one msgpack value through take, which returns the next n
 // bytes, or nil if there are not that many, and checks that it is well
 // formed: every string, binary and extension has the bytes its length
 // says, every array and map the values its count says, and nothing nests
-// deeper than maxScanDepth. It allocates nothing in proportion to a
-// length or count it reads: a count is only counted down, one value read
-// at a time, so bad data ends in an error once the bytes run out. A value
-// it accepts can then be decoded with no allocation larger than its bytes,
-// which msgpack's decoder does not promise for a bad one (it sizes an
-// array of interfaces by the count it reads).
-func scanValue(take func(n int) []byte) error {
+// deeper than maxDepth. It allocates nothing in proportion to a length or
+// count it reads: a count is only counted down, one value read at a time,
+// so bad data ends in an error once the bytes run out. What msgpack's
+// decoder allocates for a value it accepts is then proportional to the
+// value's bytes (by up to the size of a slice's element, a few hundred
+// bytes for an empty event), where for a bad one it is not: it sizes a
+// slice by the count it reads, 64 GiB for a 5-byte array header.
+func scanValue(take func(n int) []byte, maxDepth int) error {
 	// left[i] is the values still to read in the container at depth i+1.
 	var left []uint64
 	for todo := uint64(1); ; {
@@ -67,8 +69,8 @@ func scanValue(take func(n int) []byte) error {
 			return io.ErrUnexpectedEOF
 		}
 		if container && count > 0 {
-			if len(left) >= maxScanDepth {
-				return fmt.Errorf("a value nested more than %d deep", maxScanDepth)
+			if len(left) >= maxDepth {
+				return fmt.Errorf("a value nested more than %d deep", maxDepth)
 			}
 			left = append(left, todo)
 			todo = count
@@ -120,8 +122,8 @@ func scanHeader(c byte, take func(n int) []byte) (skip, count uint64, container 
 }
 
 // checkMsg reports whether b begins with one well-formed msgpack value
-// (see scanValue).
-func checkMsg(b []byte) error {
+// (see scanValue) nested at most maxDepth deep.
+func checkMsg(b []byte, maxDepth int) error {
 	err := scanValue(func(n int) []byte {
 		if n < 0 || n > len(b) {
 			return nil
@@ -129,7 +131,7 @@ func checkMsg(b []byte) error {
 		v := b[:n]
 		b = b[n:]
 		return v
-	})
+	}, maxDepth)
 	if err != nil {
 		return fmt.Errorf("malformed msgpack: %w", err)
 	}
@@ -145,7 +147,7 @@ func (m *msgReader) copyValue(dst []byte) ([]byte, error) {
 			dst = append(dst, v...)
 		}
 		return v
-	})
+	}, maxScanDepth)
 	if m.err != nil {
 		err = m.err
 	}

@@ -23,7 +23,7 @@ func scanned(b []byte) (int, error) {
 		}
 		n += k
 		return b[n-k : n]
-	})
+	}, maxScanDepth)
 	if err != nil {
 		return -1, err
 	}
@@ -101,7 +101,7 @@ func TestScanValueAgreesWithMsgpack(t *testing.T) {
 			t.Fatalf("value %d: msgpack skipped %d bytes of %d", i, n, len(b))
 		}
 		for _, cut := range []int{0, len(b) / 3, len(b) / 2, len(b) - 1} {
-			if _, err := scanned(b[:cut]); err == nil || checkMsg(b[:cut]) == nil {
+			if _, err := scanned(b[:cut]); err == nil || checkMsg(b[:cut], maxScanDepth) == nil {
 				t.Fatalf("value %d cut at %d of %d: scanned it", i, cut, len(b))
 			}
 		}
@@ -210,6 +210,20 @@ func TestCustomFieldDepth(t *testing.T) {
 	erased := Event{Type: EventErased, Email: "a@example.com", At: time.Now(), CustomFields: tooDeep.CustomFields}
 	if err := erased.Validate(); err == nil {
 		t.Fatal("an erased event with a field too deep passed")
+	}
+	// Nesting only the encoder sees: in a map's keys, and in a struct
+	// embedded unexported, whose fields msgpack inlines.
+	var key any = "k"
+	for range MaxValueDepth + 1 {
+		key = [1]any{key}
+	}
+	type inner struct{ X any }
+	type outer struct{ inner }
+	for name, v := range map[string]any{"a map key": map[any]any{key: 1}, "an embedded struct": outer{inner{nested(MaxValueDepth + 1)}}} {
+		ev := Event{Type: EventCreated, BasketID: "b", At: time.Now(), CustomFields: map[string]any{"f": v}}
+		if err := ev.Validate(); err == nil {
+			t.Errorf("a field nested too deep in %s passed", name)
+		}
 	}
 	dir := t.TempDir()
 	e, err := Open(dir, &Options{})

@@ -219,7 +219,7 @@ func loadSecret(dir string) ([]byte, error) { return KeepSecret(dir, secretFile)
 // logged, refused or not. Records the snapshot covers are skipped.
 func (e *Engine) replay(b []byte) error {
 	var rec walRecord
-	if err := checkMsg(b); err != nil {
+	if err := checkMsg(b, maxScanDepth); err != nil {
 		return fmt.Errorf("decoding a log record: %w", err)
 	}
 	if err := msgpack.Unmarshal(b, &rec); err != nil {

@@ -6,7 +6,7 @@ import "hash/maphash"
 // is keyed by a 32-bit hash of the id under the engine's own seed rather
 // than by the id, which the record holds already, and holds handles, not
 // pointers: 8 bytes a slot, which the collector never scans. An id whose
-// hash another id holds is kept in over: a few thousand of 1e7 ids, by
+// hash another id holds is kept in over: about 12,000 of 1e7 ids, by
 // chance, and no one can aim for it without the seed. It is guarded by
 // the engine's mu.
 type recTable struct {
@@ -56,6 +56,8 @@ func (t *recTable) add(r *record) handle {
 	k := t.key(r.id)
 	o := t.m[k]
 	switch {
+	case o == 0 && len(t.over) > 0 && t.over[r.id] != 0:
+		return 0 // filed in over while another held its key, since deleted
 	case o == 0:
 		h := t.slots.add(r)
 		t.m[k] = h

@@ -1,9 +1,13 @@
 package basket
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 )
 
 // TestRecTableCollision files an id whose slot another id holds, as a
@@ -137,5 +141,75 @@ func TestEmailIndexChecksAddresses(t *testing.T) {
 	x.remove("ann@example.com", ho)
 	if x.n != 1 || len(x.more) != 0 || x.one[x.key("ann@example.com")] != hm {
 		t.Fatalf("after a remove: n %d, more %v; want one handle in one", x.n, x.more)
+	}
+}
+
+// TestRecTableAddAfterHolderGone files an id in over, deletes the id that
+// held its key, and adds the first id again: the table says it holds it,
+// rather than filing a second record for it.
+func TestRecTableAddAfterHolderGone(t *testing.T) {
+	tb := newRecTable(0)
+	x, y := &record{id: "x"}, &record{id: "y"}
+	hx := tb.slots.add(x)
+	tb.m[tb.key("y")] = hx // x's hash taken to be y's
+	hy := tb.add(y)
+	if hy == 0 {
+		t.Fatal("y not filed")
+	}
+	delete(tb.m, tb.key("y")) // x gone from y's key, as a delete of x would leave it
+	if h := tb.add(&record{id: "y"}); h != 0 {
+		t.Fatalf("add(y) again = %d; want 0, the table holding y", h)
+	}
+	if h, r := tb.lookup("y"); h != hy || r != y {
+		t.Fatalf("lookup(y) = %d, %v; want the first filing", h, r)
+	}
+}
+
+// TestErasureOrderAfterSnapshot erases an address of two baskets created
+// out of order, on an engine that applied them and on one that read them
+// from its snapshot: the erasure names them in the same order on both.
+func TestErasureOrderAfterSnapshot(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	opts := &Options{ChangeRetention: time.Hour}
+	e, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, b := range []struct {
+		id string
+		at time.Time
+	}{{"z", now.Add(-time.Minute)}, {"a", now.Add(-2 * time.Minute)}} {
+		if _, err := e.Apply(ctx, Event{Type: EventCreated, BasketID: b.id, At: b.at},
+			Event{Type: EventEmailCaptured, BasketID: b.id, At: b.at, Email: "ann@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e2, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if err := e2.loadSnapshot(bytes.NewReader(snapshotOf(t, e))); err != nil {
+		t.Fatal(err)
+	}
+	var got [2][]string
+	for i, eng := range []*Engine{e, e2} {
+		if _, err := eng.Apply(ctx, Event{Type: EventErased, Email: "ann@example.com", At: now}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := eng.Changes(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range p.Items {
+			if len(ch.BasketIDs) == 2 {
+				got[i] = ch.BasketIDs
+			}
+		}
+	}
+	if len(got[0]) != 2 || !slices.Equal(got[0], got[1]) || got[0][0] != "a" {
+		t.Fatalf("erasures named %v applied and %v from the snapshot; want [a z] on both", got[0], got[1])
 	}
 }

@@ -21,7 +21,8 @@ type slotChunk struct {
 	recs [1 << slotChunkBits]*record
 }
 
-// slots maps handles to records. The engine's table is read under e.mu
+// slots maps handles to records. It grows to the most baskets live at
+// once and never shrinks: a released handle is reused. The engine's table is read under e.mu
 // and changed under e.mu held for writing; a frozen view of it (freeze)
 // is read without the lock, while the table goes on changing: a write to
 // a chunk the view shares copies it first.
@@ -56,7 +57,9 @@ func (s *slots) add(r *record) handle {
 			s.next = 1 // 0 names no basket
 		}
 		h = s.next
-		s.next++
+		if s.next++; s.next == 0 {
+			panic("basket: more than 2^32-1 live baskets")
+		}
 		if int(h>>slotChunkBits) == len(s.chunks) {
 			s.chunks = append(s.chunks, &slotChunk{gen: s.gen})
 		}
