@@ -165,7 +165,12 @@ func (m *msgReader) be(n int) uint64 {
 	if b == nil {
 		return 0
 	}
-	switch n {
+	return beUint(b)
+}
+
+// beUint returns the big-endian unsigned integer of 1, 2, 4 or 8 bytes b.
+func beUint(b []byte) uint64 {
+	switch len(b) {
 	case 1:
 		return uint64(b[0])
 	case 2:

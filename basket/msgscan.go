@@ -1,7 +1,6 @@
 package basket
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -88,13 +87,7 @@ func scanHeader(c byte, take func(n int) []byte) (skip, count uint64, container 
 			err = io.ErrUnexpectedEOF
 			return 0
 		}
-		switch n {
-		case 1:
-			return uint64(b[0])
-		case 2:
-			return uint64(binary.BigEndian.Uint16(b))
-		}
-		return uint64(binary.BigEndian.Uint32(b))
+		return beUint(b)
 	}
 	switch c {
 	case 0xc4, 0xc5, 0xc6: // bin 8, 16, 32

@@ -19,6 +19,7 @@ import (
 
 	"github.com/basketlab/abandoned/basket"
 	"github.com/basketlab/abandoned/basket/httpapi"
+	"github.com/basketlab/abandoned/basket/internal/btest"
 )
 
 // ownListSource is a source that keeps no suppression list: only the
@@ -231,7 +232,7 @@ func TestOwnUnsubscribe(t *testing.T) {
 	if tok == "" || strings.Contains(strings.ToLower(ms[0].UnsubscribeURL), "ann") || u.Query().Has("email") {
 		t.Errorf("unsubscribe URL %q: want a token and no address", ms[0].UnsubscribeURL)
 	}
-	for _, bad := range []string{"", "x" + tok, flipLast(t, tok), strings.Replace(tok, ".", "", 1), strings.ToUpper(tok[:32]) + tok[32:]} {
+	for _, bad := range []string{"", "x" + tok, btest.FlipLast(t, tok), strings.Replace(tok, ".", "", 1), strings.ToUpper(tok[:32]) + tok[32:]} {
 		if err := r.Unsubscribe(t.Context(), bad); !errors.Is(err, ErrBadToken) {
 			t.Errorf("Unsubscribe(%q) = %v; want ErrBadToken", bad, err)
 		}
@@ -471,17 +472,4 @@ func unsubscribeEndToEnd(t *testing.T, overHTTP bool) {
 	if rep := r.Report(); rep.Skipped[ReasonSuppressed] != 1 || rep.Total.Sent != 1 {
 		t.Errorf("report: skipped as suppressed %d, sent %d; want 1 and 1", rep.Skipped[ReasonSuppressed], rep.Total.Sent)
 	}
-}
-
-// flipLast returns the base64url token s with the top bit of its last
-// character's value flipped: a bit of the data whatever the length, so the
-// token changes (a last character replaced by a fixed one is sometimes the
-// same one, or differs only in bits a decoder ignores).
-func flipLast(t *testing.T, s string) string {
-	const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	i := strings.IndexByte(abc, s[len(s)-1])
-	if i < 0 {
-		t.Fatalf("token %q does not end in a base64url character", s)
-	}
-	return s[:len(s)-1] + string(abc[i^32])
 }

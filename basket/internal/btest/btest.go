@@ -4,6 +4,7 @@ package btest
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,4 +83,18 @@ func Stats(t testing.TB, e *basket.Engine) basket.Stats {
 		t.Fatalf("Stats: %v", err)
 	}
 	return s
+}
+
+// FlipLast returns the base64url token s with the top bit of its last
+// character's value flipped: a bit of the data whatever the length, so the
+// token changes (a last character replaced by a fixed one is sometimes the
+// same one, or differs only in bits a decoder ignores).
+func FlipLast(t testing.TB, s string) string {
+	t.Helper()
+	const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := strings.IndexByte(abc, s[len(s)-1])
+	if i < 0 {
+		t.Fatalf("token %q does not end in a base64url character", s)
+	}
+	return s[:len(s)-1] + string(abc[i^32])
 }
