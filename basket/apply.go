@@ -209,6 +209,9 @@ func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 	e.mu.Unlock()
 	e.mu.RLock()
 	err := t.prepare(events)
+	if err == nil && len(t.ents) >= e.stageFrom {
+		t.stage()
+	}
 	e.mu.RUnlock()
 	e.mu.Lock()
 	if err != nil {
@@ -217,6 +220,12 @@ func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 	t.commit(now)
 	return Result{Applied: len(events), Changed: t.changed}, nil
 }
+
+// stagedTxn is the number of touched baskets from which a batch's index
+// changes are staged in copies beside the readers (txn.stage) rather than
+// made in place under the write lock: below it, the readers' wait is
+// short, and shorter than the copies' nodes cost.
+const stagedTxn = 64
 
 // maxKeptTxn bounds the space for touched baskets kept between batches.
 const maxKeptTxn = 4096
@@ -252,6 +261,11 @@ type txn struct {
 	// The erasures of the batch (normalised address, time), which take
 	// their addresses off the suppression list at commit.
 	erasures []erasure
+	// staged, if set, holds the batch's index changes, made by stage; and
+	// digest the XOR of the digests of the records it replaces, removes
+	// and adds, on a replicated log.
+	staged *ixw
+	digest uint64
 }
 
 type erasure struct {
@@ -266,6 +280,10 @@ type went struct {
 	rec      *record
 	dirty    bool
 	erasedAt int64 // when rec is nil: the time of the erasure, unix ms
+	// Set by stage: the committed record (nil if none) and its handle; or,
+	// for a new basket, the handle it is added under.
+	old *record
+	h   handle
 }
 
 // smallTxn is the batch size up to which touched baskets are found by a
@@ -554,17 +572,89 @@ func (t *txn) erase(key string, at int64) {
 	}
 }
 
-// commit swaps the working copies in. e.mu must be held for writing.
+// stage makes the batch's index changes in copies of the indexes, beside
+// readers: e.mu must be held for reading (and e.amu), as prepare leaves
+// it. It adds the batch's new records to the slot table first, where no
+// index names them yet, for the copies' searches to read their ids; an
+// add that would change the table's list of chunks takes e.mu for writing
+// (once in 1,024 new baskets, and after a snapshot's freeze). commit
+// installs the copies.
+func (t *txn) stage() {
+	e := t.e
+	locked := false
+	for i := range t.ents {
+		w := &t.ents[i]
+		w.h, w.old = e.recs.lookup(w.id)
+		if w.rec != nil && w.dirty && w.old == nil {
+			if !locked && !e.recs.slots.addsInPlace() {
+				e.mu.RUnlock()
+				e.mu.Lock()
+				locked = true
+			}
+			w.h = e.recs.slots.add(w.rec)
+		}
+	}
+	if locked {
+		e.mu.Unlock()
+		e.mu.RLock()
+	}
+	x := &ixw{e: e, cow: true}
+	for i := range t.ents {
+		w := &t.ents[i]
+		switch {
+		case w.rec == nil:
+			if w.old != nil {
+				x.remove(w.h, w.old)
+				t.digestOf(w.old)
+			}
+		case !w.dirty:
+		case w.old == nil:
+			x.insert(w.h, w.rec)
+			t.digestOf(w.rec)
+		default:
+			x.reindex(w.h, w.old, w.rec)
+			t.digestOf(w.old)
+			t.digestOf(w.rec)
+		}
+	}
+	t.staged = x
+	if e.staging != nil {
+		e.staging()
+	}
+}
+
+// digestOf adds r's digest to the batch's, on a replicated log.
+func (t *txn) digestOf(r *record) {
+	if t.e.rl != nil {
+		t.digest ^= t.e.digest(r)
+	}
+}
+
+// commit swaps the working copies in: it installs the indexes stage made,
+// or makes their changes in place. e.mu must be held for writing.
 func (t *txn) commit(now int64) {
 	e := t.e
 	e.lastPos = t.lastPos
+	x := t.staged
+	if x == nil {
+		in := e.inPlace()
+		x = &in
+	}
 	var erased []string
-	for _, w := range t.ents {
+	for i := range t.ents {
+		w := &t.ents[i]
 		id, c := w.id, w.rec
-		h, old := e.recs.lookup(id)
+		h, old := w.h, w.old
+		if t.staged == nil {
+			h, old = e.recs.lookup(id)
+		}
 		if c == nil {
 			if old != nil {
-				e.remove(h, old)
+				if t.staged == nil {
+					x.remove(h, old)
+					t.digestOf(old)
+				}
+				e.unfiled(h, old)
 			}
 			e.erased.Set(id, w.erasedAt)
 			erased = append(erased, id)
@@ -573,12 +663,28 @@ func (t *txn) commit(now int64) {
 		if !w.dirty {
 			continue // touched but unchanged
 		}
-		if old == nil {
-			e.insert(c)
-		} else {
-			e.replace(h, old, c)
+		switch {
+		case t.staged != nil && old == nil:
+			e.filed(h, c)
+		case t.staged != nil:
+			e.refiled(h, old, c)
+		case old == nil:
+			h = e.recs.slots.add(c)
+			x.insert(h, c)
+			t.digestOf(c)
+			e.filed(h, c)
+		default:
+			x.reindex(h, old, c)
+			t.digestOf(old)
+			t.digestOf(c)
+			e.refiled(h, old, c)
 		}
 	}
+	if t.staged != nil {
+		x.install()
+		t.staged = nil
+	}
+	e.recDigest ^= t.digest
 	for _, er := range t.erasures {
 		e.unsuppressErased(er.key, er.at)
 	}

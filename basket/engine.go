@@ -162,6 +162,12 @@ type Engine struct {
 	// txnEnts is the applier's (guarded by amu): the space of a batch's
 	// touched baskets, reused from batch to batch.
 	txnEnts []went
+	// stageFrom is the applier's (guarded by amu): the number of touched
+	// baskets from which a batch is staged (stagedTxn; tests change it).
+	stageFrom int
+	// staging, if set, is called by stage with its copies made, e.mu held
+	// for reading: a test's window into a commit in progress.
+	staging func()
 	wmu     sync.Mutex // orders appends to the log; guards logSeq and logNow
 	logSeq  uint64     // the sequence of the last record logged
 	logNow  int64      // the time stamped on it, unix ms
@@ -264,6 +270,7 @@ func New(opts *Options) (*Engine, error) {
 		feed:             newFeedTree(),
 		byEmail:          newEmailIndex(0),
 		intern:           newInterner(),
+		stageFrom:        stagedTxn,
 	}
 	e.created, e.abandoned = newAbandonedTree(&e.recs.slots), newAbandonedTree(&e.recs.slots)
 	e.pending = newPendingTree(&e.recs.slots)
@@ -505,16 +512,13 @@ func (e *Engine) schedule(c *record, now int64, pos *uint64) {
 	c.mark = d // pending
 }
 
-// insert adds a new record to the engine. e.mu must be held for writing.
-func (e *Engine) insert(r *record) {
-	if e.rl != nil {
-		e.recDigest ^= e.digest(r)
-	}
+// filed does the engine's part, beside the indexes' (ixw.insert), of
+// adding h's new record r: h is in the slot table already, and is filed
+// by r's id here. e.mu must be held for writing.
+func (e *Engine) filed(h handle, r *record) {
 	e.noteChange(nil, r)
-	h := e.recs.add(r)
-	e.created.Load(aentry{r.created, h}) // appended when created in time order, else set
+	e.recs.file(h, r.id)
 	e.counts[r.state]++
-	e.indexAbandonment(h, r)
 	if k := r.emailKey(); k != "" {
 		e.byEmail.add(k, h)
 	}
@@ -526,14 +530,21 @@ func (e *Engine) remove(h handle, r *record) {
 	if e.rl != nil {
 		e.recDigest ^= e.digest(r)
 	}
+	x := e.inPlace()
+	x.remove(h, r)
+	e.unfiled(h, r)
+}
+
+// unfiled does the engine's part, beside the indexes' (ixw.remove), of
+// taking h's record r out, and releases h: it comes after the indexes'
+// part, whose searches read h's id. e.mu must be held for writing.
+func (e *Engine) unfiled(h handle, r *record) {
 	delete(e.followUps, r.id)
-	e.created.Delete(aentry{r.created, h})
 	e.counts[r.state]--
-	e.unindexAbandonment(h, r)
 	if k := r.emailKey(); k != "" {
 		e.byEmail.remove(k, h)
 	}
-	e.recs.delete(h, r.id) // last: the indexes' searches above read h's id
+	e.recs.delete(h, r.id)
 }
 
 // replace swaps h's record old for its changed copy c. The index entries
@@ -543,11 +554,18 @@ func (e *Engine) replace(h handle, old, c *record) {
 	if e.rl != nil {
 		e.recDigest ^= e.digest(old) ^ e.digest(c)
 	}
+	x := e.inPlace()
+	x.reindex(h, old, c)
+	e.refiled(h, old, c)
+}
+
+// refiled does the engine's part, beside the indexes' (ixw.reindex), of
+// replacing h's record old with c. e.mu must be held for writing.
+func (e *Engine) refiled(h handle, old, c *record) {
 	e.noteChange(old, c)
 	e.recs.replace(h, c)
 	e.counts[old.state]--
 	e.counts[c.state]++
-	e.reindexAbandonment(h, old, c)
 	if old.email() != c.email() {
 		if ok, nk := old.emailKey(), c.emailKey(); ok != nk {
 			if ok != "" {
@@ -560,57 +578,173 @@ func (e *Engine) replace(h handle, old, c *record) {
 	}
 }
 
-func (e *Engine) indexAbandonment(h handle, r *record) {
-	if r.abandoned() {
-		ent := aentry{r.created, h}
-		e.abandoned.Set(ent)
-		if tag := r.tag(); tag != "" {
-			tr := e.byTag[tag]
-			if tr == nil {
-				tr = newAbandonedTree(&e.recs.slots)
-				e.byTag[tag] = tr
-			}
-			tr.Set(ent)
-		}
-		e.feed.Load(fentry{r.feedPos, h}) // new positions are the greatest: appended
+// ixw is where a change to the ordered indexes (created, abandoned, tags,
+// feed, pending) goes. In place (inPlace), it changes the engine's own
+// trees, under e.mu held for writing. Copied (staged), it changes
+// copy-on-write copies of them, made beside the readers of the trees they
+// copy, under e.mu held for reading only, and installed under e.mu held for
+// writing: the index work of a large batch, which its searches in cold
+// nodes make most of a commit's time, keeps no reader waiting. A copy
+// shares every node with its tree until it changes one, which it copies
+// then: about a node per touched basket in each index it changes, when
+// baskets arrive in random order, and a few nodes a batch when they arrive
+// in time order, at the indexes' ends.
+type ixw struct {
+	e                  *Engine
+	cow                bool
+	created, abandoned *btree.BTreeG[aentry] // cow: nil until copied
+	feed               *btree.BTreeG[fentry]
+	pending            *btree.BTreeG[pentry]
+	tags               map[string]*btree.BTreeG[aentry] // cow: the tags' trees copied or made
+}
+
+// inPlace returns the engine's own indexes. e.mu must be held for writing.
+func (e *Engine) inPlace() ixw {
+	return ixw{e: e, created: e.created, abandoned: e.abandoned, feed: e.feed, pending: e.pending}
+}
+
+func (x *ixw) createdTree() *btree.BTreeG[aentry] {
+	if x.created == nil {
+		x.created = x.e.created.Copy()
 	}
-	if d := r.deadline(); d != 0 {
-		e.pending.Set(pentry{d, h})
+	return x.created
+}
+
+func (x *ixw) abandonedTree() *btree.BTreeG[aentry] {
+	if x.abandoned == nil {
+		x.abandoned = x.e.abandoned.Copy()
+	}
+	return x.abandoned
+}
+
+func (x *ixw) feedTree() *btree.BTreeG[fentry] {
+	if x.feed == nil {
+		x.feed = x.e.feed.Copy()
+	}
+	return x.feed
+}
+
+func (x *ixw) pendingTree() *btree.BTreeG[pentry] {
+	if x.pending == nil {
+		x.pending = x.e.pending.Copy()
+	}
+	return x.pending
+}
+
+// tagTree returns the tree of tag; nil if it has none, unless create.
+func (x *ixw) tagTree(tag string, create bool) *btree.BTreeG[aentry] {
+	e := x.e
+	if !x.cow {
+		tr := e.byTag[tag]
+		if tr == nil && create {
+			tr = newAbandonedTree(&e.recs.slots)
+			e.byTag[tag] = tr
+		}
+		return tr
+	}
+	tr, ok := x.tags[tag]
+	if !ok {
+		if tr = e.byTag[tag]; tr != nil {
+			tr = tr.Copy()
+		}
+		if x.tags == nil {
+			x.tags = make(map[string]*btree.BTreeG[aentry])
+		}
+		x.tags[tag] = tr
+	}
+	if tr == nil && create {
+		tr = newAbandonedTree(&e.recs.slots)
+		x.tags[tag] = tr
+	}
+	return tr
+}
+
+// install makes the copies the engine's indexes. e.mu must be held for
+// writing.
+func (x *ixw) install() {
+	e := x.e
+	if x.created != nil {
+		e.created = x.created
+	}
+	if x.abandoned != nil {
+		e.abandoned = x.abandoned
+	}
+	if x.feed != nil {
+		e.feed = x.feed
+	}
+	if x.pending != nil {
+		e.pending = x.pending
+	}
+	for tag, tr := range x.tags {
+		if tr == nil || tr.Len() == 0 {
+			delete(e.byTag, tag)
+		} else {
+			e.byTag[tag] = tr
+		}
 	}
 }
 
-// reindexAbandonment moves the abandonment indexes' entries of old to c,
-// its changed copy, where their keys change.
-func (e *Engine) reindexAbandonment(h handle, old, c *record) {
+// insert files h's new record r in the indexes.
+func (x *ixw) insert(h handle, r *record) {
+	x.createdTree().Load(aentry{r.created, h}) // appended when created in time order, else set
+	x.index(h, r)
+}
+
+// remove takes h's record r out of the indexes. h's slot must still hold
+// r: the searches read its id.
+func (x *ixw) remove(h handle, r *record) {
+	x.createdTree().Delete(aentry{r.created, h})
+	x.unindex(h, r)
+}
+
+// index files r's abandonment entries.
+func (x *ixw) index(h handle, r *record) {
+	if r.abandoned() {
+		ent := aentry{r.created, h}
+		x.abandonedTree().Set(ent)
+		if tag := r.tag(); tag != "" {
+			x.tagTree(tag, true).Set(ent)
+		}
+		x.feedTree().Load(fentry{r.feedPos, h}) // new positions are the greatest: appended
+	}
+	if d := r.deadline(); d != 0 {
+		x.pendingTree().Set(pentry{d, h})
+	}
+}
+
+// reindex moves the abandonment entries of old to c, its changed copy,
+// where their keys change.
+func (x *ixw) reindex(h handle, old, c *record) {
 	if !old.abandoned() || !c.abandoned() || old.tag() != c.tag() {
-		e.unindexAbandonment(h, old)
-		e.indexAbandonment(h, c)
+		x.unindex(h, old)
+		x.index(h, c)
 		return
 	}
 	// The abandoned and tag entries keep their keys; neither record is
 	// pending, being abandoned.
 	if old.feedPos != c.feedPos {
-		e.feed.Delete(fentry{pos: old.feedPos})
-		e.feed.Load(fentry{c.feedPos, h}) // new positions are the greatest: appended
+		f := x.feedTree()
+		f.Delete(fentry{pos: old.feedPos})
+		f.Load(fentry{c.feedPos, h}) // new positions are the greatest: appended
 	}
 }
 
-func (e *Engine) unindexAbandonment(h handle, r *record) {
+func (x *ixw) unindex(h handle, r *record) {
 	if r.abandoned() {
 		k := aentry{r.created, h}
-		e.abandoned.Delete(k)
+		x.abandonedTree().Delete(k)
 		if tag := r.tag(); tag != "" {
-			if tr := e.byTag[tag]; tr != nil {
+			if tr := x.tagTree(tag, false); tr != nil {
 				tr.Delete(k)
-				if tr.Len() == 0 {
-					delete(e.byTag, tag)
+				if tr.Len() == 0 && !x.cow {
+					delete(x.e.byTag, tag)
 				}
 			}
 		}
-		e.feed.Delete(fentry{pos: r.feedPos})
+		x.feedTree().Delete(fentry{pos: r.feedPos})
 	}
 	if d := r.deadline(); d != 0 {
-		e.pending.Delete(pentry{d, h})
+		x.pendingTree().Delete(pentry{d, h})
 	}
 }
 
@@ -775,8 +909,12 @@ func (e *Engine) Stats(ctx context.Context) (Stats, error) {
 }
 
 // Check verifies the engine's internal invariants: every index agrees with
-// the records. It is meant for tests; it takes the read lock and costs O(n).
+// the records. It is meant for tests; it waits for the applier (whose
+// staged batch has records in the slot table that no index names yet),
+// takes the read lock and costs O(n).
 func (e *Engine) Check() error {
+	e.amu.Lock()
+	defer e.amu.Unlock()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	var errs []error

@@ -232,7 +232,12 @@ func (e *Engine) replay(b []byte) error {
 	if rec.Seq != 0 && rec.Seq <= e.applied {
 		return nil
 	}
+	// A replay has no readers to keep from waiting: its batches change the
+	// indexes in place, which copies no node.
+	from := e.stageFrom
+	e.stageFrom = math.MaxInt
 	e.applyRecord(&rec) //nolint:errcheck // a refused batch was refused when logged too
+	e.stageFrom = from
 	return nil
 }
 

@@ -72,6 +72,16 @@ func (t *recTable) add(r *record) handle {
 	return h
 }
 
+// file files id, which the table must not hold, by h, whose slot holds
+// its record already (slots.add).
+func (t *recTable) file(h handle, id string) {
+	if k := t.key(id); t.m[k] == 0 {
+		t.m[k] = h
+	} else {
+		t.over[id] = h
+	}
+}
+
 // replace files c, a changed copy of h's record, in its place.
 func (t *recTable) replace(h handle, c *record) { t.slots.set(h, c) }
 

@@ -22,8 +22,10 @@ type slotChunk struct {
 }
 
 // slots maps handles to records. It grows to the most baskets live at
-// once and never shrinks: a released handle is reused. The engine's table is read under e.mu
-// and changed under e.mu held for writing; a frozen view of it (freeze)
+// once and never shrinks: a released handle is reused. The engine's table
+// is read under e.mu and changed under e.mu held for writing, but for adds
+// in place (addsInPlace), which the applier makes under e.mu held for
+// reading only; a frozen view of it (freeze)
 // is read without the lock, while the table goes on changing: a write to
 // a chunk the view shares copies it first.
 type slots struct {
@@ -66,6 +68,22 @@ func (s *slots) add(r *record) handle {
 	}
 	s.set(h, r)
 	return h
+}
+
+// addsInPlace reports whether the next add writes only to its slot, not to
+// the list of chunks: the slot's chunk is there, and of the table's
+// generation. Such an add, of a record no index names yet, may run beside
+// readers of the table (see txn.stage), as the list is what they read and
+// a slot not handed out is read by none.
+func (s *slots) addsInPlace() bool {
+	h := s.next
+	if n := len(s.free); n > 0 {
+		h = s.free[n-1]
+	} else if h == 0 {
+		h = 1
+	}
+	i := int(h >> slotChunkBits)
+	return i < len(s.chunks) && s.chunks[i].gen == s.gen
 }
 
 // set files r in h's slot.

@@ -1,0 +1,19 @@
+package basket
+
+// SetStageFrom makes e stage every batch that touches at least n baskets
+// (n = 1: every batch) in copies of the indexes, beside its readers, for
+// tests of both ways of committing.
+func SetStageFrom(e *Engine, n int) {
+	e.amu.Lock()
+	defer e.amu.Unlock()
+	e.stageFrom = n
+}
+
+// SetStaging makes e call fn in the midst of each staged batch, its index
+// changes made in copies and not yet installed, with the engine's lock
+// held for reading.
+func SetStaging(e *Engine, fn func()) {
+	e.amu.Lock()
+	defer e.amu.Unlock()
+	e.staging = fn
+}

@@ -1,0 +1,229 @@
+package basket_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/basketlab/abandoned/basket"
+	"github.com/basketlab/abandoned/basket/internal/btest"
+)
+
+// stagedItems is the offer of the baskets of the staged tests.
+var stagedItems = []basket.OrderItem{{Name: "Digital", Path: "/offers/digital"}}
+
+// abandonEvents appends the events that create basket id at at, tagged
+// tag, and capture its address, which abandons it (AbandonAfter 0).
+func abandonEvents(dst []basket.Event, id, tag string, at time.Time) []basket.Event {
+	return append(dst,
+		basket.Event{Type: basket.EventCreated, BasketID: id, At: at, OrderItems: stagedItems, Tracking: map[string]string{"tag": tag}},
+		basket.Event{Type: basket.EventEmailCaptured, BasketID: id, At: at, Email: id + "@example.com"})
+}
+
+// TestReadsDuringStagedBatch stops a large batch in the midst of its
+// commit, its index changes made in copies and not installed, and reads:
+// every read returns, and sees the state before the batch, whole; once the
+// batch returns, every read sees it, whole.
+func TestReadsDuringStagedBatch(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	clock := btest.NewClock(start.Add(24 * time.Hour))
+	eng := btest.MustNewEngine(t, &basket.Options{Now: clock.Now})
+	var evs []basket.Event
+	for i := range 300 {
+		evs = abandonEvents(evs, fmt.Sprintf("old-%03d", i), "a", start.Add(time.Duration(i)*time.Minute))
+	}
+	if _, err := eng.Apply(ctx, evs...); err != nil {
+		t.Fatal(err)
+	}
+
+	// The batch: 100 new baskets (every other one created among the old
+	// ones, the others after them), 50 old ones completed, one old
+	// customer's baskets erased.
+	evs = evs[:0]
+	for i := range 100 {
+		at := start.Add(time.Duration(300+i) * time.Minute)
+		if i%2 == 0 {
+			at = start.Add(time.Duration(i)*time.Minute + time.Second)
+		}
+		evs = abandonEvents(evs, fmt.Sprintf("new-%03d", i), "a", at)
+	}
+	for i := range 50 {
+		evs = append(evs, basket.Event{Type: basket.EventCompleted, BasketID: fmt.Sprintf("old-%03d", 2*i), At: clock.Now()})
+	}
+	evs = append(evs, basket.Event{Type: basket.EventErased, Email: "old-299@example.com", At: clock.Now()})
+
+	in, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	basket.SetStaging(eng, func() {
+		once.Do(func() {
+			close(in)
+			select {
+			case <-release:
+			case <-time.After(30 * time.Second): // the test failed; let it end
+			}
+		})
+	})
+	applied := make(chan error, 1)
+	go func() {
+		_, err := eng.Apply(ctx, evs...)
+		applied <- err
+	}()
+	select {
+	case <-in:
+	case err := <-applied:
+		t.Fatalf("the batch was not staged: Apply returned %v first", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the batch never reached its staging")
+	}
+
+	check := func(when string, abandoned int, newSeen, completed, erased bool) {
+		t.Helper()
+		done := make(chan struct{})
+		var errs []error
+		go func() {
+			defer close(done)
+			fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+			p, err := eng.Abandoned(ctx, basket.Query{Tag: "a", Limit: basket.MaxLimit, Count: true})
+			if err != nil {
+				fail("Abandoned: %v", err)
+				return
+			}
+			if p.Total != abandoned || len(p.Items) != abandoned {
+				fail("Abandoned: %d baskets, total %d; want %d", len(p.Items), p.Total, abandoned)
+			}
+			for _, b := range p.Items {
+				if b.State != basket.StateContactable || b.AbandonedAt.IsZero() {
+					fail("Abandoned: %s in state %v, abandoned at %v", b.ID, b.State, b.AbandonedAt)
+				}
+			}
+			f, err := eng.Feed(ctx, 0, basket.MaxLimit)
+			if err != nil {
+				fail("Feed: %v", err)
+			} else if len(f.Items) != abandoned {
+				fail("Feed: %d baskets; want %d", len(f.Items), abandoned)
+			}
+			if s := btest.Stats(t, eng); s.Abandoned != abandoned {
+				fail("Stats: %d abandoned; want %d", s.Abandoned, abandoned)
+			}
+			if _, err := eng.Get(ctx, "new-042"); (err == nil) != newSeen {
+				fail("Get(new-042) = %v; want it found: %v", err, newSeen)
+			}
+			if b, err := eng.Get(ctx, "old-010"); err != nil {
+				fail("Get(old-010) = %v", err)
+			} else if (b.State == basket.StateCompleted) != completed {
+				fail("Get(old-010) in state %v; want completed: %v", b.State, completed)
+			}
+			bs, err := eng.Customer(ctx, "old-299@example.com")
+			if err != nil {
+				fail("Customer: %v", err)
+			} else if (len(bs) == 0) != erased {
+				fail("Customer: %d baskets; want erased: %v", len(bs), erased)
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: a read waited behind the batch", when)
+		}
+		for _, err := range errs {
+			t.Errorf("%s: %v", when, err)
+		}
+	}
+	check("while the batch is staged", 300, false, false, false)
+	close(release)
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+	check("after the batch", 300+100-50-1, true, true, true)
+	if err := eng.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStagedBatchesAreAtomic races readers against a writer of large
+// batches, each of which abandons 100 new baskets and completes 50 of the
+// batch before's: every read, of pages, counts, tags and statistics, sees
+// whole batches only, and only abandoned baskets in an abandoned page. Run
+// under -race it also checks that a staged batch writes nothing a reader
+// reads.
+func TestStagedBatchesAreAtomic(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	const rounds = 40 // 4,000 baskets: several chunks of the slot table
+	clock := btest.NewClock(start.Add(100 * rounds * time.Minute))
+	eng := btest.MustNewEngine(t, &basket.Options{Now: clock.Now})
+	done := make(chan struct{})
+	var g errgroup.Group
+	g.Go(func() error {
+		defer close(done)
+		var evs []basket.Event
+		for k := range rounds {
+			evs = evs[:0]
+			for i := range 100 {
+				// Created all over the range, so that each batch changes
+				// nodes in the middle of the trees, not only at their end.
+				at := start.Add(time.Duration((i*rounds+k)*7%(100*rounds)) * time.Minute)
+				evs = abandonEvents(evs, fmt.Sprintf("r%02d-%03d", k, i), fmt.Sprint("t", k%2), at)
+			}
+			if k > 0 {
+				for i := range 50 {
+					evs = append(evs, basket.Event{Type: basket.EventCompleted, BasketID: fmt.Sprintf("r%02d-%03d", k-1, i), At: clock.Now()})
+				}
+			}
+			if _, err := eng.Apply(ctx, evs...); err != nil {
+				return fmt.Errorf("round %d: %w", k, err)
+			}
+		}
+		return nil
+	})
+	for range 2 {
+		g.Go(func() error {
+			for reads := 0; ; reads++ {
+				select {
+				case <-done:
+					if reads == 0 {
+						return errors.New("no read ran beside the writer")
+					}
+					return nil
+				default:
+				}
+				for _, tag := range []string{"", "t0", "t1"} {
+					p, err := eng.Abandoned(ctx, basket.Query{Tag: tag, Limit: 200, Count: true})
+					if err != nil {
+						return err
+					}
+					if p.Total%50 != 0 {
+						return fmt.Errorf("tag %q: %d abandoned, not whole batches", tag, p.Total)
+					}
+					for _, b := range p.Items {
+						if b.State != basket.StateContactable || b.AbandonedAt.IsZero() {
+							return fmt.Errorf("tag %q: %s in an abandoned page in state %v", tag, b.ID, b.State)
+						}
+					}
+				}
+				s, err := eng.Stats(ctx)
+				if err != nil {
+					return err
+				}
+				if s.Abandoned%50 != 0 || s.Abandoned != s.Contactable || s.Completed%50 != 0 {
+					return fmt.Errorf("Stats: %d abandoned, %d contactable, %d completed: not whole batches", s.Abandoned, s.Contactable, s.Completed)
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if s := btest.Stats(t, eng); s.Abandoned != 100+50*(rounds-1) {
+		t.Fatalf("%d abandoned at the end; want %d", s.Abandoned, 100+50*(rounds-1))
+	}
+	if err := eng.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
