@@ -188,6 +188,49 @@ func TestSnapshotHugeCount(t *testing.T) {
 	}
 }
 
+// TestLogRecordEmptyEvents decodes a log record of a million events that
+// are each one byte (nil, or an empty map): it is refused, having
+// allocated a small part of the ~200 MiB that a slice of a million events
+// takes; a record of real events decodes whole.
+func TestLogRecordEmptyEvents(t *testing.T) {
+	for name, one := range map[string]byte{"nil": 0xc0, "empty map": 0x80} {
+		const n = 1 << 20
+		b := []byte{0x92, 0x01, 0xdd, n >> 24, n >> 16 & 0xff, n >> 8 & 0xff, n & 0xff} // [1, array32 of n...]
+		b = append(b, bytes.Repeat([]byte{one}, n)...)
+		if err := checkMsg(b, maxScanDepth); err != nil {
+			t.Fatalf("%s: the record is not well formed msgpack: %v", name, err)
+		}
+		var rec walRecord
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := msgpack.Unmarshal(b, &rec)
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), "event 0 of 1048576 has no type or no time") {
+			t.Errorf("%s: decoding = %v; want event 0 refused", name, err)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 4<<20 {
+			t.Errorf("%s: decoding allocated %d MiB", name, grew>>20)
+		}
+	}
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	want := walRecord{Now: 7, Seq: 3, Events: []Event{
+		{Type: EventCreated, BasketID: "b", At: at, OrderItems: []OrderItem{{Name: "n", Path: "/p"}}},
+		{Type: EventEmailCaptured, BasketID: "b", At: at, Email: "a@example.com"},
+	}}
+	b, err := msgpack.Marshal(&want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got walRecord
+	if err := msgpack.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Now != 7 || got.Seq != 3 || len(got.Events) != 2 || got.Events[1].Email != "a@example.com" ||
+		!got.Events[0].At.Equal(at) || got.Events[0].OrderItems[0].Path != "/p" {
+		t.Fatalf("decoded %+v; want %+v", got, want)
+	}
+}
+
 // TestCustomFieldDepth checks the bound Validate puts on a custom field's
 // nesting, and that a basket at the bound is read back from a snapshot and
 // from the log.

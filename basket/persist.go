@@ -70,9 +70,12 @@ func (r *walRecord) DecodeMsgpack(dec *msgpack.Decoder) error {
 	}
 	fields := [...]any{&r.Now, &r.Events, &r.Revoke, &r.Seq, &r.Settings, &r.Epoch, &r.ID, &r.Identity, &r.Checkpoint, &r.Digest, &r.Unsubscribe, &r.FollowUp}
 	for i := range max(n, 0) {
-		if i >= len(fields) {
+		switch {
+		case i >= len(fields):
 			err = dec.Skip()
-		} else {
+		case i == 1:
+			r.Events, err = decodeEvents(dec)
+		default:
 			err = dec.Decode(fields[i])
 		}
 		if err != nil {
@@ -80,6 +83,31 @@ func (r *walRecord) DecodeMsgpack(dec *msgpack.Decoder) error {
 		}
 	}
 	return nil
+}
+
+// decodeEvents reads a record's events one at a time, so that the slice
+// grows with the events read rather than with the count the record claims,
+// and refuses an event without a type or a time, which no event written
+// has: an event takes at least 13 bytes then, which bounds what the
+// decoding of a corrupt record allocates to a small multiple of its bytes
+// (a slice of empty events, one byte each, would be some 200 times them).
+func decodeEvents(dec *msgpack.Decoder) ([]Event, error) {
+	n, err := dec.DecodeArrayLen()
+	if err != nil || n <= 0 {
+		return nil, err // n is -1 for nil
+	}
+	evs := make([]Event, 0, min(n, 1024)) // a claim of more grows as it is read
+	for i := range n {
+		evs = append(evs, Event{})
+		ev := &evs[len(evs)-1]
+		if err := dec.Decode(ev); err != nil {
+			return nil, err
+		}
+		if ev.Type == "" || ev.At.IsZero() {
+			return nil, fmt.Errorf("event %d of %d has no type or no time", i, n)
+		}
+	}
+	return evs, nil
 }
 
 // settings are the options that shape what records do. They are kept in the
