@@ -165,8 +165,9 @@ type Engine struct {
 	// stageFrom is the applier's (guarded by amu): the number of touched
 	// baskets from which a batch is staged (stagedTxn; tests change it).
 	stageFrom int
-	// staging, if set, is called by stage with its copies made, e.mu held
-	// for reading: a test's window into a commit in progress.
+	// staging, if set, is called by stage and runDue with their copies
+	// made, e.mu held for reading: a test's window into a commit in
+	// progress.
 	staging func()
 	wmu     sync.Mutex // orders appends to the log; guards logSeq and logNow
 	logSeq  uint64     // the sequence of the last record logged
@@ -408,40 +409,34 @@ func (e *Engine) readNow() int64 {
 	return toMS(e.now())
 }
 
-// runDue promotes, expires and forgets what is due at now. e.mu must be held
-// for writing.
+// runDue promotes, expires and forgets what is due at now. e.amu and e.mu
+// must be held, e.mu for writing. What is due is worked out, the promoted
+// baskets' copies and links made, under e.mu held for reading; so are
+// the index changes, in copies (see ixw), when they are many; e.mu is
+// held for writing again to file them.
 func (e *Engine) runDue(now int64) {
-	for {
-		p, ok := e.pending.Min()
-		if !ok || p.deadline > now {
-			break
-		}
-		h, r := p.h, e.recs.slots.get(p.h)
-		c := *r
-		c.mark = 0 // no longer pending
-		// One that expires before it has been idle long enough is never
-		// abandoned: the expiry below takes it.
-		if e.ttl == 0 || r.created+e.ttl > p.deadline {
-			e.abandon(&c, p.deadline, now, &e.lastPos)
-		}
-		e.replace(h, r, &c)
-	}
-	if e.ttl > 0 {
-		for {
-			k, ok := e.created.Min()
-			if !ok || k.created+e.ttl > now {
-				break
+	if e.somethingDue(now) {
+		e.mu.Unlock()
+		e.mu.RLock()
+		d := e.collectDue(now)
+		var x *ixw
+		if len(d.ents) >= e.stageFrom {
+			x = &ixw{e: e, cow: true}
+			d.index(x)
+			if e.staging != nil {
+				e.staging()
 			}
-			r := e.recs.slots.get(k.h)
-			e.remove(k.h, r)
-			e.counts[StateExpired]++
-			e.tombs.Set(r.id, tomb{
-				offerPath: r.firstOfferPath(),
-				completed: r.state == StateCompleted,
-				until:     r.created + e.ttl + e.recoveryValidity.Milliseconds(),
-			})
-			e.tombQ = append(e.tombQ, r.id)
 		}
+		e.mu.RUnlock()
+		e.mu.Lock()
+		if x == nil {
+			in := e.inPlace()
+			x = &in
+			d.index(x)
+		} else {
+			x.install()
+		}
+		d.file()
 	}
 	for len(e.tombQ) > 0 {
 		id := e.tombQ[0]
@@ -456,6 +451,113 @@ func (e *Engine) runDue(now int64) {
 		e.tombQ = nil
 	}
 	e.updateDue()
+}
+
+// somethingDue reports whether a basket is due to be promoted or to expire
+// at now. e.mu must be held.
+func (e *Engine) somethingDue(now int64) bool {
+	if p, ok := e.pending.Min(); ok && p.deadline <= now {
+		return true
+	}
+	k, ok := e.created.Min()
+	return ok && e.ttl > 0 && k.created+e.ttl <= now
+}
+
+// dueWork is what runDue found due: promotions and expiries, in order.
+type dueWork struct {
+	e       *Engine
+	ents    []dueEnt
+	lastPos uint64 // the last feed position the promotions hand out
+	digest  uint64 // on a replicated log: the XOR of the digests changed
+}
+
+// dueEnt is a promotion of h's record old to c, or (c nil) its expiry.
+type dueEnt struct {
+	h      handle
+	old, c *record
+}
+
+// collectDue finds what is due at now, in the order in which it is done:
+// promotions by deadline, then expiries by created time. e.amu and e.mu
+// must be held; it changes nothing.
+func (e *Engine) collectDue(now int64) *dueWork {
+	d := &dueWork{e: e, lastPos: e.lastPos}
+	var promoted map[handle]*record // for the expiries that follow
+	e.pending.Scan(func(p pentry) bool {
+		if p.deadline > now {
+			return false
+		}
+		r := e.recs.slots.get(p.h)
+		c := *r
+		c.mark = 0 // no longer pending
+		// One that expires before it has been idle long enough is never
+		// abandoned: the expiry below takes it.
+		if e.ttl == 0 || r.created+e.ttl > p.deadline {
+			e.abandon(&c, p.deadline, now, &d.lastPos)
+		}
+		d.ents = append(d.ents, dueEnt{p.h, r, &c})
+		if e.ttl > 0 {
+			if promoted == nil {
+				promoted = make(map[handle]*record)
+			}
+			promoted[p.h] = &c
+		}
+		return true
+	})
+	if e.ttl > 0 {
+		e.created.Scan(func(k aentry) bool {
+			if k.created+e.ttl > now {
+				return false
+			}
+			r := promoted[k.h]
+			if r == nil {
+				r = e.recs.slots.get(k.h)
+			}
+			d.ents = append(d.ents, dueEnt{k.h, r, nil})
+			return true
+		})
+	}
+	return d
+}
+
+// index makes the index changes of what is due in x.
+func (d *dueWork) index(x *ixw) {
+	for _, de := range d.ents {
+		if de.c != nil {
+			x.reindex(de.h, de.old, de.c)
+		} else {
+			x.remove(de.h, de.old)
+		}
+		if d.e.rl != nil {
+			d.digest ^= d.e.digest(de.old)
+			if de.c != nil {
+				d.digest ^= d.e.digest(de.c)
+			}
+		}
+	}
+}
+
+// file does the engine's part of what is due, its index changes made.
+// e.mu must be held for writing.
+func (d *dueWork) file() {
+	e := d.e
+	e.lastPos = d.lastPos
+	e.recDigest ^= d.digest
+	for _, de := range d.ents {
+		if de.c != nil {
+			e.refiled(de.h, de.old, de.c)
+			continue
+		}
+		r := de.old
+		e.unfiled(de.h, r)
+		e.counts[StateExpired]++
+		e.tombs.Set(r.id, tomb{
+			offerPath: r.firstOfferPath(),
+			completed: r.state == StateCompleted,
+			until:     r.created + e.ttl + e.recoveryValidity.Milliseconds(),
+		})
+		e.tombQ = append(e.tombQ, r.id)
+	}
 }
 
 // updateDue recomputes nextDue. e.mu must be held for writing.

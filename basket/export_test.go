@@ -9,9 +9,9 @@ func SetStageFrom(e *Engine, n int) {
 	e.stageFrom = n
 }
 
-// SetStaging makes e call fn in the midst of each staged batch, its index
-// changes made in copies and not yet installed, with the engine's lock
-// held for reading.
+// SetStaging makes e call fn in the midst of each staged batch (and of
+// staged promotions and expiries), its index changes made in copies and
+// not yet installed, with the engine's lock held for reading.
 func SetStaging(e *Engine, fn func()) {
 	e.amu.Lock()
 	defer e.amu.Unlock()

@@ -227,3 +227,82 @@ func TestStagedBatchesAreAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadsDuringStagedPromotions stops the promotion of 100 baskets that
+// waited long enough in its midst: reads return, and see none of them
+// abandoned; once it is done, they see all of them.
+func TestReadsDuringStagedPromotions(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	clock := btest.NewClock(start)
+	// A sweeper, as a server runs (this one never comes round in the
+	// test), so that reads do not make what is due themselves.
+	eng := btest.MustNewEngine(t, &basket.Options{Now: clock.Now, AbandonAfter: time.Hour, SweepInterval: time.Hour})
+	var evs []basket.Event
+	for i := range 100 {
+		evs = abandonEvents(evs, fmt.Sprintf("p-%03d", i), "a", start.Add(-time.Duration(i)*time.Second))
+	}
+	if _, err := eng.Apply(ctx, evs...); err != nil {
+		t.Fatal(err)
+	}
+	if s := btest.Stats(t, eng); s.Pending != 100 || s.Abandoned != 0 {
+		t.Fatalf("Stats %+v; want 100 pending", s)
+	}
+	in, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	basket.SetStaging(eng, func() {
+		once.Do(func() {
+			close(in)
+			select {
+			case <-release:
+			case <-time.After(30 * time.Second):
+			}
+		})
+	})
+	clock.Add(2 * time.Hour)
+	applied := make(chan error, 1)
+	go func() { // a batch too small to be staged: the promotions before it are
+		_, err := eng.Apply(ctx, abandonEvents(nil, "late", "a", clock.Now())...)
+		applied <- err
+	}()
+	select {
+	case <-in:
+	case err := <-applied:
+		t.Fatalf("the promotions were not staged: Apply returned %v first", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the promotions never reached their staging")
+	}
+	read := func(when string, abandoned, pending int) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() {
+			p, err := eng.Abandoned(ctx, basket.Query{Tag: "a", Limit: basket.MaxLimit, Count: true})
+			if err != nil {
+				done <- err
+				return
+			}
+			s, err := eng.Stats(ctx)
+			if err == nil && (p.Total != abandoned || len(p.Items) != abandoned || s.Abandoned != abandoned || s.Pending != pending) {
+				err = fmt.Errorf("%d abandoned (total %d), Stats %+v; want %d abandoned, %d pending", len(p.Items), p.Total, s, abandoned, pending)
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: %v", when, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: a read waited behind the promotions", when)
+		}
+	}
+	read("while the promotions are staged", 0, 100)
+	close(release)
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+	read("after them", 100, 1) // the late basket waits its hour
+	if err := eng.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
