@@ -190,7 +190,7 @@ func TestSnapshotHugeCount(t *testing.T) {
 
 // TestLogRecordEmptyEvents decodes a log record of a million events that
 // are each one byte (nil, or an empty map): it is refused, having
-// allocated a small part of the ~200 MiB that a slice of a million events
+// allocated a small part of the 288 MiB that a slice of a million events
 // takes; a record of real events decodes whole.
 func TestLogRecordEmptyEvents(t *testing.T) {
 	for name, one := range map[string]byte{"nil": 0xc0, "empty map": 0x80} {
@@ -208,7 +208,9 @@ func TestLogRecordEmptyEvents(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "event 0 of 1048576 has no type or no time") {
 			t.Errorf("%s: decoding = %v; want event 0 refused", name, err)
 		}
-		if grew := after.TotalAlloc - before.TotalAlloc; grew > 4<<20 {
+		// The process's count: other goroutines' allocations may add a
+		// little to the decoder's, far below the 288 MiB of a slice.
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 32<<20 {
 			t.Errorf("%s: decoding allocated %d MiB", name, grew>>20)
 		}
 	}

@@ -302,7 +302,13 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 		return fmt.Errorf("basket: snapshot: %w: %w", ErrStorage, err)
 	}
 	e.drain(mark)
+	// The applier's lock first: a record being applied has set e.applied
+	// before its changes are in (applyLocked and runDue work with e.mu held
+	// for reading only), and a freeze between would save the sequence
+	// without the changes, which a restart would then skip.
+	e.amu.Lock()
 	e.mu.Lock()
+	e.amu.Unlock()
 	if e.closed {
 		e.mu.Unlock()
 		return ErrClosed
