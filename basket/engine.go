@@ -169,6 +169,9 @@ type Engine struct {
 	// made, e.mu held for reading: a test's window into a commit in
 	// progress.
 	staging func()
+	// drained, if set, is called by Snapshot between its drain and its
+	// freeze, with no lock held: a test's window there.
+	drained func()
 	wmu     sync.Mutex // orders appends to the log; guards logSeq and logNow
 	logSeq  uint64     // the sequence of the last record logged
 	logNow  int64      // the time stamped on it, unix ms

@@ -17,3 +17,11 @@ func SetStaging(e *Engine, fn func()) {
 	defer e.amu.Unlock()
 	e.staging = fn
 }
+
+// SetDrained makes e's Snapshot call fn between its drain of the log and
+// its freeze, with no lock held.
+func SetDrained(e *Engine, fn func()) {
+	e.snapMu.Lock()
+	defer e.snapMu.Unlock()
+	e.drained = fn
+}

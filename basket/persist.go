@@ -302,6 +302,9 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 		return fmt.Errorf("basket: snapshot: %w: %w", ErrStorage, err)
 	}
 	e.drain(mark)
+	if e.drained != nil {
+		e.drained()
+	}
 	// The applier's lock first: a record being applied has set e.applied
 	// before its changes are in (applyLocked and runDue work with e.mu held
 	// for reading only), and a freeze between would save the sequence

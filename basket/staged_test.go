@@ -309,3 +309,77 @@ func TestReadsDuringStagedPromotions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSnapshotBesideStagedBatch starts a large batch just after a
+// Snapshot has drained the log, and holds it in its midst (its record's
+// sequence counted, its changes not in) while the Snapshot goes on to
+// freeze: the snapshot must wait for the batch, or a restart, which skips
+// the records a snapshot covers, loses it.
+func TestSnapshotBesideStagedBatch(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	clock := btest.NewClock(start.Add(time.Hour))
+	dir := t.TempDir()
+	opts := &basket.Options{Now: clock.Now, SnapshotEvery: -1, RecoverySecrets: [][]byte{btest.Secret}}
+	eng, err := basket.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { eng.Close() }()
+	if _, err := eng.Apply(ctx, abandonEvents(nil, "first", "a", start)...); err != nil {
+		t.Fatal(err)
+	}
+	var evs []basket.Event
+	for i := range 100 {
+		evs = abandonEvents(evs, fmt.Sprintf("late-%03d", i), "a", start.Add(time.Duration(i)*time.Second))
+	}
+	in, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	basket.SetStaging(eng, func() {
+		once.Do(func() {
+			close(in)
+			select {
+			case <-release:
+			case <-time.After(30 * time.Second):
+			}
+		})
+	})
+	applied := make(chan error, 1)
+	basket.SetDrained(eng, func() {
+		go func() {
+			_, err := eng.Apply(ctx, evs...)
+			applied <- err
+		}()
+		select {
+		case <-in:
+		case <-time.After(30 * time.Second):
+			t.Error("the batch never reached its staging")
+		}
+		// Let go of the batch once the snapshot waits for the lock (if
+		// it waits for the batch instead, the release only comes later).
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			close(release)
+		}()
+	})
+	if err := eng.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if eng, err = basket.Open(dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"first", "late-000", "late-099"} {
+		if _, err := eng.Get(ctx, id); err != nil {
+			t.Errorf("after a restart, %s: %v", id, err)
+		}
+	}
+	if s := btest.Stats(t, eng); s.Abandoned != 101 {
+		t.Errorf("after a restart, %d abandoned; want 101", s.Abandoned)
+	}
+}
