@@ -25,6 +25,24 @@ func abandonEvents(dst []basket.Event, id, tag string, at time.Time) []basket.Ev
 		basket.Event{Type: basket.EventEmailCaptured, BasketID: id, At: at, Email: id + "@example.com"})
 }
 
+// holdStaged makes the first staged batch (or promotions) of eng after the
+// call wait in its midst: in is closed when it gets there, and it goes on
+// once release is closed (or after 30 s, if the test failed meanwhile).
+func holdStaged(eng *basket.Engine) (in, release chan struct{}) {
+	in, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	basket.SetStaging(eng, func() {
+		once.Do(func() {
+			close(in)
+			select {
+			case <-release:
+			case <-time.After(30 * time.Second):
+			}
+		})
+	})
+	return in, release
+}
+
 // TestReadsDuringStagedBatch stops a large batch in the midst of its
 // commit, its index changes made in copies and not installed, and reads:
 // every read returns, and sees the state before the batch, whole; once the
@@ -58,17 +76,7 @@ func TestReadsDuringStagedBatch(t *testing.T) {
 	}
 	evs = append(evs, basket.Event{Type: basket.EventErased, Email: "old-299@example.com", At: clock.Now()})
 
-	in, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	basket.SetStaging(eng, func() {
-		once.Do(func() {
-			close(in)
-			select {
-			case <-release:
-			case <-time.After(30 * time.Second): // the test failed; let it end
-			}
-		})
-	})
+	in, release := holdStaged(eng)
 	applied := make(chan error, 1)
 	go func() {
 		_, err := eng.Apply(ctx, evs...)
@@ -251,17 +259,7 @@ func TestReadsDuringStagedPromotions(t *testing.T) {
 	if s := btest.Stats(t, eng); s.Pending != 100 || s.Abandoned != 0 {
 		t.Fatalf("Stats %+v; want 100 pending", s)
 	}
-	in, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	basket.SetStaging(eng, func() {
-		once.Do(func() {
-			close(in)
-			select {
-			case <-release:
-			case <-time.After(30 * time.Second):
-			}
-		})
-	})
+	in, release := holdStaged(eng)
 	clock.Add(2 * time.Hour)
 	applied := make(chan error, 1)
 	go func() { // a batch too small to be staged: the promotions before it are
@@ -333,17 +331,7 @@ func TestSnapshotBesideStagedBatch(t *testing.T) {
 	for i := range 100 {
 		evs = abandonEvents(evs, fmt.Sprintf("late-%03d", i), "a", start.Add(time.Duration(i)*time.Second))
 	}
-	in, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	basket.SetStaging(eng, func() {
-		once.Do(func() {
-			close(in)
-			select {
-			case <-release:
-			case <-time.After(30 * time.Second):
-			}
-		})
-	})
+	in, release := holdStaged(eng)
 	applied := make(chan error, 1)
 	basket.SetDrained(eng, func() {
 		go func() {
