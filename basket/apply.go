@@ -280,8 +280,8 @@ type went struct {
 	rec      *record
 	dirty    bool
 	erasedAt int64 // when rec is nil: the time of the erasure, unix ms
-	// Set by stage: the committed record (nil if none) and its handle; or,
-	// for a new basket, the handle it is added under.
+	// The committed record (nil if none) and its handle; for a new
+	// basket, the handle it is added under, once stage or commit adds it.
 	old *record
 	h   handle
 }
@@ -306,9 +306,10 @@ func (t *txn) find(id string) int {
 	return -1
 }
 
-// add appends a touched basket.
-func (t *txn) add(id string, c *record, dirty bool) {
-	t.ents = append(t.ents, went{id: id, rec: c, dirty: dirty})
+// add appends a touched basket: its working copy c, and its committed
+// record old and old's handle h (nil and 0 for a new basket).
+func (t *txn) add(id string, c *record, dirty bool, h handle, old *record) {
+	t.ents = append(t.ents, went{id: id, rec: c, dirty: dirty, h: h, old: old})
 	switch {
 	case t.index != nil:
 		t.index[id] = len(t.ents) - 1
@@ -334,7 +335,7 @@ func (t *txn) get(id string) (*record, error) {
 		}
 		return t.ents[i].rec, nil
 	}
-	r := t.e.recs.get(id)
+	h, r := t.e.recs.lookup(id)
 	if r == nil {
 		if _, ok := t.e.tombs.Get(id); ok {
 			return nil, ErrExpired
@@ -342,7 +343,7 @@ func (t *txn) get(id string) (*record, error) {
 		return nil, ErrUnknownBasket
 	}
 	c := *r
-	t.add(id, &c, false)
+	t.add(id, &c, false, h, r)
 	return &c, nil
 }
 
@@ -388,7 +389,7 @@ func (t *txn) step(i int, ev *Event) error {
 		if len(ev.CustomFields) > 0 {
 			c.x = &extra{customFields: maps.Clone(ev.CustomFields)}
 		}
-		t.add(c.id, c, true)
+		t.add(c.id, c, true, 0, nil)
 		t.changed++
 		return nil
 	}
@@ -560,7 +561,8 @@ func (t *txn) erase(key string, at int64) {
 		return cmp.Or(cmp.Compare(a.created, b.created), strings.Compare(a.id, b.id))
 	})
 	for _, r := range mine {
-		t.add(r.id, nil, true)
+		h, _ := t.e.recs.lookup(r.id)
+		t.add(r.id, nil, true, h, r)
 		t.ents[len(t.ents)-1].erasedAt = at
 		t.changed++
 	}
@@ -584,7 +586,6 @@ func (t *txn) stage() {
 	locked := false
 	for i := range t.ents {
 		w := &t.ents[i]
-		w.h, w.old = e.recs.lookup(w.id)
 		if w.rec != nil && w.dirty && w.old == nil {
 			if !locked && !e.recs.slots.addsInPlace() {
 				e.mu.RUnlock()
@@ -643,11 +644,7 @@ func (t *txn) commit(now int64) {
 	var erased []string
 	for i := range t.ents {
 		w := &t.ents[i]
-		id, c := w.id, w.rec
-		h, old := w.h, w.old
-		if t.staged == nil {
-			h, old = e.recs.lookup(id)
-		}
+		id, c, h, old := w.id, w.rec, w.h, w.old
 		if c == nil {
 			if old != nil {
 				if t.staged == nil {
