@@ -899,6 +899,7 @@ type materialiser struct {
 	reuse    bool                // each basket is valid only until the next: reuse idents
 	links    strings.Builder
 	idents   []Identity
+	touched  byte // what grow read, kept so that its reads are not dropped
 }
 
 // hold takes what the views of recs need besides the records themselves.
@@ -918,15 +919,27 @@ func (m *materialiser) hold(recs []*record) {
 	}
 }
 
-// grow sizes the buffers for recs.
+// grow sizes the buffers for recs, and reads the first byte of each
+// record's id and, for a caller that encodes the page (reuse), of its email:
+// the views read them, and bytes of a large engine are mostly out of the
+// cache. Read in one short loop, the misses of a page's baskets overlap;
+// read by the views one basket after another, each waits for the last.
 func (m *materialiser) grow(recs []*record) {
 	n, ids := 0, 0
+	var touch byte
 	for _, r := range recs {
 		if r.abandoned() {
 			n += m.e.linkLen(r)
 		}
 		ids += r.numIdentities()
+		if len(r.id) > 0 {
+			touch += r.id[0]
+		}
+		if m.reuse && len(r.es) > 0 {
+			touch += r.es[0]
+		}
 	}
+	m.touched = touch
 	m.links.Grow(n)
 	if !m.reuse && ids > 0 {
 		m.idents = make([]Identity, 0, ids)
