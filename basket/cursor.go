@@ -1,12 +1,10 @@
 package basket
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"sync"
-
-	"github.com/vmihailenco/msgpack/v5"
 
 	strictb64 "github.com/basketlab/abandoned/basket/internal/b64"
 )
@@ -107,6 +105,20 @@ func appendMsgpackString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
+// msgpackLenHeader is the length of the header appendMsgpackLen writes
+// for n bytes.
+func msgpackLenHeader(n int, fix byte) int {
+	switch {
+	case fix != 0 && n < 32:
+		return 1
+	case n < 1<<8:
+		return 2
+	case n < 1<<16:
+		return 3
+	}
+	return 5
+}
+
 // appendMsgpackLen appends the header of a string or binary of n bytes:
 // fix (if not 0) below 32 bytes, else the 8, 16 or 32-bit form.
 func appendMsgpackLen(dst []byte, n int, fix, c8, c16, c32 byte) []byte {
@@ -150,9 +162,8 @@ func (kr *keyring) decodeCursor(s, alias string) (*cursorRecord, *key, error) {
 	if k == nil {
 		return nil, nil, bad("not a cursor issued by this service, or altered")
 	}
-	var rec cursorRecord
-	dec := msgpack.NewDecoder(bytes.NewReader(body[:len(body)-4]))
-	if err := dec.Decode(&rec); err != nil {
+	rec := new(cursorRecord)
+	if !parseCursorRecord(rec, body[:len(body)-4], alias) {
 		return nil, nil, bad("malformed")
 	}
 	if rec.Version != cursorVersion {
@@ -161,5 +172,90 @@ func (kr *keyring) decodeCursor(s, alias string) (*cursorRecord, *key, error) {
 	if rec.Alias != alias {
 		return nil, nil, bad("issued for another environment")
 	}
-	return &rec, k, nil
+	return rec, k, nil
+}
+
+// parseCursorRecord reads into rec the record appendCursorRecord wrote as
+// b, and reports whether b is exactly such a record. It reads that one
+// form only: the bytes are under the cursor's MAC, and every encoder that
+// signed cursors wrote that form (TestCursorRecordEncoding), so a record
+// of another form was never issued. FuzzParseCursorRecord compares it with
+// msgpack's reflective Decoder. An alias equal to alias is not copied.
+func parseCursorRecord(rec *cursorRecord, b []byte, alias string) bool {
+	if len(b) < 3 || b[0] != mpFixArray|8 || b[1] != mpUint8 {
+		return false
+	}
+	rec.Version = b[2]
+	b = b[3:]
+	var s []byte
+	var ok bool
+	if s, b, ok = cutMsgpackLen(b, mpFixStr, mpStr8, mpStr16, mpStr32); !ok {
+		return false
+	}
+	if rec.Alias = alias; string(s) != alias {
+		rec.Alias = string(s)
+	}
+	if rec.After, b, ok = cutMsgpackInt64(b); !ok {
+		return false
+	}
+	if rec.Before, b, ok = cutMsgpackInt64(b); !ok {
+		return false
+	}
+	switch {
+	case len(b) > 0 && b[0] == mpNil:
+		rec.Email, b = nil, b[1:]
+	default:
+		if s, b, ok = cutMsgpackLen(b, 0, mpBin8, mpBin16, mpBin32); !ok {
+			return false
+		}
+		rec.Email = append([]byte{}, s...)
+	}
+	if s, b, ok = cutMsgpackLen(b, mpFixStr, mpStr8, mpStr16, mpStr32); !ok {
+		return false
+	}
+	rec.Tag = string(s)
+	if rec.LastCreated, b, ok = cutMsgpackInt64(b); !ok {
+		return false
+	}
+	if s, b, ok = cutMsgpackLen(b, mpFixStr, mpStr8, mpStr16, mpStr32); !ok || len(b) != 0 {
+		return false
+	}
+	rec.LastID = string(s)
+	return true
+}
+
+// cutMsgpackInt64 reads the int64 appendMsgpackInt64 writes at the start
+// of b, and returns what follows it.
+func cutMsgpackInt64(b []byte) (int64, []byte, bool) {
+	if len(b) < 9 || b[0] != mpInt64 {
+		return 0, b, false
+	}
+	return int64(binary.BigEndian.Uint64(b[1:9])), b[9:], true
+}
+
+// cutMsgpackLen reads the string or binary that appendMsgpackLen's header
+// with the same codes begins at the start of b: its bytes, and what follows
+// them. A header longer than the length needs is not that form, and is
+// refused.
+func cutMsgpackLen(b []byte, fix, c8, c16, c32 byte) (body, rest []byte, ok bool) {
+	if len(b) == 0 {
+		return nil, b, false
+	}
+	n, h := 0, 0
+	switch c := b[0]; {
+	case fix != 0 && c&0xe0 == fix:
+		n, h = int(c&0x1f), 1
+	case c == c8 && len(b) >= 2:
+		n, h = int(b[1]), 2
+	case c == c16 && len(b) >= 3:
+		n, h = int(binary.BigEndian.Uint16(b[1:3])), 3
+	case c == c32 && len(b) >= 5:
+		n, h = int(binary.BigEndian.Uint32(b[1:5])), 5
+	default:
+		return nil, b, false
+	}
+	if h != msgpackLenHeader(n, fix) || len(b)-h < n {
+		return nil, b, false
+	}
+	return b[h : h+n], b[h+n:], true
 }

@@ -3,6 +3,8 @@ package basket
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -201,4 +203,77 @@ func TestEncodeCursorAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { kr.encodeCursor(&rec) }); n > 1 {
 		t.Errorf("encodeCursor: %v allocations; want 1", n)
 	}
+}
+
+// reflectiveDecodeCursorRecord is how cursor records were decoded before
+// parseCursorRecord: msgpack's reflective Decoder, which reads any form of
+// each value.
+func reflectiveDecodeCursorRecord(b []byte) (cursorRecord, error) {
+	var rec cursorRecord
+	dec := msgpack.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&rec); err != nil {
+		return rec, err
+	}
+	if _, err := dec.PeekCode(); err != io.EOF {
+		return rec, fmt.Errorf("bytes after the record")
+	}
+	return rec, nil
+}
+
+// TestParseCursorRecord: parseCursorRecord reads back every record
+// appendCursorRecord writes (random ones, and lengths at each header
+// boundary), as msgpack's Decoder does, and refuses each of its prefixes.
+func TestParseCursorRecord(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 3000 {
+		rec := randomCursorRecord(r)
+		b := appendCursorRecord(nil, &rec)
+		var got cursorRecord
+		if !parseCursorRecord(&got, b, "") || !sameCursorRecord(&got, &rec) {
+			t.Fatalf("record %d: parseCursorRecord(%x…) = %+v; want %+v", i, trim(string(b)), got, rec)
+		}
+		want, err := reflectiveDecodeCursorRecord(b)
+		if err != nil || !sameCursorRecord(&got, &want) {
+			t.Fatalf("record %d: parsed %+v; msgpack decodes %+v, %v", i, got, want, err)
+		}
+		if again := new(cursorRecord); !parseCursorRecord(again, b, rec.Alias) || again.Alias != rec.Alias {
+			t.Fatalf("record %d: with its alias given, parsed alias %q; want %q", i, again.Alias, rec.Alias)
+		}
+		if i%100 == 0 {
+			for n := range len(b) {
+				if parseCursorRecord(new(cursorRecord), b[:n], "") {
+					t.Fatalf("record %d: parseCursorRecord accepts its first %d bytes of %d", i, n, len(b))
+				}
+			}
+		}
+		if parseCursorRecord(new(cursorRecord), append(b, 0), "") {
+			t.Fatalf("record %d: parseCursorRecord accepts a byte after the record", i)
+		}
+	}
+}
+
+// FuzzParseCursorRecord: whatever parseCursorRecord accepts, msgpack's
+// Decoder reads as the same record, and appendCursorRecord writes back
+// byte for byte.
+func FuzzParseCursorRecord(f *testing.F) {
+	for _, rec := range []cursorRecord{
+		{Version: cursorVersion, Alias: "x", After: noBound, Before: noBound, LastID: "b-1"},
+		{Version: cursorVersion, Alias: "x", After: 5, Before: 9, Email: []byte("sealed"), Tag: "t", LastCreated: 7, LastID: "b-22"},
+		{Email: []byte{}, LastID: strings.Repeat("i", 300)},
+	} {
+		f.Add(appendCursorRecord(nil, &rec))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got cursorRecord
+		if !parseCursorRecord(&got, b, "x") {
+			return
+		}
+		want, err := reflectiveDecodeCursorRecord(b)
+		if err != nil || !sameCursorRecord(&got, &want) {
+			t.Fatalf("parseCursorRecord(%x) = %+v; msgpack decodes %+v, %v", b, got, want, err)
+		}
+		if back := appendCursorRecord(nil, &got); !bytes.Equal(back, b) {
+			t.Fatalf("parseCursorRecord(%x) accepted what encodes as %x", b, back)
+		}
+	})
 }
