@@ -1116,14 +1116,7 @@ func (e *Engine) Check() error {
 			fail("tag %q index has %d, records %d", tag, tr.Len(), tagCounts[tag])
 		}
 	}
-	n := len(e.byEmail.one)
-	for _, hs := range e.byEmail.more {
-		if len(hs) < 2 {
-			fail("email index holds %d handles in more", len(hs))
-		}
-		n += len(hs)
-	}
-	if n != emailCounts || n != e.byEmail.n {
+	if n := e.byEmail.check(fail); n != emailCounts {
 		fail("email index has %d ids, records %d", n, emailCounts)
 	}
 	return errors.Join(errs...)

@@ -2,7 +2,7 @@ package basket
 
 import "hash/maphash"
 
-// recTable finds live records by id, and by handle (see handle). Its map
+// recTable finds live records by id, and by handle (see handle). Its table
 // is keyed by a 32-bit hash of the id under the engine's own seed rather
 // than by the id, which the record holds already, and holds handles, not
 // pointers: 8 bytes a slot, which the collector never scans. An id whose
@@ -11,7 +11,7 @@ import "hash/maphash"
 // the engine's mu.
 type recTable struct {
 	seed  maphash.Seed
-	m     map[uint32]handle
+	m     handleTable
 	over  map[string]handle
 	slots slots
 }
@@ -19,7 +19,7 @@ type recTable struct {
 func newRecTable(n int) recTable {
 	return recTable{
 		seed:  maphash.MakeSeed(),
-		m:     make(map[uint32]handle, n),
+		m:     newHandleTable(n),
 		over:  make(map[string]handle),
 		slots: slots{chunks: make([]*slotChunk, 0, n>>slotChunkBits+1)},
 	}
@@ -36,7 +36,7 @@ func (t *recTable) get(id string) *record {
 
 // lookup returns the handle and record of id, or 0 and nil.
 func (t *recTable) lookup(id string) (handle, *record) {
-	if h := t.m[t.key(id)]; h != 0 {
+	if h := t.m.get(t.key(id)); h != 0 {
 		if r := t.slots.get(h); r.id == id {
 			return h, r
 		}
@@ -49,25 +49,23 @@ func (t *recTable) lookup(id string) (handle, *record) {
 	return 0, nil
 }
 
-// add files r, whose id it must not hold, and returns its handle; 0 if it
-// holds the id. It is the same as lookup and then filing, with one lookup
-// of the hash where there is no collision.
+// add files r, and returns its handle; 0, changing nothing, if it holds
+// r's id. It is the same as lookup and then filing, with one probe of the
+// table where there is no collision.
 func (t *recTable) add(r *record) handle {
+	if len(t.over) > 0 && t.over[r.id] != 0 {
+		return 0 // filed in over while another held its key
+	}
 	k := t.key(r.id)
-	o := t.m[k]
+	h := t.slots.add(r)
+	o := t.m.putNew(k, h)
 	switch {
-	case o == 0 && len(t.over) > 0 && t.over[r.id] != 0:
-		return 0 // filed in over while another held its key, since deleted
 	case o == 0:
-		h := t.slots.add(r)
-		t.m[k] = h
 		return h
 	case t.slots.get(o).id == r.id:
-		return 0
-	case t.over[r.id] != 0:
+		t.slots.release(h)
 		return 0
 	}
-	h := t.slots.add(r)
 	t.over[r.id] = h
 	return h
 }
@@ -75,9 +73,7 @@ func (t *recTable) add(r *record) handle {
 // file files id, which the table must not hold, by h, whose slot holds
 // its record already (slots.add).
 func (t *recTable) file(h handle, id string) {
-	if k := t.key(id); t.m[k] == 0 {
-		t.m[k] = h
-	} else {
+	if t.m.putNew(t.key(id), h) != 0 {
 		t.over[id] = h
 	}
 }
@@ -87,16 +83,15 @@ func (t *recTable) replace(h handle, c *record) { t.slots.set(h, c) }
 
 // delete takes out h's record, whose id is id, and releases h.
 func (t *recTable) delete(h handle, id string) {
-	k := t.key(id)
-	if t.m[k] == h {
-		delete(t.m, k)
+	if k := t.key(id); t.m.get(k) == h {
+		t.m.delete(k)
 	} else {
 		delete(t.over, id)
 	}
 	t.slots.release(h)
 }
 
-func (t *recTable) len() int { return len(t.m) + len(t.over) }
+func (t *recTable) len() int { return t.m.len() + len(t.over) }
 
 // all calls fn with every record and its handle, in handle order.
 func (t *recTable) all(fn func(handle, *record)) {

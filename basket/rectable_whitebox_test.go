@@ -17,7 +17,7 @@ func TestRecTableCollision(t *testing.T) {
 	tb := newRecTable(0)
 	a, b := &record{id: "a"}, &record{id: "b"}
 	ha := tb.slots.add(a)
-	tb.m[tb.key("b")] = ha // a's hash taken to be b's
+	tb.m.putNew(tb.key("b"), ha) // a's hash taken to be b's
 	hb := tb.add(b)
 	if hb == 0 || hb == ha {
 		t.Fatalf("add(b) = %d; want a handle of its own", hb)
@@ -41,7 +41,7 @@ func TestRecTableCollision(t *testing.T) {
 	if tb.add(b3) == 0 || tb.get("b") != b3 {
 		t.Fatal("add of b where a holds its slot: not filed in over")
 	}
-	if tb.m[tb.key("b")] != ha || tb.slots.get(ha) != a {
+	if tb.m.get(tb.key("b")) != ha || tb.slots.get(ha) != a {
 		t.Fatal("delete(b) took the slot's holder, a, with it")
 	}
 }
@@ -139,7 +139,7 @@ func TestEmailIndexChecksAddresses(t *testing.T) {
 		t.Fatalf("each(ann) = %v; want [mine]", got)
 	}
 	x.remove("ann@example.com", ho)
-	if x.n != 1 || len(x.more) != 0 || x.one[x.key("ann@example.com")] != hm {
+	if x.n != 1 || len(x.more) != 0 || x.one.get(x.key("ann@example.com")) != hm {
 		t.Fatalf("after a remove: n %d, more %v; want one handle in one", x.n, x.more)
 	}
 }
@@ -151,12 +151,12 @@ func TestRecTableAddAfterHolderGone(t *testing.T) {
 	tb := newRecTable(0)
 	x, y := &record{id: "x"}, &record{id: "y"}
 	hx := tb.slots.add(x)
-	tb.m[tb.key("y")] = hx // x's hash taken to be y's
+	tb.m.putNew(tb.key("y"), hx) // x's hash taken to be y's
 	hy := tb.add(y)
 	if hy == 0 {
 		t.Fatal("y not filed")
 	}
-	delete(tb.m, tb.key("y")) // x gone from y's key, as a delete of x would leave it
+	tb.m.delete(tb.key("y")) // x gone from y's key, as a delete of x would leave it
 	if h := tb.add(&record{id: "y"}); h != 0 {
 		t.Fatalf("add(y) again = %d; want 0, the table holding y", h)
 	}

@@ -59,7 +59,7 @@ func (s *slots) add(r *record) handle {
 			s.next = 1 // 0 names no basket
 		}
 		h = s.next
-		if s.next++; s.next == 0 {
+		if s.next++; s.next == 0 { // ^handle(0) is never handed out (see inMore)
 			panic("basket: more than 2^32-1 live baskets")
 		}
 		if int(h>>slotChunkBits) == len(s.chunks) {
