@@ -264,8 +264,9 @@ type txn struct {
 	// staged, if set, holds the batch's index changes, made by stage; and
 	// digest the XOR of the digests of the records it replaces, removes
 	// and adds, on a replicated log.
-	staged *ixw
-	digest uint64
+	staged  *ixw
+	digest  uint64
+	touched uint64 // what stage read of the tables' slots, kept so that its reads stay
 }
 
 type erasure struct {
@@ -618,6 +619,18 @@ func (t *txn) stage() {
 			t.digestOf(w.rec)
 		}
 	}
+	// The commit files the new records by id and address: their slots of
+	// the two tables, read last here, are in the cache when it does.
+	var touch uint64
+	for i := range t.ents {
+		if w := &t.ents[i]; w.rec != nil && w.dirty && w.old == nil {
+			touch ^= e.recs.m.warm(e.recs.key(w.rec.id))
+			if k := w.rec.emailKey(); k != "" {
+				touch ^= e.byEmail.one.warm(e.byEmail.key(k))
+			}
+		}
+	}
+	t.touched = touch
 	t.staged = x
 	if e.staging != nil {
 		e.staging()
