@@ -484,6 +484,42 @@ func gcPauseMax(k int) float64 {
 	return 0
 }
 
+// gcPauses starts counting the collector's stop-the-world pauses. The
+// function it returns gives the 99th percentile and the longest of the
+// pauses since (each as the upper bound of its bucket of the runtime's
+// histogram), and false if there were none.
+func gcPauses() func() (p99, max float64, ok bool) {
+	sample := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}}
+	metrics.Read(sample)
+	before := slices.Clone(sample[0].Value.Float64Histogram().Counts)
+	return func() (float64, float64, bool) {
+		metrics.Read(sample)
+		h := sample[0].Value.Float64Histogram()
+		counts := slices.Clone(h.Counts)
+		var n uint64
+		for i := range counts {
+			counts[i] -= before[i]
+			n += counts[i]
+		}
+		if n == 0 {
+			return 0, 0, false
+		}
+		var p99, pmax float64
+		var seen uint64
+		for i, c := range counts {
+			if c == 0 {
+				continue
+			}
+			if seen < n*99/100+1 && seen+c >= n*99/100+1 {
+				p99 = h.Buckets[i+1] * 1e9
+			}
+			seen += c
+			pmax = h.Buckets[i+1] * 1e9
+		}
+		return p99, pmax, true
+	}
+}
+
 // BenchmarkReadersWhileWriting runs page queries (limit 10, random
 // createdAfter) from parallel goroutines over 1e6 abandoned baskets while a
 // writer applies whole journeys at 100,000 events a second, in batches of
@@ -492,7 +528,9 @@ func gcPauseMax(k int) float64 {
 // read-p999-ns and read-max-ns are the readers' latencies (a reader held
 // out by a batch makes one slow read where it would have made many fast
 // ones, so the wait shows in the tail, not at the 99th percentile);
-// events/s is what the writer achieved.
+// events/s is what the writer achieved; gc-pause-p99-ns and
+// gc-pause-max-ns are the collector's stop-the-world pauses during the
+// run.
 //
 //	go test ./basket -run '^$' -bench ReadersWhileWriting -cpu 1,2 -count 3
 func BenchmarkReadersWhileWriting(b *testing.B) {
@@ -538,6 +576,7 @@ func benchmarkReadersWhileWriting(b *testing.B, inOrder bool) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	next := uint64(0)
+	pauses := gcPauses()
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -562,6 +601,10 @@ func benchmarkReadersWhileWriting(b *testing.B, inOrder bool) {
 	b.StopTimer()
 	close(stop)
 	applied := <-done
+	if p99, pmax, ok := pauses(); ok {
+		b.ReportMetric(p99, "gc-pause-p99-ns")
+		b.ReportMetric(pmax, "gc-pause-max-ns")
+	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "read-p99-ns")
