@@ -289,18 +289,24 @@ func (e *Engine) scan(s *spec, n int) []*record {
 	default:
 		from = aentry{created: noBound}
 	}
-	out := make([]*record, 0, min(n, 128))
+	// The walk collects handles; their slots are read after it, in one
+	// short loop, where the cache misses of a page's slots overlap.
+	var buf [128]handle
+	hs := buf[:0]
 	tr.Ascend(from, func(a aentry) bool {
-		r := e.recs.slots.get(a.h)
-		if s.last != nil && a.created == s.last.created && r.id == s.last.id {
+		if s.last != nil && a.created == s.last.created && e.recs.slots.id(a.h) == s.last.id {
 			return true
 		}
 		if s.before != noBound && a.created >= s.before {
 			return false
 		}
-		out = append(out, r)
-		return len(out) < n
+		hs = append(hs, a.h)
+		return len(hs) < n
 	})
+	out := make([]*record, len(hs))
+	for i, h := range hs {
+		out[i] = e.recs.slots.get(h)
+	}
 	return out
 }
 
