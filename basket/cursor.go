@@ -163,7 +163,10 @@ func (kr *keyring) decodeCursor(s, alias string) (*cursorRecord, *key, error) {
 		return nil, nil, bad("not a cursor issued by this service, or altered")
 	}
 	rec := new(cursorRecord)
-	if !parseCursorRecord(rec, body[:len(body)-4], alias) {
+	if b := body[:len(body)-4]; !parseCursorRecord(rec, b, alias) {
+		if len(b) >= 3 && b[1] == mpUint8 && b[2] != cursorVersion {
+			return nil, nil, bad("unsupported version")
+		}
 		return nil, nil, bad("malformed")
 	}
 	if rec.Version != cursorVersion {

@@ -3,6 +3,7 @@ package basket
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -276,4 +277,27 @@ func FuzzParseCursorRecord(f *testing.F) {
 			t.Fatalf("parseCursorRecord(%x) accepted what encodes as %x", b, back)
 		}
 	})
+}
+
+// TestDecodeCursorVersion: a signed cursor of another version is refused
+// as of an unsupported version, not as malformed, whether its record has
+// this version's layout or another (here, a field more).
+func TestDecodeCursorVersion(t *testing.T) {
+	kr := mustKeyring(t, wbSecretA)
+	rec := cursorRecord{Version: cursorVersion + 1, Alias: "x", After: noBound, Before: noBound, LastID: "b-1"}
+	same, err := kr.encodeCursor(&rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kr.signer()
+	buf := append(appendCursorRecord(nil, &rec), mpNil)
+	buf = append(buf, k.id[:]...)
+	buf = cursorMAC(k, buf, buf)
+	other := string(b64.AppendEncode(nil, buf))
+	for _, c := range []string{same, other} {
+		var qe *QueryError
+		if _, _, err := kr.decodeCursor(c, "x"); !errors.As(err, &qe) || qe.Reason != "unsupported version" {
+			t.Fatalf("decodeCursor(version %d) = %v; want unsupported version", rec.Version, err)
+		}
+	}
 }

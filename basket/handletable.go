@@ -46,6 +46,8 @@ func newHandleTable(n int) handleTable {
 	return t
 }
 
+// shard returns k's shard. The shard takes k's top bits, a slot its low
+// bits: they stay apart up to shards of 2^24 slots, 2^32 in all.
 func (t *handleTable) shard(k uint32) *handleShard {
 	return &t.shards[k>>(32-handleShardBits)]
 }
@@ -85,27 +87,37 @@ func (t *handleTable) warm(k uint32) uint64 {
 // putNew files h, not 0, under k if k has no handle, and returns 0;
 // otherwise it changes nothing and returns k's handle.
 func (t *handleTable) putNew(k uint32, h handle) handle {
+	if h == 0 {
+		panic("basket: handleTable.putNew of handle 0")
+	}
 	s := t.shard(k)
-	if (s.n+1)*4 > len(s.slots)*3 {
+	if len(s.slots) == 0 {
 		s.grow()
 	}
 	mask := uint32(len(s.slots) - 1)
-	for i := k & mask; ; i = (i + 1) & mask {
-		e := s.slots[i]
-		switch {
-		case handle(e) == 0:
-			s.slots[i] = uint64(k)<<32 | uint64(h)
-			s.n++
-			t.n++
-			return 0
-		case uint32(e>>32) == k:
+	i := k & mask
+	for ; handle(s.slots[i]) != 0; i = (i + 1) & mask {
+		if e := s.slots[i]; uint32(e>>32) == k {
 			return handle(e)
 		}
 	}
+	if (s.n+1)*4 > len(s.slots)*3 {
+		s.grow()
+		mask = uint32(len(s.slots) - 1)
+		for i = k & mask; handle(s.slots[i]) != 0; i = (i + 1) & mask {
+		}
+	}
+	s.slots[i] = uint64(k)<<32 | uint64(h)
+	s.n++
+	t.n++
+	return 0
 }
 
 // set files h, not 0, under k, in place of k's handle if it has one.
 func (t *handleTable) set(k uint32, h handle) {
+	if h == 0 {
+		panic("basket: handleTable.set of handle 0")
+	}
 	s := t.shard(k)
 	if len(s.slots) > 0 {
 		mask := uint32(len(s.slots) - 1)

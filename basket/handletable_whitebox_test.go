@@ -124,7 +124,7 @@ func TestHandleTableSized(t *testing.T) {
 		sizes[i] = len(tab.shards[i].slots)
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	for i := range n * 9 / 10 {
+	for i := range n {
 		tab.putNew(r.Uint32(), handle(i+1))
 	}
 	for i := range tab.shards {

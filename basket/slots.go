@@ -58,10 +58,11 @@ func (s *slots) add(r *record) handle {
 		if s.next == 0 {
 			s.next = 1 // 0 names no basket
 		}
-		h = s.next
-		if s.next++; s.next == 0 { // ^handle(0) is never handed out (see inMore)
-			panic("basket: more than 2^32-1 live baskets")
+		if s.next == inMore { // never handed out: the address index's mark
+			panic("basket: more than 2^32-2 live baskets")
 		}
+		h = s.next
+		s.next++
 		if int(h>>slotChunkBits) == len(s.chunks) {
 			s.chunks = append(s.chunks, &slotChunk{gen: s.gen})
 		}
