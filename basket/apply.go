@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -217,7 +218,13 @@ func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	t.commit(now)
+	if e.committed != nil {
+		start := time.Now()
+		t.commit(now)
+		e.committed(time.Since(start))
+	} else {
+		t.commit(now)
+	}
 	return Result{Applied: len(events), Changed: t.changed}, nil
 }
 

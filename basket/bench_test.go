@@ -633,3 +633,42 @@ func writablePopulation(b *testing.B, n int) *basket.Engine {
 	}
 	return writableEng
 }
+
+// BenchmarkCommitHold applies batches of 1,000 events of whole journeys
+// (random created times, or in time order) back to back into 1e6 baskets,
+// and reports the commits' hold of the write lock (hold-p50-ns,
+// hold-p99-ns, hold-max-ns): what a reader may wait behind a batch.
+//
+//	go test ./basket -run '^$' -bench CommitHold -benchtime 3000x
+func BenchmarkCommitHold(b *testing.B) {
+	for _, order := range []string{"random", "timeorder"} {
+		b.Run(order, func(b *testing.B) {
+			eng := writablePopulation(b, 1e6)
+			var holds []time.Duration
+			basket.SetCommitted(eng, func(d time.Duration) { holds = append(holds, d) })
+			defer basket.SetCommitted(eng, nil)
+			ctx := context.Background()
+			g := newBenchGen(uint64(time.Now().UnixNano()))
+			g.inOrder = order == "timeorder"
+			var evs []basket.Event
+			for b.Loop() {
+				clear(evs)
+				evs = evs[:0]
+				for len(evs) < 1000 {
+					evs = g.journey(evs)
+				}
+				if _, err := eng.Apply(ctx, evs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			basket.SetCommitted(eng, nil)
+			if len(holds) != b.N {
+				b.Fatalf("%d commits timed for %d batches", len(holds), b.N)
+			}
+			slices.Sort(holds)
+			b.ReportMetric(float64(holds[len(holds)/2].Nanoseconds()), "hold-p50-ns")
+			b.ReportMetric(float64(holds[len(holds)*99/100].Nanoseconds()), "hold-p99-ns")
+			b.ReportMetric(float64(holds[len(holds)-1].Nanoseconds()), "hold-max-ns")
+		})
+	}
+}

@@ -172,11 +172,14 @@ type Engine struct {
 	// drained, if set, is called by Snapshot between its drain and its
 	// freeze, with no lock held: a test's window there.
 	drained func()
-	wmu     sync.Mutex // orders appends to the log; guards logSeq and logNow
-	logSeq  uint64     // the sequence of the last record logged
-	logNow  int64      // the time stamped on it, unix ms
-	qmu     sync.Mutex // guards queue
-	queue   []*pending // records logged and not yet applied, in log order
+	// committed, if set, is called by the applier (amu held) with each
+	// batch's commit time, the write lock's hold: a benchmark's measure.
+	committed func(time.Duration)
+	wmu       sync.Mutex // orders appends to the log; guards logSeq and logNow
+	logSeq    uint64     // the sequence of the last record logged
+	logNow    int64      // the time stamped on it, unix ms
+	qmu       sync.Mutex // guards queue
+	queue     []*pending // records logged and not yet applied, in log order
 
 	// nextDue is the unix ms time of the next time-based change (a
 	// promotion, an expiry, a tomb's end); math.MaxInt64 if none.

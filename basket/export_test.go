@@ -1,5 +1,7 @@
 package basket
 
+import "time"
+
 // SetStageFrom makes e stage every batch that touches at least n baskets
 // (n = 1: every batch) in copies of the indexes, beside its readers, for
 // tests of both ways of committing.
@@ -16,6 +18,14 @@ func SetStaging(e *Engine, fn func()) {
 	e.amu.Lock()
 	defer e.amu.Unlock()
 	e.staging = fn
+}
+
+// SetCommitted makes e call fn with each batch's commit time, the hold of
+// its write lock; nil stops it.
+func SetCommitted(e *Engine, fn func(time.Duration)) {
+	e.amu.Lock()
+	defer e.amu.Unlock()
+	e.committed = fn
 }
 
 // SetDrained makes e's Snapshot call fn between its drain of the log and
