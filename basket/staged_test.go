@@ -25,6 +25,26 @@ func abandonEvents(dst []basket.Event, id, tag string, at time.Time) []basket.Ev
 		basket.Event{Type: basket.EventEmailCaptured, BasketID: id, At: at, Email: id + "@example.com"})
 }
 
+// applyHeld applies evs on a goroutine of its own, and returns once what
+// holdStaged holds (what, in the messages) is held: in is closed. Apply's
+// error comes on the channel it returns, after the hold is released.
+func applyHeld(t *testing.T, eng *basket.Engine, in chan struct{}, what string, evs []basket.Event) chan error {
+	t.Helper()
+	applied := make(chan error, 1)
+	go func() {
+		_, err := eng.Apply(context.Background(), evs...)
+		applied <- err
+	}()
+	select {
+	case <-in:
+	case err := <-applied:
+		t.Fatalf("%s was not staged: Apply returned %v first", what, err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s never reached its staging", what)
+	}
+	return applied
+}
+
 // holdStaged makes the first staged batch (or promotions) of eng after the
 // call wait in its midst: in is closed when it gets there, and it goes on
 // once release is closed (or after 30 s, if the test failed meanwhile).
@@ -77,18 +97,7 @@ func TestReadsDuringStagedBatch(t *testing.T) {
 	evs = append(evs, basket.Event{Type: basket.EventErased, Email: "old-299@example.com", At: clock.Now()})
 
 	in, release := holdStaged(eng)
-	applied := make(chan error, 1)
-	go func() {
-		_, err := eng.Apply(ctx, evs...)
-		applied <- err
-	}()
-	select {
-	case <-in:
-	case err := <-applied:
-		t.Fatalf("the batch was not staged: Apply returned %v first", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the batch never reached its staging")
-	}
+	applied := applyHeld(t, eng, in, "the batch", evs)
 
 	check := func(when string, abandoned int, newSeen, completed, erased bool) {
 		t.Helper()
@@ -261,18 +270,8 @@ func TestReadsDuringStagedPromotions(t *testing.T) {
 	}
 	in, release := holdStaged(eng)
 	clock.Add(2 * time.Hour)
-	applied := make(chan error, 1)
-	go func() { // a batch too small to be staged: the promotions before it are
-		_, err := eng.Apply(ctx, abandonEvents(nil, "late", "a", clock.Now())...)
-		applied <- err
-	}()
-	select {
-	case <-in:
-	case err := <-applied:
-		t.Fatalf("the promotions were not staged: Apply returned %v first", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the promotions never reached their staging")
-	}
+	// A batch too small to be staged: the promotions before it are.
+	applied := applyHeld(t, eng, in, "the promotions", abandonEvents(nil, "late", "a", clock.Now()))
 	read := func(when string, abandoned, pending int) {
 		t.Helper()
 		done := make(chan error, 1)
