@@ -214,8 +214,8 @@ type Engine struct {
 
 	tombQ     []string              // ids in tombs, in order of tomb.until
 	created   *btree.BTreeG[aentry] // every live record by (created, id)
-	abandoned *btree.BTreeG[aentry]
-	byTag     map[string]*btree.BTreeG[aentry]
+	abandoned *abTree
+	byTag     map[string]*abTree
 	feed      *btree.BTreeG[fentry]
 	pending   *btree.BTreeG[pentry]
 	byEmail   emailIndex
@@ -273,13 +273,13 @@ func New(opts *Options) (*Engine, error) {
 		changes:          newChangeTree(),
 		followUps:        make(map[string]followUp),
 		changeRetention:  o.ChangeRetention.Milliseconds(),
-		byTag:            make(map[string]*btree.BTreeG[aentry]),
+		byTag:            make(map[string]*abTree),
 		feed:             newFeedTree(),
 		byEmail:          newEmailIndex(0),
 		intern:           newInterner(),
 		stageFrom:        stagedTxn,
 	}
-	e.created, e.abandoned = newAbandonedTree(&e.recs.slots), newAbandonedTree(&e.recs.slots)
+	e.created, e.abandoned = newAbandonedTree(&e.recs.slots), newAbTree(&e.recs.slots)
 	e.pending = newPendingTree(&e.recs.slots)
 	if o.TTL > 0 {
 		e.ttl = o.TTL.Milliseconds()
@@ -698,12 +698,13 @@ func (e *Engine) refiled(h handle, old, c *record) {
 // baskets arrive in random order, and a few nodes a batch when they arrive
 // in time order, at the indexes' ends.
 type ixw struct {
-	e                  *Engine
-	cow                bool
-	created, abandoned *btree.BTreeG[aentry] // cow: nil until copied
-	feed               *btree.BTreeG[fentry]
-	pending            *btree.BTreeG[pentry]
-	tags               map[string]*btree.BTreeG[aentry] // cow: the tags' trees copied or made
+	e         *Engine
+	cow       bool
+	created   *btree.BTreeG[aentry] // cow: nil until copied
+	abandoned *abTree               // cow: nil until copied
+	feed      *btree.BTreeG[fentry]
+	pending   *btree.BTreeG[pentry]
+	tags      map[string]*abTree // cow: the tags' trees copied or made
 }
 
 // inPlace returns the engine's own indexes. e.mu must be held for writing.
@@ -718,9 +719,9 @@ func (x *ixw) createdTree() *btree.BTreeG[aentry] {
 	return x.created
 }
 
-func (x *ixw) abandonedTree() *btree.BTreeG[aentry] {
+func (x *ixw) abandonedTree() *abTree {
 	if x.abandoned == nil {
-		x.abandoned = x.e.abandoned.Copy()
+		x.abandoned = x.e.abandoned.copy()
 	}
 	return x.abandoned
 }
@@ -740,12 +741,12 @@ func (x *ixw) pendingTree() *btree.BTreeG[pentry] {
 }
 
 // tagTree returns the tree of tag; nil if it has none, unless create.
-func (x *ixw) tagTree(tag string, create bool) *btree.BTreeG[aentry] {
+func (x *ixw) tagTree(tag string, create bool) *abTree {
 	e := x.e
 	if !x.cow {
 		tr := e.byTag[tag]
 		if tr == nil && create {
-			tr = newAbandonedTree(&e.recs.slots)
+			tr = newAbTree(&e.recs.slots)
 			e.byTag[tag] = tr
 		}
 		return tr
@@ -753,15 +754,15 @@ func (x *ixw) tagTree(tag string, create bool) *btree.BTreeG[aentry] {
 	tr, ok := x.tags[tag]
 	if !ok {
 		if tr = e.byTag[tag]; tr != nil {
-			tr = tr.Copy()
+			tr = tr.copy()
 		}
 		if x.tags == nil {
-			x.tags = make(map[string]*btree.BTreeG[aentry])
+			x.tags = make(map[string]*abTree)
 		}
 		x.tags[tag] = tr
 	}
 	if tr == nil && create {
-		tr = newAbandonedTree(&e.recs.slots)
+		tr = newAbTree(&e.recs.slots)
 		x.tags[tag] = tr
 	}
 	return tr
@@ -784,7 +785,7 @@ func (x *ixw) install() {
 		e.pending = x.pending
 	}
 	for tag, tr := range x.tags {
-		if tr == nil || tr.Len() == 0 {
+		if tr == nil || tr.len() == 0 {
 			delete(e.byTag, tag)
 		} else {
 			e.byTag[tag] = tr
@@ -809,9 +810,9 @@ func (x *ixw) remove(h handle, r *record) {
 func (x *ixw) index(h handle, r *record) {
 	if r.abandoned() {
 		ent := aentry{r.created, h}
-		x.abandonedTree().Set(ent)
+		x.abandonedTree().set(ent)
 		if tag := r.tag(); tag != "" {
-			x.tagTree(tag, true).Set(ent)
+			x.tagTree(tag, true).set(ent)
 		}
 		x.feedTree().Load(fentry{r.feedPos, h}) // new positions are the greatest: appended
 	}
@@ -840,11 +841,11 @@ func (x *ixw) reindex(h handle, old, c *record) {
 func (x *ixw) unindex(h handle, r *record) {
 	if r.abandoned() {
 		k := aentry{r.created, h}
-		x.abandonedTree().Delete(k)
+		x.abandonedTree().delete(k)
 		if tag := r.tag(); tag != "" {
 			if tr := x.tagTree(tag, false); tr != nil {
-				tr.Delete(k)
-				if tr.Len() == 0 && !x.cow {
+				tr.delete(k)
+				if tr.len() == 0 && !x.cow {
 					delete(x.e.byTag, tag)
 				}
 			}
@@ -1021,7 +1022,7 @@ func (e *Engine) Stats(ctx context.Context) (Stats, error) {
 		Contactable:  e.counts[StateContactable],
 		Completed:    e.counts[StateCompleted],
 		Expired:      e.counts[StateExpired],
-		Abandoned:    e.abandoned.Len(),
+		Abandoned:    e.abandoned.len(),
 		Pending:      e.pending.Len(),
 		Erased:       e.erased.Len(),
 		Suppressed:   e.suppressed.Len(),
@@ -1069,7 +1070,7 @@ func (e *Engine) Check() error {
 			if r.state != StateContactable {
 				fail("basket %q abandoned in state %s", id, r.state)
 			}
-			if a, ok := e.abandoned.Get(aentry{r.created, h}); !ok || a.h != h {
+			if a, ok := e.abandoned.tr.Get(aentry{r.created, h}); !ok || a.h != h {
 				fail("basket %q missing from the abandoned index", id)
 			}
 			if f, ok := e.feed.Get(fentry{pos: r.feedPos}); !ok || f.h != h {
@@ -1082,7 +1083,7 @@ func (e *Engine) Check() error {
 				tagCounts[tag]++
 				if tr := e.byTag[tag]; tr == nil {
 					fail("basket %q of tag %q, which has no index", id, tag)
-				} else if a, ok := tr.Get(aentry{r.created, h}); !ok || a.h != h {
+				} else if a, ok := tr.tr.Get(aentry{r.created, h}); !ok || a.h != h {
 					fail("basket %q missing from the index of tag %q", id, tag)
 				}
 			}
@@ -1108,16 +1109,18 @@ func (e *Engine) Check() error {
 			fail("count of %s is %d, records say %d", s, e.counts[s], counts[s])
 		}
 	}
-	if nAb != e.abandoned.Len() || nAb != e.feed.Len() {
-		fail("abandoned: %d records, index %d, feed %d", nAb, e.abandoned.Len(), e.feed.Len())
+	if nAb != e.abandoned.len() || nAb != e.feed.Len() {
+		fail("abandoned: %d records, index %d, feed %d", nAb, e.abandoned.len(), e.feed.Len())
 	}
+	e.abandoned.check(fail)
 	if nPend != e.pending.Len() {
 		fail("pending: %d records, index %d", nPend, e.pending.Len())
 	}
 	for tag, tr := range e.byTag {
-		if tr.Len() != tagCounts[tag] {
-			fail("tag %q index has %d, records %d", tag, tr.Len(), tagCounts[tag])
+		if tr.len() != tagCounts[tag] {
+			fail("tag %q index has %d, records %d", tag, tr.len(), tagCounts[tag])
 		}
+		tr.check(func(format string, args ...any) { fail("tag %q: "+format, append([]any{tag}, args...)...) })
 	}
 	if n := e.byEmail.check(fail); n != emailCounts {
 		fail("email index has %d ids, records %d", n, emailCounts)

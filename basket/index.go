@@ -1,6 +1,8 @@
 package basket
 
 import (
+	"math"
+
 	"github.com/tidwall/btree"
 )
 
@@ -69,6 +71,81 @@ var noLocks = btree.Options{NoLocks: true}
 func newAbandonedTree(s *slots) *btree.BTreeG[aentry] {
 	return btree.NewBTreeGOptions(aentryLess(s), noLocks)
 }
+
+// abTree is the abandoned index, or a tag's: the B-tree of its entries,
+// which pages walk, and beside it the count tree of their created times,
+// which counts read. Its methods change both; the B-tree must not be
+// changed but through them.
+type abTree struct {
+	tr *btree.BTreeG[aentry]
+	n  *countTree
+}
+
+// newAbTree returns an index of entries whose handles s resolves.
+func newAbTree(s *slots) *abTree {
+	return &abTree{tr: newAbandonedTree(s), n: newCountTree()}
+}
+
+func (a *abTree) len() int { return a.tr.Len() }
+
+// set adds ent, if a has no entry of its basket.
+func (a *abTree) set(ent aentry) {
+	if _, replaced := a.tr.Set(ent); !replaced {
+		a.n.insert(ent.created)
+	}
+}
+
+// load is set for an entry that likely sorts after all of a's.
+func (a *abTree) load(ent aentry) {
+	if _, replaced := a.tr.Load(ent); !replaced {
+		a.n.insert(ent.created)
+	}
+}
+
+// delete removes ent's basket's entry, if a has one.
+func (a *abTree) delete(ent aentry) {
+	if _, ok := a.tr.Delete(ent); ok {
+		a.n.delete(ent.created)
+	}
+}
+
+// copy returns a copy-on-write copy of a (see btree's Copy and countTree's).
+func (a *abTree) copy() *abTree { return &abTree{tr: a.tr.Copy(), n: a.n.copy()} }
+
+// check verifies that the count tree holds the B-tree's created times.
+func (a *abTree) check(fail func(format string, args ...any)) {
+	a.n.check(fail)
+	if a.n.len() != a.tr.Len() {
+		fail("count tree holds %d values, its index %d", a.n.len(), a.tr.Len())
+		return
+	}
+	var last int64
+	run := 0 // the entries of last's created time seen
+	ok := true
+	probe := func() {
+		hi := a.n.len()
+		if last < math.MaxInt64 {
+			hi = a.n.less(last + 1)
+		}
+		if lo := a.n.less(last); hi-lo != run {
+			fail("count tree holds %d of created time %d, its index %d", hi-lo, last, run)
+			ok = false
+		}
+	}
+	a.tr.Scan(func(e aentry) bool {
+		if run > 0 && e.created != last {
+			probe()
+			run = 0
+		}
+		last = e.created
+		run++
+		return ok
+	})
+	if run > 0 && ok {
+		probe()
+	}
+}
+
 func newFeedTree() *btree.BTreeG[fentry] { return btree.NewBTreeGOptions(fentryLess, noLocks) }
 
 // newPendingTree returns a tree of entries whose handles s resolves.
@@ -76,7 +153,9 @@ func newPendingTree(s *slots) *btree.BTreeG[pentry] {
 	return btree.NewBTreeGOptions(pentryLess(s), noLocks)
 }
 
-// rank returns the number of entries less than k, exactly.
+// rank returns the number of entries less than k, exactly. A count asks
+// the count tree beside the B-tree (abTree), which orders created times
+// only; rank places a key with an id: a cursor whose basket has gone.
 //
 // The tree gives positions only through GetAt, which walks from the root to
 // the entry reading the count of every child it passes, and from a million

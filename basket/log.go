@@ -696,8 +696,8 @@ func (e *Engine) clearState(s settings) {
 	e.changes, e.changeSeq, e.changesTrimmed = newChangeTree(), 0, 0
 	e.followUps = make(map[string]followUp)
 	e.tombQ = nil
-	e.created, e.abandoned = newAbandonedTree(&e.recs.slots), newAbandonedTree(&e.recs.slots)
-	e.byTag = make(map[string]*btree.BTreeG[aentry])
+	e.created, e.abandoned = newAbandonedTree(&e.recs.slots), newAbTree(&e.recs.slots)
+	e.byTag = make(map[string]*abTree)
 	e.feed, e.pending = newFeedTree(), newPendingTree(&e.recs.slots)
 	e.byEmail = newEmailIndex(0)
 	e.counts = [StateExpired + 1]int{}

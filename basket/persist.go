@@ -728,14 +728,14 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 			e.created.Load(aentry{r.created, h})
 			e.counts[r.state]++
 			if r.abandoned() {
-				e.abandoned.Load(aentry{r.created, h})
+				e.abandoned.load(aentry{r.created, h})
 				if tag := r.tag(); tag != "" {
 					tr := e.byTag[tag]
 					if tr == nil {
-						tr = newAbandonedTree(&e.recs.slots)
+						tr = newAbTree(&e.recs.slots)
 						e.byTag[tag] = tr
 					}
-					tr.Load(aentry{r.created, h})
+					tr.load(aentry{r.created, h})
 				}
 				feed = append(feed, fentry{r.feedPos, h})
 			}

@@ -2,6 +2,7 @@ package basket
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -271,12 +272,13 @@ func (e *Engine) collect(s *spec, limit int, count bool, m *materialiser) (recs 
 
 // scan collects up to n records of the abandoned index. e.mu must be held.
 func (e *Engine) scan(s *spec, n int) []*record {
-	tr := e.abandoned
+	ab := e.abandoned
 	if s.tag != "" {
-		if tr = e.byTag[s.tag]; tr == nil {
+		if ab = e.byTag[s.tag]; ab == nil {
 			return nil
 		}
 	}
+	tr := ab.tr
 	var from aentry
 	switch {
 	case s.last != nil:
@@ -323,18 +325,22 @@ func (e *Engine) after(tr *btree.BTreeG[aentry], k ckey) (aentry, bool) {
 // count returns the number of abandoned baskets in s's range. e.mu must be
 // held.
 func (e *Engine) count(s *spec) int {
-	tr := e.abandoned
+	ab := e.abandoned
 	if s.tag != "" {
-		if tr = e.byTag[s.tag]; tr == nil {
+		if ab = e.byTag[s.tag]; ab == nil {
 			return 0
 		}
 	}
-	lo, hi := 0, tr.Len()
+	// The count tree answers each bound down one path of its own.
+	lo, hi := 0, ab.len()
 	if s.after != noBound {
-		lo = rank(tr, &e.recs.slots, ckey{created: s.after + 1})
+		if s.after == math.MaxInt64 {
+			return 0 // nothing is created after it
+		}
+		lo = ab.n.less(s.after + 1)
 	}
 	if s.before != noBound {
-		hi = rank(tr, &e.recs.slots, ckey{created: s.before})
+		hi = ab.n.less(s.before)
 	}
 	return max(0, hi-lo)
 }
