@@ -18,32 +18,45 @@ import "sync/atomic"
 // are interchangeable, so a delete takes any one of them. Only the times
 // are kept, 8 bytes a value in full leaves. Leaves fill up when values
 // arrive in order, as baskets do: a leaf that overflows at its end keeps
-// its values and starts a new leaf with the one that came.
+// its values and starts a new leaf with the one that came. Each node is one
+// allocation, with its arrays in it; a leaf holds no pointer and is
+// exactly 1 KiB.
 //
 // A copy shares every node with its original until one of them changes a
 // node, which copies it then (each tree owns the nodes of its generation),
 // so a copy may be changed while the original is read. Like a map, it may
 // be read by many goroutines while none writes.
 type countTree struct {
-	root *countNode
+	root *countInner // nil if empty
 	n    int
 	gen  uint64
 }
 
 const (
-	countLeafMax  = 128 // values in a leaf: 1 KiB
+	countLeafMax  = 126 // values in a leaf, whose size is then 1 KiB
 	countInnerMax = 64  // children of an inner node
 	countLeafMin  = countLeafMax / 3
 	countInnerMin = countInnerMax / 3
 )
 
-// countNode is a leaf (kids nil) or an inner node.
-type countNode struct {
+type countLeaf struct {
+	gen  uint64
+	n    int
+	vals [countLeafMax]int64 // vals[:n], in order
+}
+
+// countInner is an inner node. Its children, n of them, are leaves (in
+// leaf) or inner nodes (in inner), as leaves says.
+type countInner struct {
 	gen    uint64
-	vals   []int64      // a leaf's values, in order
-	kids   []*countNode // an inner node's children, in order
-	counts []int        // the number of values under kids[i]
-	maxes  []int64      // the greatest value under kids[i]
+	n      int
+	leaves bool
+	// maxes first: a search reads it before the rest. One entry over the
+	// most, which a split takes back at once.
+	maxes  [countInnerMax + 1]int64 // the greatest value under child i
+	counts [countInnerMax + 1]int   // the number of values under child i
+	inner  [countInnerMax + 1]*countInner
+	leaf   [countInnerMax + 1]*countLeaf
 }
 
 // countGen hands out the trees' generations.
@@ -62,68 +75,38 @@ func (t *countTree) copy() *countTree {
 	return &c
 }
 
-func (n *countNode) leaf() bool { return n.kids == nil }
+func (l *countLeaf) max() int64 { return l.vals[l.n-1] }
 
-// size is the number of n's values, if a leaf, or children.
-func (n *countNode) size() int {
-	if n.leaf() {
-		return len(n.vals)
-	}
-	return len(n.kids)
-}
+func (n *countInner) max() int64 { return n.maxes[n.n-1] }
 
 // total is the number of values under n.
-func (n *countNode) total() int {
-	if n.leaf() {
-		return len(n.vals)
-	}
+func (n *countInner) total() int {
 	s := 0
-	for _, c := range n.counts {
+	for _, c := range n.counts[:n.n] {
 		s += c
 	}
 	return s
 }
 
-// max is the greatest value under n, which is not empty.
-func (n *countNode) max() int64 {
-	if n.leaf() {
-		return n.vals[len(n.vals)-1]
+// ownLeaf makes *p a leaf of t's generation, copying it if it is not.
+func (t *countTree) ownLeaf(p **countLeaf) *countLeaf {
+	if l := *p; l.gen != t.gen {
+		c := *l
+		c.gen = t.gen
+		*p = &c
 	}
-	return n.maxes[len(n.maxes)-1]
+	return *p
 }
 
-func newCountLeaf(gen uint64) *countNode {
-	return &countNode{gen: gen, vals: make([]int64, 0, countLeafMax)}
-}
-
-func newCountInner(gen uint64) *countNode {
-	// One child over the most, which a split takes back at once.
-	return &countNode{
-		gen:    gen,
-		kids:   make([]*countNode, 0, countInnerMax+1),
-		counts: make([]int, 0, countInnerMax+1),
-		maxes:  make([]int64, 0, countInnerMax+1),
+// ownInner makes *p an inner node of t's generation, copying it if it is
+// not.
+func (t *countTree) ownInner(p **countInner) *countInner {
+	if n := *p; n.gen != t.gen {
+		c := *n
+		c.gen = t.gen
+		*p = &c
 	}
-}
-
-// own makes *p a node of t's generation, copying it if it is not.
-func (t *countTree) own(p **countNode) *countNode {
-	n := *p
-	if n.gen == t.gen {
-		return n
-	}
-	var c *countNode
-	if n.leaf() {
-		c = newCountLeaf(t.gen)
-		c.vals = append(c.vals, n.vals...)
-	} else {
-		c = newCountInner(t.gen)
-		c.kids = append(c.kids, n.kids...)
-		c.counts = append(c.counts, n.counts...)
-		c.maxes = append(c.maxes, n.maxes...)
-	}
-	*p = c
-	return c
+	return *p
 }
 
 // firstAtLeast returns the first i with xs[i] >= v; len(xs) if none.
@@ -161,124 +144,22 @@ func (t *countTree) less(v int64) int {
 		return 0
 	}
 	r := 0
-	for !n.leaf() {
+	for {
 		// Every value under the children before i is less than v: their
 		// greatest is.
-		i := firstAtLeast(n.maxes, v)
+		i := firstAtLeast(n.maxes[:n.n], v)
 		for _, c := range n.counts[:i] {
 			r += c
 		}
-		if i == len(n.kids) {
+		switch {
+		case i == n.n:
 			return r
+		case n.leaves:
+			l := n.leaf[i]
+			return r + firstAtLeast(l.vals[:l.n], v)
 		}
-		n = n.kids[i]
+		n = n.inner[i]
 	}
-	return r + firstAtLeast(n.vals, v)
-}
-
-// insert adds v.
-func (t *countTree) insert(v int64) {
-	if t.root == nil {
-		t.root = newCountLeaf(t.gen)
-	}
-	root := t.own(&t.root)
-	if right := t.insertUnder(root, v); right != nil {
-		nr := newCountInner(t.gen)
-		nr.kids = append(nr.kids, root, right)
-		nr.counts = append(nr.counts, root.total(), right.total())
-		nr.maxes = append(nr.maxes, root.max(), right.max())
-		t.root = nr
-	}
-	t.n++
-}
-
-// insertUnder adds v under n, a node of t's generation. If n splits, it
-// returns the new node that follows it.
-func (t *countTree) insertUnder(n *countNode, v int64) *countNode {
-	if n.leaf() {
-		i := firstAbove(n.vals, v) // after its equals: in order, an append
-		if len(n.vals) < countLeafMax {
-			n.vals = insertAt(n.vals, i, v)
-			return nil
-		}
-		right := newCountLeaf(t.gen)
-		if i == len(n.vals) {
-			right.vals = append(right.vals, v)
-			return right
-		}
-		h := len(n.vals) / 2
-		right.vals = append(right.vals, n.vals[h:]...)
-		n.vals = n.vals[:h]
-		if i <= h {
-			n.vals = insertAt(n.vals, i, v)
-		} else {
-			right.vals = insertAt(right.vals, i-h, v)
-		}
-		return right
-	}
-	// The first child whose greatest value is greater than v, or the last:
-	// v goes after every value of the children before it, and before
-	// every value of those after it. Past its equals, so that values in
-	// order, equal ones too, go to the last child.
-	i := min(firstAbove(n.maxes, v), len(n.kids)-1)
-	kid := t.own(&n.kids[i])
-	right := t.insertUnder(kid, v)
-	if right == nil {
-		n.counts[i]++
-		n.maxes[i] = max(n.maxes[i], v)
-		return nil
-	}
-	n.counts[i], n.maxes[i] = kid.total(), kid.max()
-	n.kids = insertAt(n.kids, i+1, right)
-	n.counts = insertAt(n.counts, i+1, right.total())
-	n.maxes = insertAt(n.maxes, i+1, right.max())
-	if len(n.kids) <= countInnerMax {
-		return nil
-	}
-	// Split: a node that overflowed at its end keeps its children.
-	h := len(n.kids) / 2
-	if i+1 == len(n.kids)-1 {
-		h = len(n.kids) - 1
-	}
-	r := newCountInner(t.gen)
-	r.kids = append(r.kids, n.kids[h:]...)
-	r.counts = append(r.counts, n.counts[h:]...)
-	r.maxes = append(r.maxes, n.maxes[h:]...)
-	clear(n.kids[h:])
-	n.kids, n.counts, n.maxes = n.kids[:h], n.counts[:h], n.maxes[:h]
-	return r
-}
-
-// insertAt inserts v at i within xs's capacity, which has room.
-func insertAt[T any](xs []T, i int, v T) []T {
-	xs = xs[:len(xs)+1]
-	copy(xs[i+1:], xs[i:])
-	xs[i] = v
-	return xs
-}
-
-// removeAt removes xs[i], zeroing the slot it frees.
-func removeAt[T any](xs []T, i int) []T {
-	copy(xs[i:], xs[i+1:])
-	var zero T
-	xs[len(xs)-1] = zero
-	return xs[:len(xs)-1]
-}
-
-// delete removes one value equal to v and reports whether there was one.
-func (t *countTree) delete(v int64) bool {
-	if !t.has(v) {
-		return false // copies nothing
-	}
-	t.deleteUnder(t.own(&t.root), v)
-	if t.n--; t.n == 0 {
-		t.root = nil
-		return true
-	}
-	for !t.root.leaf() && len(t.root.kids) == 1 {
-		t.root = t.root.kids[0]
-	}
-	return true
 }
 
 // has reports whether t holds v.
@@ -287,83 +168,264 @@ func (t *countTree) has(v int64) bool {
 	if n == nil {
 		return false
 	}
-	for !n.leaf() {
-		i := firstAtLeast(n.maxes, v)
-		if i == len(n.kids) {
+	for {
+		i := firstAtLeast(n.maxes[:n.n], v)
+		switch {
+		case i == n.n:
 			return false
+		case n.leaves:
+			l := n.leaf[i]
+			j := firstAtLeast(l.vals[:l.n], v)
+			return j < l.n && l.vals[j] == v
 		}
-		n = n.kids[i]
+		n = n.inner[i]
 	}
-	i := firstAtLeast(n.vals, v)
-	return i < len(n.vals) && n.vals[i] == v
+}
+
+// insert adds v.
+func (t *countTree) insert(v int64) {
+	if t.root == nil {
+		t.root = &countInner{gen: t.gen, leaves: true}
+	}
+	root := t.ownInner(&t.root)
+	if right := t.insertUnder(root, v); right != nil {
+		nr := &countInner{gen: t.gen}
+		nr.put(0, root, nil, root.total(), root.max())
+		nr.put(1, right, nil, right.total(), right.max())
+		t.root = nr
+	}
+	t.n++
+}
+
+// put sets n's child i, one past its children or among them, and counts it
+// if it is new.
+func (n *countInner) put(i int, in *countInner, l *countLeaf, count int, max int64) {
+	n.inner[i], n.leaf[i], n.counts[i], n.maxes[i] = in, l, count, max
+	if i == n.n {
+		n.n++
+	}
+}
+
+// insertChild makes room at i, shifting the children from i on, and puts
+// the child there.
+func (n *countInner) insertChild(i int, in *countInner, l *countLeaf, count int, max int64) {
+	copy(n.maxes[i+1:n.n+1], n.maxes[i:n.n])
+	copy(n.counts[i+1:n.n+1], n.counts[i:n.n])
+	copy(n.inner[i+1:n.n+1], n.inner[i:n.n])
+	copy(n.leaf[i+1:n.n+1], n.leaf[i:n.n])
+	n.n++
+	n.put(i, in, l, count, max)
+}
+
+// removeChild removes child i.
+func (n *countInner) removeChild(i int) {
+	copy(n.maxes[i:], n.maxes[i+1:n.n])
+	copy(n.counts[i:], n.counts[i+1:n.n])
+	copy(n.inner[i:], n.inner[i+1:n.n])
+	copy(n.leaf[i:], n.leaf[i+1:n.n])
+	n.n--
+	n.inner[n.n], n.leaf[n.n] = nil, nil
+}
+
+// moveChildren moves the children of n from i on to the end of dst.
+func (n *countInner) moveChildren(i int, dst *countInner) {
+	m := n.n - i
+	copy(dst.maxes[dst.n:], n.maxes[i:n.n])
+	copy(dst.counts[dst.n:], n.counts[i:n.n])
+	copy(dst.inner[dst.n:], n.inner[i:n.n])
+	copy(dst.leaf[dst.n:], n.leaf[i:n.n])
+	clear(n.inner[i:n.n])
+	clear(n.leaf[i:n.n])
+	dst.n += m
+	n.n = i
+}
+
+// insertUnder adds v under n, a node of t's generation. If n splits, it
+// returns the new node that follows it.
+func (t *countTree) insertUnder(n *countInner, v int64) *countInner {
+	if n.n == 0 { // an empty root
+		l := &countLeaf{gen: t.gen, n: 1}
+		l.vals[0] = v
+		n.put(0, nil, l, 1, v)
+		return nil
+	}
+	// The first child whose greatest value is greater than v, or the last:
+	// v goes after every value of the children before it, and before
+	// every value of those after it. Past its equals, so that values in
+	// order, equal ones too, go to the last child.
+	i := min(firstAbove(n.maxes[:n.n], v), n.n-1)
+	if n.leaves {
+		l := t.ownLeaf(&n.leaf[i])
+		right := t.insertLeaf(l, v)
+		if right == nil {
+			n.counts[i]++
+			n.maxes[i] = max(n.maxes[i], v)
+			return nil
+		}
+		n.counts[i], n.maxes[i] = l.n, l.max()
+		n.insertChild(i+1, nil, right, right.n, right.max())
+	} else {
+		k := t.ownInner(&n.inner[i])
+		right := t.insertUnder(k, v)
+		if right == nil {
+			n.counts[i]++
+			n.maxes[i] = max(n.maxes[i], v)
+			return nil
+		}
+		n.counts[i], n.maxes[i] = k.total(), k.max()
+		n.insertChild(i+1, right, nil, right.total(), right.max())
+	}
+	if n.n <= countInnerMax {
+		return nil
+	}
+	// Split: a node that overflowed at its end keeps its children.
+	h := n.n / 2
+	if i+1 == n.n-1 {
+		h = n.n - 1
+	}
+	r := &countInner{gen: t.gen, leaves: n.leaves}
+	n.moveChildren(h, r)
+	return r
+}
+
+// insertLeaf adds v to l, a leaf of t's generation. If l splits, it returns
+// the new leaf that follows it.
+func (t *countTree) insertLeaf(l *countLeaf, v int64) *countLeaf {
+	i := firstAbove(l.vals[:l.n], v) // after its equals: in order, an append
+	if l.n < countLeafMax {
+		copy(l.vals[i+1:l.n+1], l.vals[i:l.n])
+		l.vals[i] = v
+		l.n++
+		return nil
+	}
+	right := &countLeaf{gen: t.gen}
+	if i == l.n {
+		right.vals[0], right.n = v, 1
+		return right
+	}
+	h := l.n / 2
+	right.n = copy(right.vals[:], l.vals[h:l.n])
+	l.n = h
+	if i <= h {
+		t.insertLeaf(l, v)
+	} else {
+		t.insertLeaf(right, v)
+	}
+	return right
+}
+
+// delete removes one value equal to v and reports whether there was one.
+func (t *countTree) delete(v int64) bool {
+	if !t.has(v) {
+		return false // copies nothing
+	}
+	root := t.ownInner(&t.root)
+	t.deleteUnder(root, v)
+	if t.n--; t.n == 0 {
+		t.root = nil
+		return true
+	}
+	for !root.leaves && root.n == 1 {
+		root = root.inner[0]
+	}
+	t.root = root
+	return true
 }
 
 // deleteUnder removes one v under n, a node of t's generation, which holds
 // one.
-func (t *countTree) deleteUnder(n *countNode, v int64) {
-	if n.leaf() {
-		n.vals = removeAt(n.vals, firstAtLeast(n.vals, v))
-		return
-	}
+func (t *countTree) deleteUnder(n *countInner, v int64) {
 	// The first child whose greatest value is at least v holds v if any
 	// does: a later one could only if this one's greatest were v.
-	i := firstAtLeast(n.maxes, v)
-	kid := t.own(&n.kids[i])
-	t.deleteUnder(kid, v)
+	i := firstAtLeast(n.maxes[:n.n], v)
 	n.counts[i]--
-	if n.counts[i] == 0 {
-		n.kids, n.counts, n.maxes = removeAt(n.kids, i), removeAt(n.counts, i), removeAt(n.maxes, i)
+	if n.leaves {
+		l := t.ownLeaf(&n.leaf[i])
+		j := firstAtLeast(l.vals[:l.n], v)
+		copy(l.vals[j:], l.vals[j+1:l.n])
+		l.n--
+		switch {
+		case l.n == 0:
+			n.removeChild(i)
+		case l.n < countLeafMin && n.n > 1:
+			n.maxes[i] = l.max()
+			t.rebalanceLeaves(n, i)
+		default:
+			n.maxes[i] = l.max()
+		}
 		return
 	}
-	n.maxes[i] = kid.max()
-	min := countLeafMin
-	if !kid.leaf() {
-		min = countInnerMin
-	}
-	if kid.size() < min && len(n.kids) > 1 {
-		t.rebalance(n, i)
+	k := t.ownInner(&n.inner[i])
+	t.deleteUnder(k, v)
+	switch {
+	case k.n == 0:
+		n.removeChild(i)
+	case k.n < countInnerMin && n.n > 1:
+		n.maxes[i] = k.max()
+		t.rebalanceInner(n, i)
+	default:
+		n.maxes[i] = k.max()
 	}
 }
 
-// rebalance merges n's child i, which is short, with a neighbour, or moves
-// values or children from the neighbour to even them.
-func (t *countTree) rebalance(n *countNode, i int) {
-	j := i + 1
-	if j == len(n.kids) {
-		i, j = i-1, i
+// neighbours returns the indexes of n's child i, which is short, and of a
+// neighbour, in order.
+func neighbours(n *countInner, i int) (int, int) {
+	if i+1 == n.n {
+		return i - 1, i
 	}
-	a, b := t.own(&n.kids[i]), t.own(&n.kids[j])
-	room := countLeafMax
-	if !a.leaf() {
-		room = countInnerMax
+	return i, i + 1
+}
+
+// rebalanceLeaves merges n's leaf i, which is short, with a neighbour, or
+// moves values from the neighbour to even them.
+func (t *countTree) rebalanceLeaves(n *countInner, i int) {
+	i, j := neighbours(n, i)
+	a, b := t.ownLeaf(&n.leaf[i]), t.ownLeaf(&n.leaf[j])
+	switch h := (a.n + b.n) / 2; {
+	case a.n+b.n <= countLeafMax:
+		copy(a.vals[a.n:], b.vals[:b.n])
+		a.n += b.n
+		n.counts[i], n.maxes[i] = a.n, n.maxes[j]
+		n.removeChild(j)
+		return
+	case a.n < h: // b's first values to a's end
+		m := h - a.n
+		copy(a.vals[a.n:], b.vals[:m])
+		copy(b.vals[:], b.vals[m:b.n])
+		a.n, b.n = h, b.n-m
+	default: // a's last values to b's start
+		m := a.n - h
+		copy(b.vals[m:], b.vals[:b.n])
+		copy(b.vals[:m], a.vals[h:a.n])
+		a.n, b.n = h, b.n+m
 	}
-	if a.size()+b.size() <= room {
-		if a.leaf() {
-			a.vals = append(a.vals, b.vals...)
-		} else {
-			a.kids = append(a.kids, b.kids...)
-			a.counts = append(a.counts, b.counts...)
-			a.maxes = append(a.maxes, b.maxes...)
-		}
+	n.counts[i], n.maxes[i] = a.n, a.max()
+	n.counts[j], n.maxes[j] = b.n, b.max()
+}
+
+// rebalanceInner merges n's inner child i, which is short, with a
+// neighbour, or moves children from the neighbour to even them.
+func (t *countTree) rebalanceInner(n *countInner, i int) {
+	i, j := neighbours(n, i)
+	a, b := t.ownInner(&n.inner[i]), t.ownInner(&n.inner[j])
+	switch h := (a.n + b.n) / 2; {
+	case a.n+b.n <= countInnerMax:
+		b.moveChildren(0, a)
 		n.counts[i] += n.counts[j]
 		n.maxes[i] = n.maxes[j]
-		n.kids, n.counts, n.maxes = removeAt(n.kids, j), removeAt(n.counts, j), removeAt(n.maxes, j)
+		n.removeChild(j)
 		return
-	}
-	// Even them out: a keeps the first half of both.
-	h := (a.size() + b.size()) / 2
-	if a.leaf() {
-		all := append(append(make([]int64, 0, a.size()+b.size()), a.vals...), b.vals...)
-		a.vals = append(a.vals[:0], all[:h]...)
-		b.vals = append(b.vals[:0], all[h:]...)
-	} else {
-		kids := append(append(make([]*countNode, 0, a.size()+b.size()), a.kids...), b.kids...)
-		counts := append(append(make([]int, 0, len(kids)), a.counts...), b.counts...)
-		maxes := append(append(make([]int64, 0, len(kids)), a.maxes...), b.maxes...)
-		clear(a.kids[:cap(a.kids)][h:])
-		clear(b.kids[:cap(b.kids)])
-		a.kids, a.counts, a.maxes = append(a.kids[:0], kids[:h]...), append(a.counts[:0], counts[:h]...), append(a.maxes[:0], maxes[:h]...)
-		b.kids, b.counts, b.maxes = append(b.kids[:0], kids[h:]...), append(b.counts[:0], counts[h:]...), append(b.maxes[:0], maxes[h:]...)
+	case a.n < h: // b's first children to a's end
+		var rest countInner
+		b.moveChildren(h-a.n, &rest)
+		b.moveChildren(0, a)
+		rest.moveChildren(0, b)
+	default: // a's last children to b's start
+		var rest countInner
+		b.moveChildren(0, &rest)
+		a.moveChildren(h, b)
+		rest.moveChildren(0, b)
 	}
 	n.counts[i], n.maxes[i] = a.total(), a.max()
 	n.counts[j], n.maxes[j] = b.total(), b.max()
@@ -379,33 +441,55 @@ func (t *countTree) check(fail func(format string, args ...any)) {
 	}
 	first := true
 	var last int64
-	var walk func(n *countNode) int
-	walk = func(n *countNode) int {
-		if n.leaf() {
-			if len(n.vals) == 0 || len(n.vals) > countLeafMax {
-				fail("count tree: a leaf of %d values", len(n.vals))
+	inOrder := func(vals []int64) {
+		for _, v := range vals {
+			if !first && v < last {
+				fail("count tree: %d after %d", v, last)
 			}
-			for _, v := range n.vals {
-				if !first && v < last {
-					fail("count tree: %d after %d", v, last)
-				}
-				first, last = false, v
-			}
-			return len(n.vals)
+			first, last = false, v
 		}
-		if len(n.kids) == 0 || len(n.kids) > countInnerMax || len(n.counts) != len(n.kids) || len(n.maxes) != len(n.kids) {
-			fail("count tree: an inner node of %d children, %d counts, %d maxima", len(n.kids), len(n.counts), len(n.maxes))
+	}
+	var walk func(n *countInner) int
+	walk = func(n *countInner) int {
+		if n.n == 0 || n.n > countInnerMax {
+			fail("count tree: an inner node of %d children", n.n)
 			return 0
 		}
 		s := 0
-		for i, k := range n.kids {
-			c := walk(k)
-			if c != n.counts[i] || c == 0 {
+		for i := range n.n {
+			var c int
+			var m int64
+			if n.leaves {
+				l := n.leaf[i]
+				if l == nil || n.inner[i] != nil || l.n == 0 || l.n > countLeafMax {
+					fail("count tree: a bad leaf at child %d", i)
+					return 0
+				}
+				inOrder(l.vals[:l.n])
+				c, m = l.n, l.max()
+			} else {
+				k := n.inner[i]
+				if k == nil || n.leaf[i] != nil {
+					fail("count tree: a bad inner node at child %d", i)
+					return 0
+				}
+				c = walk(k)
+				if c == 0 {
+					return 0
+				}
+				m = k.max()
+			}
+			if c != n.counts[i] {
 				fail("count tree: a child of %d values counted %d", c, n.counts[i])
-			} else if m := k.max(); m != n.maxes[i] {
+			} else if m != n.maxes[i] {
 				fail("count tree: a child's greatest value %d noted %d", m, n.maxes[i])
 			}
 			s += c
+		}
+		for i := n.n; i < len(n.inner); i++ {
+			if n.inner[i] != nil || n.leaf[i] != nil {
+				fail("count tree: a pointer kept past the children, at %d", i)
+			}
 		}
 		return s
 	}

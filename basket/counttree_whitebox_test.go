@@ -187,13 +187,13 @@ func TestCountTreeInOrderFill(t *testing.T) {
 		tr.insert(int64(i / 3)) // equal values too
 	}
 	leaves := 0
-	var walk func(*countNode)
-	walk = func(nd *countNode) {
-		if nd.leaf() {
-			leaves++
+	var walk func(*countInner)
+	walk = func(nd *countInner) {
+		if nd.leaves {
+			leaves += nd.n
 			return
 		}
-		for _, k := range nd.kids {
+		for _, k := range nd.inner[:nd.n] {
 			walk(k)
 		}
 	}
@@ -208,14 +208,15 @@ func TestCountTreeInOrderFill(t *testing.T) {
 func TestCountTreeCheck(t *testing.T) {
 	for _, c := range []struct {
 		name    string
-		corrupt func(n *countNode)
+		corrupt func(n *countInner)
 	}{
-		{"a child's count", func(n *countNode) { n.counts[1]++ }},
-		{"a child's greatest value", func(n *countNode) { n.maxes[0]-- }},
-		{"values out of order", func(n *countNode) { l := n.kids[1]; l.vals[0] = n.kids[0].vals[0] - 1 }},
+		{"a child's count", func(n *countInner) { n.counts[1]++ }},
+		{"a child's greatest value", func(n *countInner) { n.maxes[0]-- }},
+		{"values out of order", func(n *countInner) { n.inner[0].leaf[1].vals[0] = n.inner[0].leaf[0].vals[0] - 1 }},
+		{"a pointer past the children", func(n *countInner) { n.inner[0].leaf[n.inner[0].n] = n.inner[0].leaf[0] }},
 	} {
 		tr := newCountTree()
-		for i := range 1000 {
+		for i := range 20000 { // three levels
 			tr.insert(int64(i))
 		}
 		c.corrupt(tr.root)
@@ -224,5 +225,30 @@ func TestCountTreeCheck(t *testing.T) {
 		if faults == 0 {
 			t.Errorf("%s broken: check found no fault", c.name)
 		}
+	}
+}
+
+// TestCountTreeDrainNewest fills a tree in order until a leaf of one value
+// splits off and its parent and grandparent with it, each with one child,
+// then deletes the newest values: that leaf and its parents empty, and go.
+func TestCountTreeDrainNewest(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	tr := newCountTree()
+	var m countModel
+	for i := range countLeafMax*countInnerMax*countInnerMax + 1 {
+		tr.insert(int64(i))
+		m = append(m, int64(i))
+	}
+	if tr.root.n != 2 || tr.root.inner[1].n != 1 || tr.root.inner[1].inner[0].n != 1 {
+		t.Fatalf("the tree's right edge has %d, %d and %d children; want 2, 1 and 1",
+			tr.root.n, tr.root.inner[1].n, tr.root.inner[1].inner[0].n)
+	}
+	for step := range 3 {
+		v := m[len(m)-1]
+		if !tr.delete(v) {
+			t.Fatalf("delete(%d) of the newest value = false", v)
+		}
+		m = m[:len(m)-1]
+		compareCount(t, step, tr, m, r)
 	}
 }
