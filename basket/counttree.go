@@ -67,7 +67,9 @@ func newCountTree() *countTree { return &countTree{gen: countGen.Add(1)} }
 func (t *countTree) len() int { return t.n }
 
 // copy returns a copy of t. From then on, t and the copy each copy a node
-// they share before they change it.
+// they share before they change it. It writes t's generation, which no
+// reader reads, so it may run beside t's readers; but not beside another
+// copy or change of t.
 func (t *countTree) copy() *countTree {
 	c := *t
 	c.gen = countGen.Add(1)
@@ -431,13 +433,20 @@ func (t *countTree) rebalanceInner(n *countInner, i int) {
 	n.counts[j], n.maxes[j] = b.total(), b.max()
 }
 
-// check verifies t's structure, calling fail for each fault it finds.
-func (t *countTree) check(fail func(format string, args ...any)) {
+// check verifies t's structure, calling fail for each fault it finds, and
+// reports whether it found none.
+func (t *countTree) check(fail func(format string, args ...any)) bool {
+	ok := true
+	fail0 := fail
+	fail = func(format string, args ...any) {
+		ok = false
+		fail0(format, args...)
+	}
 	if t.root == nil {
 		if t.n != 0 {
 			fail("count tree: empty, and counts %d", t.n)
 		}
-		return
+		return ok
 	}
 	first := true
 	var last int64
@@ -451,7 +460,7 @@ func (t *countTree) check(fail func(format string, args ...any)) {
 	}
 	var walk func(n *countInner) int
 	walk = func(n *countInner) int {
-		if n.n == 0 || n.n > countInnerMax {
+		if n.n <= 0 || n.n > countInnerMax {
 			fail("count tree: an inner node of %d children", n.n)
 			return 0
 		}
@@ -461,7 +470,7 @@ func (t *countTree) check(fail func(format string, args ...any)) {
 			var m int64
 			if n.leaves {
 				l := n.leaf[i]
-				if l == nil || n.inner[i] != nil || l.n == 0 || l.n > countLeafMax {
+				if l == nil || n.inner[i] != nil || l.n <= 0 || l.n > countLeafMax {
 					fail("count tree: a bad leaf at child %d", i)
 					return 0
 				}
@@ -496,4 +505,5 @@ func (t *countTree) check(fail func(format string, args ...any)) {
 	if s := walk(t.root); s != t.n {
 		fail("count tree: holds %d values, counts %d", s, t.n)
 	}
+	return ok
 }

@@ -1,10 +1,13 @@
 package basket
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // countModel is the oracle of a countTree: its values, sorted.
@@ -156,13 +159,14 @@ func checkCopy(t *testing.T, step int, tr *countTree, m countModel, gen func(*ra
 	}
 	compareCount(t, step, c, cm, r)
 	compareCount(t, step, tr, m, r)
-	// Changing the original now must not show in the copy either.
-	if len(m) > 0 {
-		v := m[r.IntN(len(m))]
-		tr.delete(v)
-		tr.insert(v)
-	}
+	// Changing the original now must not show in the copy either: a
+	// value added to one of its leaves, checked in the copy, then taken
+	// out again.
+	w := gen(r, step)
+	tr.insert(w)
 	compareCount(t, step, c, cm, r)
+	tr.delete(w)
+	compareCount(t, step, tr, m, r)
 	if r.IntN(2) == 0 {
 		// Go on with the original; the copy's changes are gone.
 		return tr
@@ -250,5 +254,50 @@ func TestCountTreeDrainNewest(t *testing.T) {
 		}
 		m = m[:len(m)-1]
 		compareCount(t, step, tr, m, r)
+	}
+}
+
+// TestCheckSeesCountDrift checks that Engine.Check sees a count tree that
+// holds other created times than its index: one more, one fewer, or one
+// moved, in the abandoned index and in a tag's.
+func TestCheckSeesCountDrift(t *testing.T) {
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name  string
+		drift func(ab *abTree, created int64)
+	}{
+		{"one more", func(ab *abTree, created int64) { ab.n.insert(created) }},
+		{"one fewer", func(ab *abTree, created int64) { ab.n.delete(created) }},
+		{"one moved", func(ab *abTree, created int64) { ab.n.delete(created); ab.n.insert(created + 1) }},
+	} {
+		for _, tag := range []string{"", "a"} {
+			e, err := New(&Options{Now: func() time.Time { return at.Add(time.Hour) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var evs []Event
+			for i := range 300 {
+				id := fmt.Sprintf("b-%03d", i)
+				evs = append(evs,
+					Event{Type: EventCreated, BasketID: id, At: at.Add(time.Duration(i) * time.Second), OrderItems: []OrderItem{{Name: "x", Path: "/x"}}, Tracking: map[string]string{"tag": "a"}},
+					Event{Type: EventEmailCaptured, BasketID: id, At: at.Add(time.Duration(i) * time.Second), Email: id + "@example.com"})
+			}
+			if _, err := e.Apply(context.Background(), evs...); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Check(); err != nil {
+				t.Fatalf("before the drift: %v", err)
+			}
+			ab, want := e.abandoned, "abandoned index: count tree"
+			if tag != "" {
+				ab, want = e.byTag[tag], `tag "a": count tree`
+			}
+			created, _ := ab.tr.GetAt(150)
+			c.drift(ab, created.created)
+			if err := e.Check(); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s in %q: Check() = %v; want an error about %q", c.name, tag, err, want)
+			}
+			e.Close()
+		}
 	}
 }

@@ -1112,7 +1112,7 @@ func (e *Engine) Check() error {
 	if nAb != e.abandoned.len() || nAb != e.feed.Len() {
 		fail("abandoned: %d records, index %d, feed %d", nAb, e.abandoned.len(), e.feed.Len())
 	}
-	e.abandoned.check(fail)
+	e.abandoned.check(func(format string, args ...any) { fail("abandoned index: "+format, args...) })
 	if nPend != e.pending.Len() {
 		fail("pending: %d records, index %d", nPend, e.pending.Len())
 	}

@@ -114,7 +114,9 @@ func (a *abTree) copy() *abTree { return &abTree{tr: a.tr.Copy(), n: a.n.copy()}
 
 // check verifies that the count tree holds the B-tree's created times.
 func (a *abTree) check(fail func(format string, args ...any)) {
-	a.n.check(fail)
+	if !a.n.check(fail) {
+		return // its searches may not end well
+	}
 	if a.n.len() != a.tr.Len() {
 		fail("count tree holds %d values, its index %d", a.n.len(), a.tr.Len())
 		return

@@ -286,6 +286,8 @@ func (e *Engine) scan(s *spec, n int) []*record {
 		if from, ok = e.after(tr, *s.last); !ok {
 			return nil
 		}
+	case s.after == math.MaxInt64:
+		return nil // nothing is created after it
 	case s.after != noBound:
 		from = aentry{created: s.after + 1}
 	default:
@@ -332,7 +334,7 @@ func (e *Engine) count(s *spec) int {
 		}
 	}
 	// The count tree answers each bound down one path of its own.
-	lo, hi := 0, ab.len()
+	lo, hi := 0, ab.n.len()
 	if s.after != noBound {
 		if s.after == math.MaxInt64 {
 			return 0 // nothing is created after it

@@ -119,6 +119,29 @@ func TestReadsDuringStagedBatch(t *testing.T) {
 					fail("Abandoned: %s in state %v, abandoned at %v", b.ID, b.State, b.AbandonedAt)
 				}
 			}
+			// Counts of created ranges read the count trees, which the
+			// staged batch changes in copies: the range's count is the
+			// page's baskets in it, with and without the tag.
+			for _, r := range [][2]time.Duration{{150 * time.Minute, 0}, {30 * time.Minute, 330 * time.Minute}} {
+				after, before := start.Add(r[0]), time.Time{}
+				if r[1] != 0 {
+					before = start.Add(r[1])
+				}
+				want := 0
+				for _, b := range p.Items {
+					if b.Created.After(after) && (before.IsZero() || b.Created.Before(before)) {
+						want++
+					}
+				}
+				for _, tag := range []string{"a", ""} {
+					pr, err := eng.Abandoned(ctx, basket.Query{Tag: tag, CreatedAfter: after, CreatedBefore: before, Limit: 1, Count: true})
+					if err != nil {
+						fail("Abandoned in (%v, %v): %v", after, before, err)
+					} else if pr.Total != want {
+						fail("Abandoned in (%v, %v), tag %q: total %d; want %d", after, before, tag, pr.Total, want)
+					}
+				}
+			}
 			f, err := eng.Feed(ctx, 0, basket.MaxLimit)
 			if err != nil {
 				fail("Feed: %v", err)
