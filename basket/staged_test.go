@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -391,5 +392,30 @@ func TestSnapshotBesideStagedBatch(t *testing.T) {
 	}
 	if s := btest.Stats(t, eng); s.Abandoned != 101 {
 		t.Errorf("after a restart, %d abandoned; want 101", s.Abandoned)
+	}
+}
+
+// TestQueryAfterTheLastTime: a page created after the greatest time there
+// is has no basket, and its count says so, with and without the tag (the
+// bound is not wrapped round to the least).
+func TestQueryAfterTheLastTime(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	eng := btest.MustNewEngine(t, &basket.Options{Now: func() time.Time { return start.Add(time.Hour) }})
+	var evs []basket.Event
+	for i := range 20 {
+		evs = abandonEvents(evs, fmt.Sprintf("b-%02d", i), "a", start.Add(time.Duration(i)*time.Minute))
+	}
+	if _, err := eng.Apply(ctx, evs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"", "a"} {
+		p, err := eng.Abandoned(ctx, basket.Query{Tag: tag, CreatedAfter: time.UnixMilli(math.MaxInt64), Limit: 10, Count: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Items) != 0 || p.Total != 0 {
+			t.Errorf("tag %q: after the last time, %d baskets, total %d; want none", tag, len(p.Items), p.Total)
+		}
 	}
 }
