@@ -341,32 +341,34 @@ func (t *countTree) deleteUnder(n *countInner, v int64) {
 	// does: a later one could only if this one's greatest were v.
 	i := firstAtLeast(n.maxes[:n.n], v)
 	n.counts[i]--
+	var size, least int // of the child, after; the least it may keep
+	var max int64
 	if n.leaves {
 		l := t.ownLeaf(&n.leaf[i])
 		j := firstAtLeast(l.vals[:l.n], v)
 		copy(l.vals[j:], l.vals[j+1:l.n])
 		l.n--
-		switch {
-		case l.n == 0:
-			n.removeChild(i)
-		case l.n < countLeafMin && n.n > 1:
-			n.maxes[i] = l.max()
-			t.rebalanceLeaves(n, i)
-		default:
-			n.maxes[i] = l.max()
+		if size, least = l.n, countLeafMin; size > 0 {
+			max = l.max()
 		}
+	} else {
+		k := t.ownInner(&n.inner[i])
+		t.deleteUnder(k, v)
+		if size, least = k.n, countInnerMin; size > 0 {
+			max = k.max()
+		}
+	}
+	if size == 0 {
+		n.removeChild(i)
 		return
 	}
-	k := t.ownInner(&n.inner[i])
-	t.deleteUnder(k, v)
+	n.maxes[i] = max
 	switch {
-	case k.n == 0:
-		n.removeChild(i)
-	case k.n < countInnerMin && n.n > 1:
-		n.maxes[i] = k.max()
-		t.rebalanceInner(n, i)
+	case size >= least || n.n == 1:
+	case n.leaves:
+		t.rebalanceLeaves(n, i)
 	default:
-		n.maxes[i] = k.max()
+		t.rebalanceInner(n, i)
 	}
 }
 
