@@ -256,26 +256,26 @@ func (t *countTree) insertUnder(n *countInner, v int64) *countInner {
 	// every value of those after it. Past its equals, so that values in
 	// order, equal ones too, go to the last child.
 	i := min(firstAbove(n.maxes[:n.n], v), n.n-1)
+	split := false
 	if n.leaves {
 		l := t.ownLeaf(&n.leaf[i])
-		right := t.insertLeaf(l, v)
-		if right == nil {
-			n.counts[i]++
-			n.maxes[i] = max(n.maxes[i], v)
-			return nil
+		if r := t.insertLeaf(l, v); r != nil {
+			n.counts[i], n.maxes[i] = l.n, l.max()
+			n.insertChild(i+1, nil, r, r.n, r.max())
+			split = true
 		}
-		n.counts[i], n.maxes[i] = l.n, l.max()
-		n.insertChild(i+1, nil, right, right.n, right.max())
 	} else {
 		k := t.ownInner(&n.inner[i])
-		right := t.insertUnder(k, v)
-		if right == nil {
-			n.counts[i]++
-			n.maxes[i] = max(n.maxes[i], v)
-			return nil
+		if r := t.insertUnder(k, v); r != nil {
+			n.counts[i], n.maxes[i] = k.total(), k.max()
+			n.insertChild(i+1, r, nil, r.total(), r.max())
+			split = true
 		}
-		n.counts[i], n.maxes[i] = k.total(), k.max()
-		n.insertChild(i+1, right, nil, right.total(), right.max())
+	}
+	if !split {
+		n.counts[i]++
+		n.maxes[i] = max(n.maxes[i], v)
+		return nil
 	}
 	if n.n <= countInnerMax {
 		return nil
