@@ -29,12 +29,13 @@ const DefaultSnapshotEvery = 64 << 20
 const secretFile = "recovery.secret"
 
 // snapshotFormat is the version of the snapshot payload's layout. Formats 1
-// (no sequence, time or settings, erasures without their time) and 2 (no
-// suppression list or cluster identity) are still read.
-const snapshotFormat = 3
+// (no sequence, time or settings, erasures without their time), 2 (no
+// suppression list or cluster identity) and 3 (cached recovery links
+// spelled out as text) are still read.
+const snapshotFormat = 4
 
 // snapshotFields is the number of fields of each format's payload array.
-var snapshotFields = [...]int{1: 6, 2: 9, 3: 13}
+var snapshotFields = [...]int{1: 6, 2: 9, 3: 13, 4: 13}
 
 // walRecord is one entry of the log, applied at engine time Now (unix ms):
 // a batch of events, a tick (no events: only the time-based changes due), a
@@ -509,13 +510,40 @@ func (v *frozen) encodeRecord(enc *msgpack.Encoder, r *record) error {
 	} else {
 		do(enc.Encode(x.customFields))
 	}
+	// A cached recovery link is its key's position and its MAC (its expiry
+	// is a field above): the link is spelled out from them when read.
 	if r.linkExp == 0 {
-		do(enc.EncodeString(""))
+		do(enc.EncodeBytes(nil))
 	} else {
-		var buf [512]byte
-		do(enc.EncodeString(string(v.e.appendLink(buf[:0], r.id, r.linkKeyID(), r.linkExp, r.linkMAC[:]))))
+		var b [linkBytes]byte
+		b[0] = r.linkKey
+		copy(b[1:], r.linkMAC[:])
+		do(enc.EncodeBytes(b[:]))
 	}
 	return err
+}
+
+// linkBytes is the length of a cached recovery link in a snapshot: its
+// key's position in the keyring, and its MAC.
+const linkBytes = 1 + tokenMACLen
+
+// takeLink takes the link cached in a snapshot of format 4 or later back
+// into r, if its key's position is in the keyring (a link cached before
+// the secrets changed verifies, or not, as it did); otherwise r keeps no
+// link, and one is issued afresh when needed.
+func (e *Engine) takeLink(r *record, b []byte) error {
+	switch {
+	case len(b) == 0 && r.linkExp == 0:
+		return nil
+	case len(b) != linkBytes || r.linkExp == 0:
+		return fmt.Errorf("basket record %q with a cached recovery link of %d bytes and expiry %d", r.id, len(b), r.linkExp)
+	case int(b[0]) >= len(e.keys.keys):
+		r.dropLink()
+		return nil
+	}
+	r.linkKey = b[0]
+	copy(r.linkMAC[:], b[1:])
+	return nil
 }
 
 // loadSnapshot reads a snapshot's payload into an empty engine.
@@ -562,7 +590,12 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 			if d.err != nil {
 				break
 			}
-			e.parseLink(r, link)
+			if format < 4 {
+				e.parseLink(r, link)
+			} else if err := e.takeLink(r, link); err != nil {
+				d.setErr(err)
+				break
+			}
 			if batch = append(batch, r); len(batch) == batchSize || i == n-1 {
 				select {
 				case batches <- batch:

@@ -280,3 +280,47 @@ func TestTxnSpaceKeepsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeLink: a cached link of a snapshot of format 4 is taken back with
+// its key and MAC; one whose key is past the keyring is dropped (issued
+// afresh when needed); one of another length, or without its expiry, or
+// an expiry without one, is refused, naming the basket.
+func TestTakeLink(t *testing.T) {
+	e, err := New(&Options{TTL: NoExpiry, RecoverySecrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := bytes.Repeat([]byte{7}, tokenMACLen)
+	link := append([]byte{0}, mac...)
+	for _, tc := range []struct {
+		name    string
+		exp     uint32
+		b       []byte
+		wantExp uint32 // 0: no link kept
+		wantErr bool
+	}{
+		{"none", 0, nil, 0, false},
+		{"kept", 99, link, 99, false},
+		{"key past the keyring", 99, append([]byte{1}, mac...), 0, false},
+		{"short", 99, link[:linkBytes-1], 0, true},
+		{"long", 99, append(link, 0), 0, true},
+		{"no expiry", 0, link, 0, true},
+		{"no MAC", 99, nil, 0, true},
+	} {
+		r := &record{id: "b-1", linkExp: tc.exp}
+		err := e.takeLink(r, tc.b)
+		switch {
+		case tc.wantErr:
+			if err == nil || !strings.Contains(err.Error(), `"b-1"`) {
+				t.Errorf("%s: takeLink = %v; want an error naming b-1", tc.name, err)
+			}
+			continue
+		case err != nil:
+			t.Errorf("%s: takeLink: %v", tc.name, err)
+		case r.linkExp != tc.wantExp:
+			t.Errorf("%s: expiry %d; want %d", tc.name, r.linkExp, tc.wantExp)
+		case tc.wantExp != 0 && (r.linkKey != 0 || !bytes.Equal(r.linkMAC[:], mac)):
+			t.Errorf("%s: key %d, MAC %x; want 0, %x", tc.name, r.linkKey, r.linkMAC, mac)
+		}
+	}
+}

@@ -118,7 +118,7 @@ func TestOpenVersion1Directory(t *testing.T) {
 // TestOpenVersion2Directory: a data directory written by the version
 // before the suppression list (testdata/datadir-v2: a format 2 snapshot and
 // a log after it) opens with its baskets, positions and times, starts with
-// an empty list, and keeps one after a snapshot of format 3.
+// an empty list, and keeps one after a snapshot of the current format.
 func TestOpenVersion2Directory(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{"snapshot-0000000000000001.snap", "wal-0000000000000001.log"} {
@@ -159,6 +159,71 @@ func TestOpenVersion2Directory(t *testing.T) {
 			if err := e.Suppress(ctx, "ann@example.com"); err != nil {
 				t.Fatal(err)
 			}
+			if err := e.Snapshot(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestOpenVersion3Directory: a data directory whose snapshot spells its
+// cached recovery links out as text (testdata/datadir-v3: a format 3
+// snapshot and a log after it) opens with the same links, which verify;
+// after a snapshot of format 4, which keeps them as their MACs, it opens
+// with them again.
+func TestOpenVersion3Directory(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"snapshot-0000000000000001.snap", "wal-0000000000000001.log"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "datadir-v3", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The links the version that wrote the directory gave.
+	want := map[string]string{
+		"v3-1": "/api/checkout/recover?basketId=v3-1&recover=AAAAAGnLlBisS4Ulf_T06BfaE3mvQZhu",
+		"v3+2": "/api/checkout/recover?basketId=v3%2B2&recover=AAAAAGnLlBjjsKSK4JMyRfjezKEbqWQD",
+	}
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	now := t0.Add(time.Hour)
+	opts := &Options{Now: func() time.Time { return now }, AbandonAfter: 10 * time.Minute, TTL: NoExpiry,
+		RecoverySecrets: [][]byte{[]byte("test-secret-0123456789abcdef")}, SnapshotEvery: -1}
+	ctx := context.Background()
+	for round := range 3 {
+		e, err := Open(dir, opts)
+		if err != nil {
+			t.Fatalf("round %d: Open: %v", round, err)
+		}
+		for id, link := range want {
+			h, r := e.recs.lookup(id)
+			if h == 0 || r.linkExp == 0 {
+				t.Fatalf("round %d: %s has no cached link", round, id)
+			}
+			b, err := e.Get(ctx, id)
+			if err != nil || b.RecoveryLink != link {
+				t.Errorf("round %d: %s's link = %q, %v; want %q", round, id, b.RecoveryLink, err, link)
+			}
+			token := link[len(link)-b64.EncodedLen(tokenLen):]
+			if err := e.VerifyToken(PurposeRecover, id, token); err != nil {
+				t.Errorf("round %d: %s's token: %v", round, id, err)
+			}
+		}
+		if b, err := e.Get(ctx, "v3-3"); err != nil || b.State != StateCompleted {
+			t.Errorf("round %d: v3-3 = %v, %v; want completed", round, b.State, err)
+		}
+		if _, err := e.Get(ctx, "v3-4"); err != nil {
+			t.Errorf("round %d: v3-4, from the log: %v", round, err)
+		}
+		if err := e.Check(); err != nil {
+			t.Errorf("round %d: %v", round, err)
+		}
+		if round == 0 {
 			if err := e.Snapshot(ctx); err != nil {
 				t.Fatal(err)
 			}
