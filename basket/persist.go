@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -726,13 +727,27 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 	emails, filed := make(chan filedBatch, 4), make(chan struct{})
 	go func() {
 		defer close(filed)
+		var keys []string
+		var touch uint64
 		for b := range emails {
-			for i, r := range b.recs {
-				if k := r.emailKey(); k != "" {
+			// The batch's slots are read first, in one loop where their
+			// cache misses overlap, so that filing finds them in the
+			// cache (as in the id table's loop below).
+			keys = keys[:0]
+			for _, r := range b.recs {
+				k := r.emailKey()
+				if k != "" {
+					touch ^= e.byEmail.one.warm(e.byEmail.key(k))
+				}
+				keys = append(keys, k)
+			}
+			for i, k := range keys {
+				if k != "" {
 					e.byEmail.add(k, b.hs[i])
 				}
 			}
 		}
+		runtime.KeepAlive(touch)
 	}()
 	defer func() {
 		close(emails)
@@ -741,7 +756,15 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 	var feed []fentry
 	var prev ckey
 	first := true
+	var touch uint64
+	defer func() { runtime.KeepAlive(touch) }()
 	for batch := range batches {
+		// The id table's slots of the batch are read first, in one loop
+		// where their cache misses overlap: one by one in the filing
+		// below, each would wait for the last.
+		for _, r := range batch {
+			touch ^= e.recs.m.warm(e.recs.key(r.id))
+		}
 		hs := make([]handle, len(batch))
 		for i, r := range batch {
 			k := ckey{r.created, r.id}
