@@ -32,11 +32,11 @@ const secretFile = "recovery.secret"
 // snapshotFormat is the version of the snapshot payload's layout. Formats 1
 // (no sequence, time or settings, erasures without their time), 2 (no
 // suppression list or cluster identity) and 3 (cached recovery links
-// spelled out as text) are still read.
+// spelled out as text, no count of addresses) are still read.
 const snapshotFormat = 4
 
 // snapshotFields is the number of fields of each format's payload array.
-var snapshotFields = [...]int{1: 6, 2: 9, 3: 13, 4: 13}
+var snapshotFields = [...]int{1: 6, 2: 9, 3: 13, 4: 14}
 
 // walRecord is one entry of the log, applied at engine time Now (unix ms):
 // a batch of events, a tick (no events: only the time-based changes due), a
@@ -338,6 +338,7 @@ func (e *Engine) freeze() *frozen {
 		tombs:      e.tombs.Copy(),
 		lastPos:    e.lastPos,
 		expired:    e.counts[StateExpired],
+		addresses:  e.byEmail.n,
 		applied:    e.applied,
 		lastNow:    e.lastNow,
 		settings:   e.settings(),
@@ -352,16 +353,19 @@ func (e *Engine) freeze() *frozen {
 
 // frozen is a copy-on-write view of the state for a snapshot.
 type frozen struct {
-	e        *Engine               // for its recovery path and keys, which never change
-	created  *btree.BTreeG[aentry] // walked only: its searches would read the live slots
-	slots    frozenSlots
-	erased   *btree.Map[string, int64]
-	tombs    *btree.Map[string, tomb]
-	lastPos  uint64
-	expired  int
-	applied  uint64
-	lastNow  int64
-	settings settings
+	e       *Engine               // for its recovery path and keys, which never change
+	created *btree.BTreeG[aentry] // walked only: its searches would read the live slots
+	slots   frozenSlots
+	erased  *btree.Map[string, int64]
+	tombs   *btree.Map[string, tomb]
+	lastPos uint64
+	expired int
+	// addresses is the number of baskets with an address, for the loader
+	// to size the address index by (it holds at most as many keys).
+	addresses int
+	applied   uint64
+	lastNow   int64
+	settings  settings
 	// suppressed is the suppression list: normalised address, time.
 	suppressed *btree.Map[string, int64]
 	clusterID  []byte // on a replicated log: its identity
@@ -385,6 +389,7 @@ func (v *frozen) write(w io.Writer) error {
 	do(enc.EncodeUint(snapshotFormat))
 	do(enc.EncodeUint(v.lastPos))
 	do(enc.EncodeInt(int64(v.expired)))
+	do(enc.EncodeUint(uint64(v.addresses)))
 	do(enc.EncodeArrayLen(v.created.Len()))
 	v.created.Scan(func(a aentry) bool {
 		do(v.encodeRecord(enc, v.slots.get(a.h)))
@@ -567,6 +572,13 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	}
 	lastPos := d.uint()
 	expired := d.int()
+	// The address index is made for the baskets with an address. Before
+	// format 4 their number is not known: it is made for half the
+	// baskets, and grows if more have one.
+	addresses := -1
+	if format >= 4 {
+		addresses = int(min(d.uint(), math.MaxInt32))
+	}
 	n := d.arrayLen(-1)
 	// The tables are made for the records the header announces, no more
 	// than the payload can hold.
@@ -575,9 +587,10 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 		size = int(min(int64(n), 1<<24, s.Size()/minRecordBytes))
 	}
 	e.recs = newRecTable(size)
-	// Not every basket has an address: the index is made for half, and
-	// grows if more have one.
-	e.byEmail = newEmailIndex(size / 2)
+	if addresses < 0 {
+		addresses = size / 2
+	}
+	e.byEmail = newEmailIndex(min(addresses, size))
 	// One goroutine decodes the records while this one files them: the
 	// decoder owns the reader and the interner until it is done.
 	batches, stop, done := make(chan []*record, 4), make(chan struct{}), make(chan struct{})

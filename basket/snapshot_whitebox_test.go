@@ -324,3 +324,51 @@ func TestTakeLink(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotSizesAddressIndex: a snapshot says how many of its baskets
+// have an address, and the loader makes the address index for them, so
+// that no shard of it grows while the baskets are filed (before format 4
+// it was made for half of them, and every shard grew once when all had
+// one). With 200 addresses a shard, a shard made for them has 512 slots
+// and never grows; made for half, it has 256, and grows to 512 only if it
+// takes more than 192, which some shards do not.
+func TestSnapshotSizesAddressIndex(t *testing.T) {
+	const n = 200 * handleShards
+	e, err := New(&Options{TTL: NoExpiry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	var evs []Event
+	for i := range n {
+		id := fmt.Sprintf("b-%05d", i)
+		evs = append(evs, Event{Type: EventCreated, BasketID: id, At: t0}, Event{Type: EventEmailCaptured, BasketID: id, At: t0, Email: id + "@example.com"})
+		if len(evs) == 2000 || i == n-1 {
+			if _, err := e.Apply(ctx, evs...); err != nil {
+				t.Fatal(err)
+			}
+			evs = evs[:0]
+		}
+	}
+	snap := snapshotOf(t, e)
+	e2, err := New(&Options{TTL: NoExpiry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e2.loadSnapshot(bytes.NewReader(snap)); err != nil {
+		t.Fatal(err)
+	}
+	if e2.byEmail.n != n {
+		t.Fatalf("the address index holds %d baskets; want %d", e2.byEmail.n, n)
+	}
+	want := len(newHandleTable(n).shards[0].slots)
+	for i := range e2.byEmail.one.shards {
+		if got := len(e2.byEmail.one.shards[i].slots); got != want {
+			t.Fatalf("shard %d of the address index has %d slots; want %d, as made for %d addresses", i, got, want, n)
+		}
+	}
+	if err := e2.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
