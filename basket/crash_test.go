@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashDirEnv); dir != "" {
 		os.Exit(crashChild(dir, os.Getenv("BASKET_CRASH_RUN")))
 	}
+	if dir := os.Getenv(startupDirEnv); dir != "" {
+		os.Exit(startupChild(dir))
+	}
 	os.Exit(m.Run())
 }
 

@@ -41,9 +41,21 @@ func newHandleTable(n int) handleTable {
 		size := 1 << bits.Len(uint(per*3/2))
 		for i := range t.shards {
 			t.shards[i].slots = make([]uint64, size)
+			prefault(t.shards[i].slots)
 		}
 	}
 	return t
+}
+
+// prefault writes a zero to every page of s. Fresh from the system, a
+// large table's pages are not there yet: a probe's read of one maps the
+// shared page of zeros, and the write that follows faults again to copy
+// it. Written first, each page faults once.
+func prefault(s []uint64) {
+	const perPage = 4096 / 8
+	for i := 0; i < len(s); i += perPage {
+		s[i] = 0
+	}
 }
 
 // shard returns k's shard. The shard takes k's top bits, a slot its low
@@ -187,6 +199,7 @@ func (t *handleTable) each(fn func(k uint32, h handle)) {
 func (s *handleShard) grow() {
 	old := s.slots
 	s.slots = make([]uint64, max(8, 2*len(old)))
+	prefault(s.slots)
 	mask := uint32(len(s.slots) - 1)
 	for _, e := range old {
 		if handle(e) == 0 {

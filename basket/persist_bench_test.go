@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -138,6 +139,64 @@ func BenchmarkStartup(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(dirBytes(b, dir))/float64(n), "disk-B/basket")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/basket")
+		})
+	}
+}
+
+// startupDirEnv names the data directory a child process of
+// BenchmarkStartupProcess opens.
+const startupDirEnv = "BASKET_STARTUP_DIR"
+
+// startupChild opens dir, as a restarted server does in a process of its
+// own, and prints how long Open took (ns) and how many baskets it holds.
+func startupChild(dir string) int {
+	start := time.Now()
+	eng, err := basket.Open(dir, &basket.Options{TTL: basket.NoExpiry, SnapshotEvery: -1})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open:", err)
+		return 3
+	}
+	took := time.Since(start)
+	st, err := eng.Stats(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stats:", err)
+		return 3
+	}
+	fmt.Println(took.Nanoseconds(), st.Abandoned)
+	eng.Close()
+	return 0
+}
+
+// BenchmarkStartupProcess measures Open of a data directory holding a
+// snapshot of n baskets in a new process each time, as a restart does: a
+// fresh heap, whose pages the system maps on first touch, and a collector
+// that has seen nothing yet (BenchmarkStartup opens again and again in one
+// process, which reuses the heap of the engine before). ns/basket is
+// Open's time, measured in the child.
+func BenchmarkStartupProcess(b *testing.B) {
+	for _, n := range durableSizes() {
+		b.Run(fmt.Sprintf("n=%.0e", float64(n)), func(b *testing.B) {
+			dir := buildDurable(b, n)
+			var total time.Duration
+			b.ResetTimer()
+			for range b.N {
+				cmd := exec.Command(os.Args[0], "-test.run=^$")
+				cmd.Env = append(os.Environ(), startupDirEnv+"="+dir)
+				out, err := cmd.Output()
+				if err != nil {
+					b.Fatalf("the child: %v (%s)", err, out)
+				}
+				var ns int64
+				var abandoned int
+				if _, err := fmt.Sscan(string(out), &ns, &abandoned); err != nil {
+					b.Fatalf("the child printed %q: %v", out, err)
+				}
+				if abandoned != n {
+					b.Fatalf("the child opened %d abandoned; want %d", abandoned, n)
+				}
+				total += time.Duration(ns)
+			}
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/float64(n), "ns/basket")
 		})
 	}
 }
