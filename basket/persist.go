@@ -575,9 +575,10 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	// The address index is made for the baskets with an address. Before
 	// format 4 their number is not known: it is made for half the
 	// baskets, and grows if more have one.
-	addresses := -1
+	addresses, announced := -1, uint64(0)
 	if format >= 4 {
-		addresses = int(min(d.uint(), math.MaxInt32))
+		announced = d.uint()
+		addresses = int(min(announced, math.MaxInt32))
 	}
 	n := d.arrayLen(-1)
 	// The tables are made for the records the header announces, no more
@@ -708,6 +709,9 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	}
 	if d.err != nil {
 		return fmt.Errorf("decoding the snapshot: %w", d.err)
+	}
+	if format >= 4 && uint64(e.byEmail.n) != announced {
+		return fmt.Errorf("decoding the snapshot: it announces %d baskets with an address and holds %d", announced, e.byEmail.n)
 	}
 	slices.SortStableFunc(q, func(a, b qt) int {
 		switch {

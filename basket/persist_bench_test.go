@@ -182,6 +182,7 @@ func BenchmarkStartupProcess(b *testing.B) {
 			for range b.N {
 				cmd := exec.Command(os.Args[0], "-test.run=^$")
 				cmd.Env = append(os.Environ(), startupDirEnv+"="+dir)
+				cmd.Stderr = os.Stderr
 				out, err := cmd.Output()
 				if err != nil {
 					b.Fatalf("the child: %v (%s)", err, out)

@@ -372,3 +372,27 @@ func TestSnapshotSizesAddressIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSnapshotAddressCountChecked: a snapshot whose count of baskets with
+// an address is not what its records hold is refused, saying both.
+func TestSnapshotAddressCountChecked(t *testing.T) {
+	e, opts := variedEngine(t, 3, 200)
+	for _, delta := range []int{-1, 1, 1 << 40} {
+		e.mu.Lock()
+		v := e.freeze()
+		e.mu.Unlock()
+		v.addresses += delta
+		var buf bytes.Buffer
+		if err := v.write(&buf); err != nil {
+			t.Fatal(err)
+		}
+		e2, err := New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = e2.loadSnapshot(bytes.NewReader(buf.Bytes()))
+		if want := fmt.Sprintf("announces %d baskets with an address and holds %d", e.byEmail.n+delta, e.byEmail.n); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a count off by %d: %v; want an error saying %q", delta, err, want)
+		}
+	}
+}

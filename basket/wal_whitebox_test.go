@@ -72,20 +72,10 @@ func TestOldLogRecords(t *testing.T) {
 // snapshot and log) opens, replays to the same baskets, feed positions and
 // times, and takes writes.
 func TestOpenVersion1Directory(t *testing.T) {
-	dir := t.TempDir()
-	for _, name := range []string{"snapshot-0000000000000001.snap", "wal-0000000000000001.log"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "datadir-v1", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := copyDataDir(t, "datadir-v1")
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	now := t0.Add(time.Hour)
-	opts := &Options{Now: func() time.Time { return now }, AbandonAfter: 10 * time.Minute, TTL: NoExpiry,
-		RecoverySecrets: [][]byte{[]byte("test-secret-0123456789abcdef")}, SnapshotEvery: -1}
+	opts := oldDirOptions(now)
 	for round := range 2 {
 		e, err := Open(dir, opts)
 		if err != nil {
@@ -120,20 +110,10 @@ func TestOpenVersion1Directory(t *testing.T) {
 // a log after it) opens with its baskets, positions and times, starts with
 // an empty list, and keeps one after a snapshot of the current format.
 func TestOpenVersion2Directory(t *testing.T) {
-	dir := t.TempDir()
-	for _, name := range []string{"snapshot-0000000000000001.snap", "wal-0000000000000001.log"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "datadir-v2", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := copyDataDir(t, "datadir-v2")
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	now := t0.Add(time.Hour)
-	opts := &Options{Now: func() time.Time { return now }, AbandonAfter: 10 * time.Minute, TTL: NoExpiry,
-		RecoverySecrets: [][]byte{[]byte("test-secret-0123456789abcdef")}, SnapshotEvery: -1}
+	opts := oldDirOptions(now)
 	ctx := context.Background()
 	for round := range 3 {
 		e, err := Open(dir, opts)
@@ -175,25 +155,13 @@ func TestOpenVersion2Directory(t *testing.T) {
 // after a snapshot of format 4, which keeps them as their MACs, it opens
 // with them again.
 func TestOpenVersion3Directory(t *testing.T) {
-	dir := t.TempDir()
-	for _, name := range []string{"snapshot-0000000000000001.snap", "wal-0000000000000001.log"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "datadir-v3", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := copyDataDir(t, "datadir-v3")
 	// The links the version that wrote the directory gave.
 	want := map[string]string{
 		"v3-1": "/api/checkout/recover?basketId=v3-1&recover=AAAAAGnLlBisS4Ulf_T06BfaE3mvQZhu",
 		"v3+2": "/api/checkout/recover?basketId=v3%2B2&recover=AAAAAGnLlBjjsKSK4JMyRfjezKEbqWQD",
 	}
-	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	now := t0.Add(time.Hour)
-	opts := &Options{Now: func() time.Time { return now }, AbandonAfter: 10 * time.Minute, TTL: NoExpiry,
-		RecoverySecrets: [][]byte{[]byte("test-secret-0123456789abcdef")}, SnapshotEvery: -1}
+	opts := oldDirOptions(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
 	ctx := context.Background()
 	for round := range 3 {
 		e, err := Open(dir, opts)
@@ -232,4 +200,28 @@ func TestOpenVersion3Directory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// copyDataDir copies testdata/name, a data directory of an earlier
+// version (a snapshot and a log after it), into a new temporary directory.
+func copyDataDir(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"snapshot-0000000000000001.snap", "wal-0000000000000001.log"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// oldDirOptions are the options the directories of testdata were written
+// with, at the fixed time now.
+func oldDirOptions(now time.Time) *Options {
+	return &Options{Now: func() time.Time { return now }, AbandonAfter: 10 * time.Minute, TTL: NoExpiry,
+		RecoverySecrets: [][]byte{[]byte("test-secret-0123456789abcdef")}, SnapshotEvery: -1}
 }
