@@ -621,7 +621,7 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 			}
 		}
 	}()
-	feed, err := e.fileSnapshotRecords(batches)
+	feed, err := e.fileSnapshotRecords(batches, size)
 	close(stop)
 	<-done
 	if err != nil {
@@ -733,8 +733,9 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 
 // fileSnapshotRecords files the records of a snapshot, which come in
 // (created, id) order, in the engine's indexes, and returns the feed's
-// entries (unsorted).
-func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error) {
+// entries (unsorted). size is the records expected: the feed's entries
+// are gathered in space for them, not grown to it.
+func (e *Engine) fileSnapshotRecords(batches <-chan []*record, size int) ([]fentry, error) {
 	// Another goroutine files the addresses, a batch behind: it owns
 	// e.byEmail until it is done, before this returns.
 	type filedBatch struct {
@@ -770,7 +771,7 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 		close(emails)
 		<-filed
 	}()
-	var feed []fentry
+	feed := make([]fentry, 0, size)
 	var prev ckey
 	first := true
 	var touch uint64
