@@ -221,23 +221,65 @@ func (s *Store) LoadSnapshot(load func(r io.Reader) error) (bool, error) {
 }
 
 // ReadSnapshotFile verifies a snapshot file (its header, length and CRC)
-// and passes its payload to load.
+// and passes its payload to load. The CRC is computed over the bytes as
+// load reads them, so that the payload is read once: load may see a
+// corrupt payload, and its caller must keep nothing of what it built when
+// ReadSnapshotFile fails. A payload whose CRC does not match is a
+// *CorruptError, whatever load returned.
 func ReadSnapshotFile(fsys FS, name string, load func(r io.Reader) error) error {
-	size, err := verifySnapshot(fsys, name)
-	if err != nil {
-		return err
-	}
 	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer f.Close()
-	if _, err := f.Seek(int64(snapHeader), io.SeekStart); err != nil {
+	bad := func(off int64, reason string) error {
+		return &CorruptError{File: filepath.Base(name), Offset: off, Reason: reason}
+	}
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	r := SizedReader{io.LimitReader(f, size), size}
-	if err := load(r); err != nil {
-		return fmt.Errorf("store: loading %s: %w", filepath.Base(name), err)
+	if end < int64(snapHeader+snapTrailer) {
+		return bad(0, "shorter than a snapshot's header and trailer")
+	}
+	var tr [snapTrailer]byte
+	if _, err := f.Seek(end-snapTrailer, io.SeekStart); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if _, err := io.ReadFull(f, tr[:]); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	var head [snapHeader]byte
+	if _, err := io.ReadFull(f, head[:]); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if string(head[:len(snapMagic)]) != snapMagic {
+		return bad(0, "not a snapshot file")
+	}
+	if v := binary.BigEndian.Uint32(head[len(snapMagic):]); v != snapVersion {
+		return fmt.Errorf("%w: %s has snapshot format version %d; this build reads version %d",
+			ErrVersion, filepath.Base(name), v, snapVersion)
+	}
+	size := end - int64(snapHeader+snapTrailer)
+	if int64(binary.BigEndian.Uint64(tr[:8])) != size {
+		return bad(end-snapTrailer, "length in the trailer does not match the file")
+	}
+	h := crc32.New(castagnoli)
+	h.Write(head[:])
+	payload := io.TeeReader(io.LimitReader(f, size), h)
+	loadErr := load(SizedReader{payload, size})
+	// What load left unread is read for the CRC.
+	if _, err := io.Copy(io.Discard, payload); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if binary.BigEndian.Uint32(tr[8:]) != h.Sum32() {
+		return bad(end-snapTrailer, "checksum mismatch")
+	}
+	if loadErr != nil {
+		return fmt.Errorf("store: loading %s: %w", filepath.Base(name), loadErr)
 	}
 	return nil
 }
@@ -252,57 +294,6 @@ type SizedReader struct {
 
 // Size returns the payload's length in bytes.
 func (r SizedReader) Size() int64 { return r.N }
-
-// verifySnapshot checks a snapshot's header, length and CRC and returns
-// its payload's length.
-func verifySnapshot(fsys FS, name string) (int64, error) {
-	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
-	if err != nil {
-		return 0, fmt.Errorf("store: %w", err)
-	}
-	defer f.Close()
-	bad := func(off int64, reason string) error {
-		return &CorruptError{File: filepath.Base(name), Offset: off, Reason: reason}
-	}
-	end, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		return 0, fmt.Errorf("store: %w", err)
-	}
-	if end < int64(snapHeader+snapTrailer) {
-		return 0, bad(0, "shorter than a snapshot's header and trailer")
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("store: %w", err)
-	}
-	var head [snapHeader]byte
-	if _, err := io.ReadFull(f, head[:]); err != nil {
-		return 0, fmt.Errorf("store: %w", err)
-	}
-	if string(head[:len(snapMagic)]) != snapMagic {
-		return 0, bad(0, "not a snapshot file")
-	}
-	if v := binary.BigEndian.Uint32(head[len(snapMagic):]); v != snapVersion {
-		return 0, fmt.Errorf("%w: %s has snapshot format version %d; this build reads version %d",
-			ErrVersion, filepath.Base(name), v, snapVersion)
-	}
-	size := end - int64(snapHeader+snapTrailer)
-	h := crc32.New(castagnoli)
-	h.Write(head[:])
-	if _, err := io.CopyN(h, f, size); err != nil {
-		return 0, fmt.Errorf("store: %w", err)
-	}
-	var tr [snapTrailer]byte
-	if _, err := io.ReadFull(f, tr[:]); err != nil {
-		return 0, fmt.Errorf("store: %w", err)
-	}
-	if int64(binary.BigEndian.Uint64(tr[:8])) != size {
-		return 0, bad(end-snapTrailer, "length in the trailer does not match the file")
-	}
-	if binary.BigEndian.Uint32(tr[8:]) != h.Sum32() {
-		return 0, bad(end-snapTrailer, "checksum mismatch")
-	}
-	return size, nil
-}
 
 // Replay passes every record logged after the snapshot to apply, in order,
 // cuts off a torn tail, and readies the log for appending. An error from

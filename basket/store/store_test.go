@@ -193,3 +193,73 @@ func FuzzReplay(f *testing.F) {
 		}
 	})
 }
+
+// TestReadSnapshotFileChecksLoadedBytes: the CRC is checked over the bytes
+// the loader reads, and what it left unread. A corrupt payload is a
+// *CorruptError whether the loader took it, refused it, or stopped early;
+// an intact one passes the loader's own error through.
+func TestReadSnapshotFileChecksLoadedBytes(t *testing.T) {
+	dir := t.TempDir()
+	payload := bytes.Repeat([]byte("basket state "), 10_000)
+	if err := WriteSnapshotFile(OS{}, dir, "s.snap", func(w io.Writer) error { _, err := w.Write(payload); return err }); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(dir, "s.snap")
+	intact, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refuse := errors.New("the loader refuses it")
+	loaders := map[string]func(r io.Reader) error{
+		"reads all": func(r io.Reader) error {
+			got, err := io.ReadAll(r)
+			if err == nil && len(got) != len(payload) {
+				err = fmt.Errorf("read %d bytes of %d", len(got), len(payload))
+			}
+			return err
+		},
+		"reads a little": func(r io.Reader) error {
+			_, err := io.ReadFull(r, make([]byte, 100))
+			return err
+		},
+		"refuses": func(r io.Reader) error {
+			io.ReadFull(r, make([]byte, 100))
+			return refuse
+		},
+	}
+	for what, load := range loaders {
+		if err := os.WriteFile(name, intact, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := ReadSnapshotFile(OS{}, name, load)
+		if what == "refuses" {
+			if !errors.Is(err, refuse) {
+				t.Errorf("%s, intact: %v; want the loader's error", what, err)
+			}
+		} else if err != nil {
+			t.Errorf("%s, intact: %v", what, err)
+		}
+		// A flipped byte at the start (read by every loader) and near
+		// the end (read by none but the first).
+		for _, off := range []int{snapHeader + 10, len(intact) - snapTrailer - 10} {
+			b := bytes.Clone(intact)
+			b[off] ^= 0x20
+			if err := os.WriteFile(name, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var ce *CorruptError
+			if err := ReadSnapshotFile(OS{}, name, load); !errors.As(err, &ce) || ce.Reason != "checksum mismatch" {
+				t.Errorf("%s, byte %d flipped: %v; want a checksum mismatch", what, off, err)
+			}
+		}
+	}
+	// Whatever the loader, a file cut short is refused before it is called.
+	if err := os.WriteFile(name, intact[:len(intact)-1], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	var ce *CorruptError
+	if err := ReadSnapshotFile(OS{}, name, func(io.Reader) error { called = true; return nil }); !errors.As(err, &ce) || called {
+		t.Errorf("a file cut short: %v (loader called %v); want a *CorruptError before loading", err, called)
+	}
+}
