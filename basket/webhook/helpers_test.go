@@ -174,7 +174,8 @@ type fakeTime struct {
 	clock *btest.Clock
 	mu    sync.Mutex
 	waits []time.Duration
-	park  bool // a sleep waits for its context instead
+	park  bool      // a sleep waits for its context instead
+	until time.Time // if set, a sleep that would pass it waits for its context
 }
 
 func newFakeTime() *fakeTime {
@@ -187,7 +188,7 @@ func (f *fakeTime) Sleep(ctx context.Context, d time.Duration) error {
 	}
 	f.mu.Lock()
 	f.waits = append(f.waits, d)
-	park := f.park
+	park := f.park || !f.until.IsZero() && f.clock.Now().Add(d).After(f.until)
 	f.mu.Unlock()
 	if park {
 		<-ctx.Done()
@@ -195,6 +196,14 @@ func (f *fakeTime) Sleep(ctx context.Context, d time.Duration) error {
 	}
 	f.clock.Add(d)
 	return nil
+}
+
+// parkAt makes sleeps that would move the clock past t wait for their
+// context; the zero time lifts it.
+func (f *fakeTime) parkAt(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.until = t
 }
 
 // setPark makes sleeps wait for their context (true) or return at once.
