@@ -212,8 +212,8 @@ type Engine struct {
 
 	followUps map[string]followUp // baskets marked followed up, by id
 
-	tombQ     []string              // ids in tombs, in order of tomb.until
-	created   *btree.BTreeG[aentry] // every live record by (created, id)
+	tombQ     []string   // ids in tombs, in order of tomb.until
+	created   *countTree // every live record by (created, id)
 	abandoned *abTree
 	byTag     map[string]*abTree
 	feed      *btree.BTreeG[fentry]
@@ -279,7 +279,7 @@ func New(opts *Options) (*Engine, error) {
 		intern:           newInterner(),
 		stageFrom:        stagedTxn,
 	}
-	e.created, e.abandoned = newAbandonedTree(&e.recs.slots), newAbTree(&e.recs.slots)
+	e.created, e.abandoned = newCountTree(&e.recs.slots), newAbTree(&e.recs.slots)
 	e.pending = newPendingTree(&e.recs.slots)
 	if o.TTL > 0 {
 		e.ttl = o.TTL.Milliseconds()
@@ -465,7 +465,7 @@ func (e *Engine) somethingDue(now int64) bool {
 	if p, ok := e.pending.Min(); ok && p.deadline <= now {
 		return true
 	}
-	k, ok := e.created.Min()
+	k, ok := e.created.min()
 	return ok && e.ttl > 0 && k.created+e.ttl <= now
 }
 
@@ -511,7 +511,7 @@ func (e *Engine) collectDue(now int64) *dueWork {
 		return true
 	})
 	if e.ttl > 0 {
-		e.created.Scan(func(k aentry) bool {
+		e.created.each(func(k aentry) bool {
 			if k.created+e.ttl > now {
 				return false
 			}
@@ -573,7 +573,7 @@ func (e *Engine) updateDue() {
 		due = p.deadline
 	}
 	if e.ttl > 0 {
-		if k, ok := e.created.Min(); ok {
+		if k, ok := e.created.min(); ok {
 			due = min(due, k.created+e.ttl)
 		}
 	}
@@ -700,8 +700,8 @@ func (e *Engine) refiled(h handle, old, c *record) {
 type ixw struct {
 	e         *Engine
 	cow       bool
-	created   *btree.BTreeG[aentry] // cow: nil until copied
-	abandoned *abTree               // cow: nil until copied
+	created   *countTree // cow: nil until copied
+	abandoned *abTree    // cow: nil until copied
 	feed      *btree.BTreeG[fentry]
 	pending   *btree.BTreeG[pentry]
 	tags      map[string]*abTree // cow: the tags' trees copied or made
@@ -712,9 +712,9 @@ func (e *Engine) inPlace() ixw {
 	return ixw{e: e, created: e.created, abandoned: e.abandoned, feed: e.feed, pending: e.pending}
 }
 
-func (x *ixw) createdTree() *btree.BTreeG[aentry] {
+func (x *ixw) createdTree() *countTree {
 	if x.created == nil {
-		x.created = x.e.created.Copy()
+		x.created = x.e.created.copy()
 	}
 	return x.created
 }
@@ -795,14 +795,14 @@ func (x *ixw) install() {
 
 // insert files h's new record r in the indexes.
 func (x *ixw) insert(h handle, r *record) {
-	x.createdTree().Load(aentry{r.created, h}) // appended when created in time order, else set
+	x.createdTree().set(aentry{r.created, h}) // appended when created in time order
 	x.index(h, r)
 }
 
 // remove takes h's record r out of the indexes. h's slot must still hold
 // r: the searches read its id.
 func (x *ixw) remove(h handle, r *record) {
-	x.createdTree().Delete(aentry{r.created, h})
+	x.createdTree().delete(aentry{r.created, h})
 	x.unindex(h, r)
 }
 
@@ -1041,8 +1041,8 @@ func (e *Engine) Check() error {
 	defer e.mu.RUnlock()
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if e.created.Len() != e.recs.len() {
-		fail("created index has %d entries, records %d", e.created.Len(), e.recs.len())
+	if e.created.len() != e.recs.len() {
+		fail("created index has %d entries, records %d", e.created.len(), e.recs.len())
 	}
 	for id := range e.followUps {
 		if e.recs.get(id) == nil {
@@ -1059,7 +1059,7 @@ func (e *Engine) Check() error {
 			fail("record %q not found by its id", id)
 		}
 		counts[r.state]++
-		if a, ok := e.created.Get(aentry{r.created, h}); !ok || a.h != h {
+		if !e.created.has(aentry{r.created, h}) {
 			fail("basket %q missing from the created index", id)
 		}
 		if r.state == StateOpen && r.contactable() || r.state == StateContactable && !r.contactable() {
@@ -1070,7 +1070,7 @@ func (e *Engine) Check() error {
 			if r.state != StateContactable {
 				fail("basket %q abandoned in state %s", id, r.state)
 			}
-			if a, ok := e.abandoned.tr.Get(aentry{r.created, h}); !ok || a.h != h {
+			if !e.abandoned.has(aentry{r.created, h}) {
 				fail("basket %q missing from the abandoned index", id)
 			}
 			if f, ok := e.feed.Get(fentry{pos: r.feedPos}); !ok || f.h != h {
@@ -1083,7 +1083,7 @@ func (e *Engine) Check() error {
 				tagCounts[tag]++
 				if tr := e.byTag[tag]; tr == nil {
 					fail("basket %q of tag %q, which has no index", id, tag)
-				} else if a, ok := tr.tr.Get(aentry{r.created, h}); !ok || a.h != h {
+				} else if !tr.has(aentry{r.created, h}) {
 					fail("basket %q missing from the index of tag %q", id, tag)
 				}
 			}

@@ -3,28 +3,25 @@ package basket
 import (
 	"fmt"
 	"math"
-	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"testing"
-
-	"github.com/tidwall/btree"
 )
 
-// rankTree returns an abandoned tree of the entries of the created times
+// rankTree returns an abandoned index of the entries of the created times
 // cs, each with its own id, the entries in order, and the slots that name
 // their records.
-func rankTree(rng *rand.Rand, cs []int64) (*btree.BTreeG[aentry], []aentry, *slots) {
+func rankTree(rng *rand.Rand, cs []int64) (*abTree, []aentry, *slots) {
 	s := new(slots)
-	tr := newAbandonedTree(s)
+	tr := newAbTree(s)
 	for i, c := range cs {
 		// Ids of a few letters, so that equal created times get ids that
 		// sort in no particular order of insertion.
 		id := fmt.Sprintf("b%c%d", 'a'+rng.IntN(26), i)
-		tr.Set(aentry{c, s.add(&record{id: id, created: c})})
+		tr.set(aentry{c, s.add(&record{id: id, created: c})})
 	}
 	var all []aentry
-	tr.Scan(func(e aentry) bool { all = append(all, e); return true })
+	tr.each(func(e aentry) bool { all = append(all, e); return true })
 	return tr, all, s
 }
 
@@ -182,147 +179,69 @@ func rankProbeKeys(rng *rand.Rand, s *slots, all []aentry) []ckey {
 	return keys
 }
 
-// TestRankOracle compares rank, and the count of a created range from two
-// ranks, with linear counts over random trees. (Counts read the count
-// trees now; rank places a cursor whose basket has gone.)
+// TestRankOracle compares the index's rank, the count of a created range
+// from two ranks, and a page's walk from a key with linear counts and
+// sorted entries, over random trees of created times that repeat, bunch and
+// reach the extremes.
 func TestRankOracle(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
-	sizes := []int{0, 1, 2, 3, 5, 64, 127, 128, 129, 130, 200, 1000, 10_000}
+	sizes := []int{0, 1, 2, 3, 5, 64, 83, 84, 85, 127, 128, 129, 130, 200, 1000, 10_000}
 	for _, d := range rankDists {
 		for _, n := range sizes {
 			tr, all, s := rankTree(rng, d.gen(rng, n))
-			keys := rankProbeKeys(rng, s, all)
-			for _, k := range keys {
-				if got, want := rank(tr, s, k), linearRank(s, all, k); got != want {
-					t.Fatalf("%s n=%d: rank(%d, %q) = %d; want %d", d.name, len(all), k.created, k.id, got, want)
-				}
-			}
-			// Created ranges (after, before) as count computes them.
-			for range 30 {
-				a, b := keys[rng.IntN(len(keys))].created, keys[rng.IntN(len(keys))].created
-				if a == math.MaxInt64 {
-					a--
-				}
-				lo := rank(tr, s, ckey{created: a + 1})
-				hi := rank(tr, s, ckey{created: b})
-				want := 0
-				for _, e := range all {
-					if e.created > a && e.created < b {
-						want++
-					}
-				}
-				if got := max(0, hi-lo); got != want {
-					t.Fatalf("%s n=%d: count of (%d, %d) = %d; want %d", d.name, len(all), a, b, got, want)
-				}
-			}
+			checkRanks(t, fmt.Sprintf("%s n=%d", d.name, n), rng, tr, all, s)
 		}
 	}
 }
 
-// TestRankAfterDeletes checks rank over trees whose nodes were thinned by
-// deletes, the abandoned index's life as baskets are recovered.
+// checkRanks checks tr, whose entries are all, at keys around them.
+func checkRanks(t *testing.T, name string, rng *rand.Rand, tr *abTree, all []aentry, s *slots) {
+	t.Helper()
+	keys := rankProbeKeys(rng, s, all)
+	for _, k := range keys {
+		want := linearRank(s, all, k)
+		if got := tr.rank(k); got != want {
+			t.Fatalf("%s: rank(%d, %q) = %d; want %d", name, k.created, k.id, got, want)
+		}
+		var page []aentry
+		tr.ascend(k, func(e aentry) bool { page = append(page, e); return len(page) < 10 })
+		if w := all[want:min(want+10, len(all))]; !slices.Equal(page, w) {
+			t.Fatalf("%s: the page from (%d, %q) = %v; want %v", name, k.created, k.id, page, w)
+		}
+	}
+	// Created ranges (after, before) as count computes them.
+	for range 30 {
+		a, b := keys[rng.IntN(len(keys))].created, keys[rng.IntN(len(keys))].created
+		if a == math.MaxInt64 {
+			a--
+		}
+		lo, hi := tr.less(a+1), tr.less(b)
+		want := 0
+		for _, e := range all {
+			if e.created > a && e.created < b {
+				want++
+			}
+		}
+		if got := max(0, hi-lo); got != want {
+			t.Fatalf("%s: count of (%d, %d) = %d; want %d", name, a, b, got, want)
+		}
+	}
+}
+
+// TestRankAfterDeletes checks ranks and walks over trees whose nodes were
+// thinned by deletes, the abandoned index's life as baskets are recovered.
 func TestRankAfterDeletes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
 	for _, d := range rankDists {
 		tr, all, s := rankTree(rng, d.gen(rng, 10_000))
-		for i := 0; i < 7_500; i++ {
-			tr.DeleteAt(rng.IntN(tr.Len()))
-		}
-		all = all[:0]
-		tr.Scan(func(e aentry) bool { all = append(all, e); return true })
-		for _, k := range rankProbeKeys(rng, s, all) {
-			if got, want := rank(tr, s, k), linearRank(s, all, k); got != want {
-				t.Fatalf("%s n=%d: rank(%d, %q) = %d; want %d", d.name, len(all), k.created, k.id, got, want)
+		for range 7_500 {
+			i := rng.IntN(len(all))
+			if !tr.delete(all[i]) {
+				t.Fatalf("%s: delete(%v) of an entry held = false", d.name, all[i])
 			}
+			all = slices.Delete(all, i, i+1)
 		}
-	}
-}
-
-// TestRankProbes checks rank's number of positional probes: few on evenly
-// spread created times, and at most rankBudget more than a bisection's on
-// every distribution.
-func TestRankProbes(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{1e4, 1e5} {
-		for _, d := range rankDists {
-			if n > 1e4 && d.name != "uniform" && d.name != "daily" {
-				continue // the bound holds at 1e4; 1e5 is for the means
-			}
-			tr, all, s := rankTree(rng, d.gen(rng, n))
-			logn := bits.Len(uint(n))
-			// The probes are counted for keys without ids, a created
-			// range's bounds; keys with ids are checked for the worst case.
-			worst, total, keys, plain := 0, 0, rankProbeKeys(rng, s, all), 0
-			for _, k := range keys {
-				r, probes := rankSearch(tr, s, k)
-				if want, _ := slices.BinarySearchFunc(all, k, func(e aentry, k ckey) int {
-					if ckeyLess(entryKey(s, e), k) {
-						return -1
-					}
-					return 1
-				}); r != want {
-					t.Fatalf("%s n=%d: rank(%d, %q) = %d; want %d", d.name, n, k.created, k.id, r, want)
-				}
-				if limit := rankBudget + logn + 1; probes > limit {
-					t.Errorf("%s n=%d: rank(%d, %q) took %d probes; want at most %d", d.name, n, k.created, k.id, probes, limit)
-				}
-				if k.id == "" {
-					worst = max(worst, probes)
-					total += probes
-					plain++
-				}
-			}
-			mean := float64(total) / float64(plain)
-			t.Logf("%-12s n=%-8d probes without ids: mean %.1f, worst %d (log2 n = %d)", d.name, n, mean, worst, logn)
-			if d.name == "uniform" && (worst > 12 || mean > 7) {
-				t.Errorf("uniform n=%d: ranks took %.1f probes on average, %d at worst; want at most 7 and 12", n, mean, worst)
-			}
-			if d.name == "daily" && (worst > 16 || mean > 10) {
-				t.Errorf("daily n=%d: ranks took %.1f probes on average, %d at worst; want at most 10 and 16", n, mean, worst)
-			}
-		}
-	}
-}
-
-// bisectRank is the rank of before: a bisection over GetAt.
-func bisectRank(tr *btree.BTreeG[aentry], s *slots, k ckey) int {
-	lo, hi := 0, tr.Len()
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		e, _ := tr.GetAt(mid)
-		if ckeyLess(entryKey(s, e), k) {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo
-}
-
-// BenchmarkRank measures rank of a random created time in trees of evenly
-// spread created times, against the bisection it replaced.
-//
-//	go test ./basket -run '^$' -bench 'Rank$' -benchmem
-func BenchmarkRank(b *testing.B) {
-	for _, n := range []int{1e5, 1e6} {
-		rng := rand.New(rand.NewPCG(uint64(n), 1))
-		tr, all, s := rankTree(rng, rankDists[0].gen(rng, n))
-		ks := make([]ckey, 1<<12)
-		for i := range ks {
-			ks[i] = ckey{created: all[0].created + rng.Int64N(all[n-1].created-all[0].created)}
-		}
-		for _, impl := range []struct {
-			name string
-			rank func(*btree.BTreeG[aentry], *slots, ckey) int
-		}{{"interpolation", rank}, {"bisection", bisectRank}} {
-			b.Run(fmt.Sprintf("n=%d/%s", n, impl.name), func(b *testing.B) {
-				b.ReportAllocs()
-				for i := 0; b.Loop(); i++ {
-					if r := impl.rank(tr, s, ks[i%len(ks)]); r < 0 || r > n {
-						b.Fatal(r)
-					}
-				}
-			})
-		}
+		tr.check(func(format string, args ...any) { t.Fatalf(d.name+": "+format, args...) })
+		checkRanks(t, d.name+" thinned", rng, tr, all, s)
 	}
 }

@@ -696,7 +696,7 @@ func (e *Engine) clearState(s settings) {
 	e.changes, e.changeSeq, e.changesTrimmed = newChangeTree(), 0, 0
 	e.followUps = make(map[string]followUp)
 	e.tombQ = nil
-	e.created, e.abandoned = newAbandonedTree(&e.recs.slots), newAbTree(&e.recs.slots)
+	e.created, e.abandoned = newCountTree(&e.recs.slots), newAbTree(&e.recs.slots)
 	e.byTag = make(map[string]*abTree)
 	e.feed, e.pending = newFeedTree(), newPendingTree(&e.recs.slots)
 	e.byEmail = newEmailIndex(0)

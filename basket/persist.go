@@ -332,7 +332,7 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 func (e *Engine) freeze() *frozen {
 	return &frozen{
 		e:          e,
-		created:    e.created.Copy(),
+		created:    e.created.copy(),
 		slots:      e.recs.slots.freeze(),
 		erased:     e.erased.Copy(),
 		tombs:      e.tombs.Copy(),
@@ -353,8 +353,8 @@ func (e *Engine) freeze() *frozen {
 
 // frozen is a copy-on-write view of the state for a snapshot.
 type frozen struct {
-	e       *Engine               // for its recovery path and keys, which never change
-	created *btree.BTreeG[aentry] // walked only: its searches would read the live slots
+	e       *Engine    // for its recovery path and keys, which never change
+	created *countTree // walked only (each): its searches would read the live slots
 	slots   frozenSlots
 	erased  *btree.Map[string, int64]
 	tombs   *btree.Map[string, tomb]
@@ -390,8 +390,8 @@ func (v *frozen) write(w io.Writer) error {
 	do(enc.EncodeUint(v.lastPos))
 	do(enc.EncodeInt(int64(v.expired)))
 	do(enc.EncodeUint(uint64(v.addresses)))
-	do(enc.EncodeArrayLen(v.created.Len()))
-	v.created.Scan(func(a aentry) bool {
+	do(enc.EncodeArrayLen(v.created.len()))
+	v.created.each(func(a aentry) bool {
 		do(v.encodeRecord(enc, v.slots.get(a.h)))
 		return err == nil
 	})
@@ -799,7 +799,7 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record, size int) ([]fent
 			if e.rl != nil {
 				e.recDigest ^= e.digest(r)
 			}
-			e.created.Load(aentry{r.created, h})
+			e.created.set(aentry{r.created, h})
 			e.counts[r.state]++
 			if r.abandoned() {
 				e.abandoned.load(aentry{r.created, h})

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/tidwall/btree"
 )
 
 // Page sizes.
@@ -278,26 +276,25 @@ func (e *Engine) scan(s *spec, n int) []*record {
 			return nil
 		}
 	}
-	tr := ab.tr
-	var from aentry
+	// The walk starts at the first entry not before from: after the
+	// cursor's basket (its own entry, if it is still there, is passed
+	// over), or in the created range.
+	var from ckey
 	switch {
 	case s.last != nil:
-		var ok bool
-		if from, ok = e.after(tr, *s.last); !ok {
-			return nil
-		}
+		from = *s.last
 	case s.after == math.MaxInt64:
 		return nil // nothing is created after it
 	case s.after != noBound:
-		from = aentry{created: s.after + 1}
+		from = ckey{created: s.after + 1}
 	default:
-		from = aentry{created: noBound}
+		from = ckey{created: noBound}
 	}
 	// The walk collects handles; their slots are read after it, in one
 	// short loop, where the cache misses of a page's slots overlap.
 	var buf [128]handle
 	hs := buf[:0]
-	tr.Ascend(from, func(a aentry) bool {
+	ab.ascend(from, func(a aentry) bool {
 		if s.last != nil && a.created == s.last.created && e.recs.slots.id(a.h) == s.last.id {
 			return true
 		}
@@ -314,16 +311,6 @@ func (e *Engine) scan(s *spec, n int) []*record {
 	return out
 }
 
-// after returns the entry of tr to walk on from to continue after k: k's
-// own, if its basket is live (whether or not in tr), else the first entry
-// after k; false if there is none. e.mu must be held.
-func (e *Engine) after(tr *btree.BTreeG[aentry], k ckey) (aentry, bool) {
-	if h, r := e.recs.lookup(k.id); r != nil && r.created == k.created {
-		return aentry{k.created, h}, true
-	}
-	return tr.GetAt(rank(tr, &e.recs.slots, k))
-}
-
 // count returns the number of abandoned baskets in s's range. e.mu must be
 // held.
 func (e *Engine) count(s *spec) int {
@@ -334,15 +321,15 @@ func (e *Engine) count(s *spec) int {
 		}
 	}
 	// The count tree answers each bound down one path of its own.
-	lo, hi := 0, ab.n.len()
+	lo, hi := 0, ab.len()
 	if s.after != noBound {
 		if s.after == math.MaxInt64 {
 			return 0 // nothing is created after it
 		}
-		lo = ab.n.less(s.after + 1)
+		lo = ab.less(s.after + 1)
 	}
 	if s.before != noBound {
-		hi = ab.n.less(s.before)
+		hi = ab.less(s.before)
 	}
 	return max(0, hi-lo)
 }
