@@ -63,8 +63,10 @@ func (x *emailIndex) has(key string, h handle) bool {
 	return slices.Contains(x.handles(x.key(key), &buf), h)
 }
 
-func (x *emailIndex) add(key string, h handle) {
-	k := x.key(key)
+func (x *emailIndex) add(key string, h handle) { x.addKey(x.key(key), h) }
+
+// addKey is add of an address whose key is k.
+func (x *emailIndex) addKey(k uint32, h handle) {
 	x.n++
 	switch one := x.one.putNew(k, h); one {
 	case 0:

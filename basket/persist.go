@@ -2,7 +2,6 @@ package basket
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -587,13 +586,9 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	if s, ok := rd.(interface{ Size() int64 }); ok {
 		size = int(min(int64(n), 1<<24, s.Size()/minRecordBytes))
 	}
-	e.recs = newRecTable(size)
-	if addresses < 0 {
-		addresses = size / 2
-	}
-	e.byEmail = newEmailIndex(min(addresses, size))
-	// One goroutine decodes the records while this one files them: the
-	// decoder owns the reader and the interner until it is done.
+	// One goroutine decodes the records while this one makes the tables,
+	// then files them: the decoder owns the reader and the interner until
+	// it is done.
 	batches, stop, done := make(chan []*record, 4), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -621,15 +616,19 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 			}
 		}
 	}()
-	feed, err := e.fileSnapshotRecords(batches, size)
+	e.recs = newRecTable(size)
+	if addresses < 0 {
+		addresses = size / 2
+	}
+	e.byEmail = newEmailIndex(min(addresses, size))
+	late, err := e.fileSnapshotRecords(batches)
 	close(stop)
 	<-done
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(feed, func(a, b fentry) int { return cmp.Compare(a.pos, b.pos) })
-	for _, f := range feed {
-		e.feed.Load(f)
+	for _, f := range late {
+		e.feed.Set(f)
 	}
 	n = d.arrayLen(-1)
 	for i := 0; i < n && d.err == nil; i++ {
@@ -732,10 +731,10 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 }
 
 // fileSnapshotRecords files the records of a snapshot, which come in
-// (created, id) order, in the engine's indexes, and returns the feed's
-// entries (unsorted). size is the records expected: the feed's entries
-// are gathered in space for them, not grown to it.
-func (e *Engine) fileSnapshotRecords(batches <-chan []*record, size int) ([]fentry, error) {
+// (created, id) order, in the engine's indexes. Baskets were abandoned
+// mostly in the order they were created: the feed's entries that come in
+// order are appended to it, and the others returned, to be filed after.
+func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error) {
 	// Another goroutine files the addresses, a batch behind: it owns
 	// e.byEmail until it is done, before this returns.
 	type filedBatch struct {
@@ -745,24 +744,29 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record, size int) ([]fent
 	emails, filed := make(chan filedBatch, 4), make(chan struct{})
 	go func() {
 		defer close(filed)
-		var keys []string
+		type keyed struct {
+			k uint32
+			h handle
+		}
+		var todo []keyed
 		var touch uint64
 		for b := range emails {
-			// The batch's slots are read first, in one loop where their
-			// cache misses overlap, so that filing finds them in the
-			// cache (as in the id table's loop below).
-			keys = keys[:0]
-			for _, r := range b.recs {
-				k := r.emailKey()
-				if k != "" {
-					touch ^= e.byEmail.one.warm(e.byEmail.key(k))
+			// The batch's keys are worked out first, then their slots
+			// read in a loop of loads alone, where the cache misses
+			// overlap, so that filing finds them in the cache (as in the
+			// id table's loop below). Between hashes, each load would
+			// wait for the one before to leave the processor's window.
+			todo = todo[:0]
+			for i, r := range b.recs {
+				if a := r.emailKey(); a != "" {
+					todo = append(todo, keyed{e.byEmail.key(a), b.hs[i]})
 				}
-				keys = append(keys, k)
 			}
-			for i, k := range keys {
-				if k != "" {
-					e.byEmail.add(k, b.hs[i])
-				}
+			for _, t := range todo {
+				touch ^= e.byEmail.one.warm(t.k)
+			}
+			for _, t := range todo {
+				e.byEmail.addKey(t.k, t.h)
 			}
 		}
 		runtime.KeepAlive(touch)
@@ -771,17 +775,24 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record, size int) ([]fent
 		close(emails)
 		<-filed
 	}()
-	feed := make([]fentry, 0, size)
+	var late []fentry
+	var lastFeed uint64
 	var prev ckey
 	first := true
 	var touch uint64
 	defer func() { runtime.KeepAlive(touch) }()
+	var keys []uint32
 	for batch := range batches {
-		// The id table's slots of the batch are read first, in one loop
-		// where their cache misses overlap: one by one in the filing
-		// below, each would wait for the last.
+		// The id table's slots of the batch are read first, in a loop of
+		// loads alone where their cache misses overlap: one by one in the
+		// filing below, each would wait for the last. The keys are worked
+		// out before it, and kept for the filing.
+		keys = keys[:0]
 		for _, r := range batch {
-			touch ^= e.recs.m.warm(e.recs.key(r.id))
+			keys = append(keys, e.recs.key(r.id))
+		}
+		for _, k := range keys {
+			touch ^= e.recs.m.warm(k)
 		}
 		hs := make([]handle, len(batch))
 		for i, r := range batch {
@@ -790,7 +801,7 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record, size int) ([]fent
 				return nil, fmt.Errorf("snapshot out of order at basket %q", r.id)
 			}
 			prev, first = k, false
-			h := e.recs.add(r)
+			h := e.recs.addKey(keys[i], r)
 			if h == 0 {
 				return nil, fmt.Errorf("snapshot holds basket %q twice", r.id)
 			}
@@ -811,7 +822,12 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record, size int) ([]fent
 					}
 					tr.load(aentry{r.created, h})
 				}
-				feed = append(feed, fentry{r.feedPos, h})
+				if f := (fentry{r.feedPos, h}); f.pos > lastFeed {
+					e.feed.Load(f)
+					lastFeed = f.pos
+				} else {
+					late = append(late, f)
+				}
 			}
 			if d := r.deadline(); d != 0 {
 				e.pending.Set(pentry{d, h})
@@ -819,7 +835,7 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record, size int) ([]fent
 		}
 		emails <- filedBatch{batch, hs}
 	}
-	return feed, nil
+	return late, nil
 }
 
 // decoder reads a snapshot, keeping the first error. Its scratch space is

@@ -52,11 +52,13 @@ func (t *recTable) lookup(id string) (handle, *record) {
 // add files r, and returns its handle; 0 if it holds r's id, which then
 // keeps its handle and record. It is the same as lookup and then filing,
 // with one probe of the table where there is no collision.
-func (t *recTable) add(r *record) handle {
+func (t *recTable) add(r *record) handle { return t.addKey(t.key(r.id), r) }
+
+// addKey is add of a record whose id's key is k.
+func (t *recTable) addKey(k uint32, r *record) handle {
 	if len(t.over) > 0 && t.over[r.id] != 0 {
 		return 0 // filed in over while another held its key
 	}
-	k := t.key(r.id)
 	h := t.slots.add(r)
 	o := t.m.putNew(k, h)
 	switch {
