@@ -533,17 +533,16 @@ func mergeDetails(c *record, d *CustomerDetails, onlyEmpty bool) bool {
 		changed = setEmail(c, d.Email)
 	}
 	x := c.extra()
-	names := [3]string{x.firstName, x.lastName, x.companyName}
+	names := [3]string{x.firstName(), x.lastName(), x.companyName()}
 	named := false
 	for i, v := range [3]string{d.FirstName, d.LastName, d.CompanyName} {
 		if v != "" && names[i] != v && (!onlyEmpty || names[i] == "") {
-			names[i] = strings.Clone(v)
+			names[i] = v
 			named = true
 		}
 	}
 	if named {
-		x := c.ext()
-		x.firstName, x.lastName, x.companyName = names[0], names[1], names[2]
+		c.ext().setNames(names[0], names[1], names[2])
 		changed = true
 	}
 	return changed

@@ -32,7 +32,7 @@ func (e *Engine) digest(r *record) uint64 {
 	num(r.createHash)
 	num(uint64(r.linkExp)<<32 | uint64(x.revokedUntil))
 	num(uint64(r.state))
-	for _, s := range [...]string{r.email(), x.firstName, x.lastName, x.companyName, r.entry()} {
+	for _, s := range [...]string{r.email(), x.firstName(), x.lastName(), x.companyName(), r.entry()} {
 		str(s)
 	}
 	if r.linkExp == 0 {

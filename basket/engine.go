@@ -955,7 +955,7 @@ func (m *materialiser) basket(r *record) Basket {
 	b := Basket{
 		ID:              r.id,
 		Created:         msTime(r.created),
-		CustomerDetails: CustomerDetails{Email: r.email(), FirstName: x.firstName, LastName: x.lastName, CompanyName: x.companyName},
+		CustomerDetails: CustomerDetails{Email: r.email(), FirstName: x.firstName(), LastName: x.lastName(), CompanyName: x.companyName()},
 		OrderItems:      r.shape.items,
 		Tracking:        r.shape.tracking,
 		Entry:           r.shape.entry,
@@ -970,8 +970,8 @@ func (m *materialiser) basket(r *record) Basket {
 		FeedPosition:    r.feedPos,
 	}
 	switch {
-	case r.x != nil && len(x.identities) > 0:
-		b.Identities = x.identities
+	case r.x != nil && len(x.idents()) > 0:
+		b.Identities = x.idents()
 	case r.shape.hasIdent:
 		if m.reuse {
 			m.idents = m.idents[:0]

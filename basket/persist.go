@@ -477,9 +477,9 @@ func (v *frozen) encodeRecord(enc *msgpack.Encoder, r *record) error {
 	do(enc.EncodeUint(r.createHash))
 	do(enc.EncodeUint(uint64(r.state)))
 	do(enc.EncodeString(r.email()))
-	do(enc.EncodeString(x.firstName))
-	do(enc.EncodeString(x.lastName))
-	do(enc.EncodeString(x.companyName))
+	do(enc.EncodeString(x.firstName()))
+	do(enc.EncodeString(x.lastName()))
+	do(enc.EncodeString(x.companyName()))
 	items := r.items()
 	do(enc.EncodeArrayLen(len(items)))
 	for _, it := range items {
@@ -1024,11 +1024,12 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 			d.setErr(fmt.Errorf("basket record %q with %d identities", strs[:idLen], n))
 		}
 	case n > 1:
-		x.identities = make([]Identity, n)
-		for i := range x.identities {
+		ids := make([]Identity, n)
+		for i := range ids {
 			d.arrayLen(4)
-			x.identities[i] = Identity{Sub: d.str(), Iss: d.strIn(in), Service: d.strIn(in), Type: d.strIn(in)}
+			ids[i] = Identity{Sub: d.str(), Iss: d.strIn(in), Service: d.strIn(in), Type: d.strIn(in)}
 		}
+		x.identities = &ids
 		sh.entry = d.strIn(in)
 	default:
 		sh.entry = d.strIn(in)
@@ -1062,6 +1063,9 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 	if emailLen > math.MaxUint16 && d.err == nil {
 		d.setErr(fmt.Errorf("basket record %q with an email of %d bytes", strs[:idLen], emailLen))
 	}
+	if max(nameLen[0], nameLen[1]) > math.MaxUint16 && d.err == nil {
+		d.setErr(fmt.Errorf("basket record %q with a name of %d bytes", strs[:idLen], max(nameLen[0], nameLen[1])))
+	}
 	if idLen == 0 || r.state < StateOpen || r.state > StateCompleted {
 		if d.err == nil {
 			d.setErr(fmt.Errorf("a malformed basket record %q", strs[:idLen]))
@@ -1076,10 +1080,7 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 	// journal) and must not keep the customer's address or names alive.
 	r.id, r.es, r.emailLen = string(strs[:idLen]), string(strs[idLen:esEnd]), uint16(emailLen)
 	if nameLen != [3]int{} {
-		rest := string(strs[esEnd:])
-		x.firstName, rest = rest[:nameLen[0]], rest[nameLen[0]:]
-		x.lastName, rest = rest[:nameLen[1]], rest[nameLen[1]:]
-		x.companyName = rest
+		x.names, x.firstLen, x.lastLen = string(strs[esEnd:]), uint16(nameLen[0]), uint16(nameLen[1])
 	}
 	if !x.empty() {
 		r.x = new(extra)

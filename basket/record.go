@@ -57,13 +57,39 @@ type shape struct {
 type identMeta struct{ iss, service, typ string }
 
 // extra is what few baskets have. It is immutable once a record refers to
-// it: a change makes a new one (see record.ext).
+// it: a change makes a new one (see record.ext). It fits the 48-byte size
+// class: the names are one string, and the identities behind a pointer.
 type extra struct {
-	firstName, lastName, companyName string
-	customFields                     map[string]any
-	identities                       []Identity // all of them, when more than one
-	recoveredAt                      int64      // unix ms of the newest recovery click; 0 if none
-	revokedUntil                     uint32     // stamp of the last revocation (unix seconds, increasing); 0: none; see recoverSubject
+	names             string // the first, last and company names, one after another (see setNames)
+	customFields      map[string]any
+	identities        *[]Identity // all of them, when more than one; nil if not
+	recoveredAt       int64       // unix ms of the newest recovery click; 0 if none
+	revokedUntil      uint32      // stamp of the last revocation (unix seconds, increasing); 0: none; see recoverSubject
+	firstLen, lastLen uint16      // of the first and last names in names (names are at most MaxFieldLen bytes)
+}
+
+func (x *extra) firstName() string   { return x.names[:x.firstLen] }
+func (x *extra) lastName() string    { return x.names[x.firstLen : x.firstLen+x.lastLen] }
+func (x *extra) companyName() string { return x.names[x.firstLen+x.lastLen:] }
+
+// setNames sets the names, in one new string: it shares no memory with
+// first, last or company (which may be an event's, or the names before).
+// first and last must be at most 65,535 bytes.
+func (x *extra) setNames(first, last, company string) {
+	var b strings.Builder
+	b.Grow(len(first) + len(last) + len(company))
+	b.WriteString(first)
+	b.WriteString(last)
+	b.WriteString(company)
+	x.names, x.firstLen, x.lastLen = b.String(), uint16(len(first)), uint16(len(last))
+}
+
+// idents returns the identities kept in x: all of them, when more than one.
+func (x *extra) idents() []Identity {
+	if x.identities == nil {
+		return nil
+	}
+	return *x.identities
 }
 
 var noExtra extra
@@ -87,8 +113,7 @@ func (r *record) trimExt() {
 
 // empty reports whether x holds nothing, so that a record needs none.
 func (x *extra) empty() bool {
-	return x.firstName == "" && x.lastName == "" && x.companyName == "" &&
-		len(x.customFields) == 0 && len(x.identities) == 0 && x.recoveredAt == 0 && x.revokedUntil == 0
+	return x.names == "" && len(x.customFields) == 0 && len(x.idents()) == 0 && x.recoveredAt == 0 && x.revokedUntil == 0
 }
 
 func (r *record) extra() *extra {
@@ -108,7 +133,7 @@ func (r *record) recoveredAt() int64           { return r.extra().recoveredAt }
 func (r *record) revokedUntil() uint32         { return r.extra().revokedUntil }
 func (r *record) details() CustomerDetails {
 	x := r.extra()
-	return CustomerDetails{Email: r.email(), FirstName: x.firstName, LastName: x.lastName, CompanyName: x.companyName}
+	return CustomerDetails{Email: r.email(), FirstName: x.firstName(), LastName: x.lastName(), CompanyName: x.companyName()}
 }
 
 // numIdentities is the number of identities linked to r.
@@ -117,7 +142,7 @@ func (r *record) numIdentities() int {
 	case r.shape.hasIdent:
 		return 1
 	case r.x != nil:
-		return len(r.x.identities)
+		return len(r.x.idents())
 	}
 	return 0
 }
@@ -128,7 +153,7 @@ func (r *record) identity(i int) Identity {
 		m := r.shape.ident
 		return Identity{Sub: r.es[r.emailLen:], Iss: m.iss, Service: m.service, Type: m.typ}
 	}
-	return r.x.identities[i]
+	return r.x.idents()[i]
 }
 
 // appendIdentities appends r's identities to dst.
@@ -170,7 +195,11 @@ func (r *record) setIdentities(in *interner, ids []Identity) {
 		}
 	}
 	if r.x != nil || more != nil {
-		r.ext().identities = more
+		x := r.ext()
+		x.identities = nil
+		if more != nil {
+			x.identities = &more
+		}
 		r.trimExt()
 	}
 	r.shape = in.shape(&sh)
