@@ -348,23 +348,25 @@ func TestCountTreeDrainNewest(t *testing.T) {
 }
 
 // TestCheckSeesIndexFaults checks that Engine.Check sees an abandoned
-// index, or a tag's, that lost an entry, holds one more, or whose counts
-// are wrong.
+// index, a tag's, or the created index, that lost an entry, holds one
+// more, or whose counts are wrong.
 func TestCheckSeesIndexFaults(t *testing.T) {
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	for _, c := range []struct {
-		name      string
-		fault     func(ab *abTree, ent aentry)
-		want, tag string // what Check says of the abandoned index, of the tag's
+		name  string
+		fault func(ab *abTree, ent aentry)
+		// what Check says of the abandoned index, of the tag's, of the
+		// created index
+		want, tag, created string
 	}{
 		{"one fewer", func(ab *abTree, ent aentry) { ab.delete(ent) },
-			"missing from the abandoned index", `missing from the index of tag "a"`},
+			"missing from the abandoned index", `missing from the index of tag "a"`, "missing from the created index"},
 		{"one more", func(ab *abTree, ent aentry) { ab.set(aentry{ent.created + 1, ent.h}) },
-			"abandoned: 300 records, index 301", `tag "a" index has 301, records 300`},
+			"abandoned: 300 records, index 301", `tag "a" index has 301, records 300`, "created index has 301 entries, records 300"},
 		{"a count", func(ab *abTree, _ aentry) { ab.root.counts[0]++ },
-			"abandoned index: count tree: a child of", `tag "a": count tree: a child of`},
+			"abandoned index: count tree: a child of", `tag "a": count tree: a child of`, "created index: count tree: a child of"},
 	} {
-		for _, tag := range []string{"", "a"} {
+		for _, tag := range []string{"", "a", "created"} {
 			e, err := New(&Options{Now: func() time.Time { return at.Add(time.Hour) }})
 			if err != nil {
 				t.Fatal(err)
@@ -383,8 +385,11 @@ func TestCheckSeesIndexFaults(t *testing.T) {
 				t.Fatalf("before the fault: %v", err)
 			}
 			ab, want := e.abandoned, c.want
-			if tag != "" {
+			switch tag {
+			case "a":
 				ab, want = e.byTag[tag], c.tag
+			case "created":
+				ab, want = e.created, c.created
 			}
 			var ent aentry
 			n := 0

@@ -1044,6 +1044,7 @@ func (e *Engine) Check() error {
 	if e.created.len() != e.recs.len() {
 		fail("created index has %d entries, records %d", e.created.len(), e.recs.len())
 	}
+	e.created.check(func(format string, args ...any) { fail("created index: "+format, args...) })
 	for id := range e.followUps {
 		if e.recs.get(id) == nil {
 			fail("a follow-up of %q, which is not live", id)
