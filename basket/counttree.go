@@ -2,8 +2,8 @@ package basket
 
 import "sync/atomic"
 
-// countTree is the abandoned index, or a tag's (see abTree): the entries of
-// baskets, in (created, id) order, which pages walk, and which answer,
+// countTree is the created index, the abandoned index or a tag's (see
+// abTree): the entries of baskets, in (created, id) order, which pages walk, and which answer,
 // exactly, how many entries sort before a given key: the count of a created
 // range is the difference of two such answers.
 //

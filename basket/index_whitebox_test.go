@@ -40,8 +40,8 @@ func linearRank(s *slots, all []aentry, k ckey) int {
 }
 
 // rankDists are the distributions of created times the tests draw from:
-// even, a few values repeated many times, clusters, a skew that defeats
-// interpolation, and the tree-wide extremes of int64.
+// even, a few values repeated many times, clusters, skews, and the
+// tree-wide extremes of int64.
 var rankDists = []struct {
 	name string
 	gen  func(rng *rand.Rand, n int) []int64

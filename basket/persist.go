@@ -2,6 +2,7 @@ package basket
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -627,8 +628,8 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range late {
-		e.feed.Set(f)
+	if err := e.fileLateFeed(late); err != nil {
+		return err
 	}
 	n = d.arrayLen(-1)
 	for i := 0; i < n && d.err == nil; i++ {
@@ -806,7 +807,7 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 				return nil, fmt.Errorf("snapshot holds basket %q twice", r.id)
 			}
 			hs[i] = h
-			// The B-trees are bulk loaded.
+			// The indexes take entries in order at their ends.
 			if e.rl != nil {
 				e.recDigest ^= e.digest(r)
 			}
@@ -836,6 +837,38 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 		emails <- filedBatch{batch, hs}
 	}
 	return late, nil
+}
+
+// fileLateFeed files the feed's entries that came out of order of
+// position (fileSnapshotRecords). A few are set one by one. Many (one
+// basket abandoned late, and those after it all come late) are sorted with
+// those filed already, and the feed loaded again in order: no worse than
+// sorting all of them after the records, as an out-of-order feed would be
+// anyway. Two entries at one position are an error.
+func (e *Engine) fileLateFeed(late []fentry) error {
+	dup := func(pos uint64) error {
+		return fmt.Errorf("decoding the snapshot: two baskets at feed position %d", pos)
+	}
+	if len(late)*16 <= e.feed.Len() {
+		for _, f := range late {
+			if _, replaced := e.feed.Set(f); replaced {
+				return dup(f.pos)
+			}
+		}
+		return nil
+	}
+	all := make([]fentry, 0, e.feed.Len()+len(late))
+	e.feed.Scan(func(f fentry) bool { all = append(all, f); return true })
+	all = append(all, late...)
+	slices.SortFunc(all, func(a, b fentry) int { return cmp.Compare(a.pos, b.pos) })
+	e.feed = newFeedTree()
+	for i, f := range all {
+		if i > 0 && all[i-1].pos == f.pos {
+			return dup(f.pos)
+		}
+		e.feed.Load(f)
+	}
+	return nil
 }
 
 // decoder reads a snapshot, keeping the first error. Its scratch space is
@@ -1063,8 +1096,8 @@ func (d *decoder) record(in *interner) (*record, []byte) {
 	if emailLen > math.MaxUint16 && d.err == nil {
 		d.setErr(fmt.Errorf("basket record %q with an email of %d bytes", strs[:idLen], emailLen))
 	}
-	if max(nameLen[0], nameLen[1]) > math.MaxUint16 && d.err == nil {
-		d.setErr(fmt.Errorf("basket record %q with a name of %d bytes", strs[:idLen], max(nameLen[0], nameLen[1])))
+	if nameLen[0]+nameLen[1] > maxNamesLen && d.err == nil {
+		d.setErr(fmt.Errorf("basket record %q with a first and last name of %d bytes", strs[:idLen], nameLen[0]+nameLen[1]))
 	}
 	if idLen == 0 || r.state < StateOpen || r.state > StateCompleted {
 		if d.err == nil {

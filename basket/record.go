@@ -3,6 +3,7 @@ package basket
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -68,14 +69,24 @@ type extra struct {
 	firstLen, lastLen uint16      // of the first and last names in names (names are at most MaxFieldLen bytes)
 }
 
-func (x *extra) firstName() string   { return x.names[:x.firstLen] }
-func (x *extra) lastName() string    { return x.names[x.firstLen : x.firstLen+x.lastLen] }
-func (x *extra) companyName() string { return x.names[x.firstLen+x.lastLen:] }
+func (x *extra) firstName() string { return x.names[:x.firstLen] }
+func (x *extra) lastName() string {
+	return x.names[x.firstLen : int(x.firstLen)+int(x.lastLen)]
+}
+func (x *extra) companyName() string { return x.names[int(x.firstLen)+int(x.lastLen):] }
+
+// maxNamesLen bounds the first and last names together, so that both
+// lengths, and their sum, fit a uint16. Events' names are at most
+// MaxFieldLen bytes each.
+const maxNamesLen = math.MaxUint16
 
 // setNames sets the names, in one new string: it shares no memory with
 // first, last or company (which may be an event's, or the names before).
-// first and last must be at most 65,535 bytes.
+// first and last together must be at most maxNamesLen bytes.
 func (x *extra) setNames(first, last, company string) {
+	if len(first)+len(last) > maxNamesLen {
+		panic("basket: a first and last name over 65,535 bytes")
+	}
 	var b strings.Builder
 	b.Grow(len(first) + len(last) + len(company))
 	b.WriteString(first)

@@ -6,9 +6,8 @@ import "slices"
 // the same for the basket's life, whatever its record is replaced with, so
 // that index entries, which name handles, change only when the basket's
 // place in an index does; and they hold no pointer, so that the collector
-// never scans them, nor do their shifts in a B-tree node need its write
-// barriers. 0 names no basket: a search pivot sorts on it before every
-// basket of its created time.
+// never scans them, nor do their shifts in a tree's node need its write
+// barriers. 0 names no basket.
 type handle uint32
 
 // slotChunkBits sets a chunk's size: 1,024 slots, 8 KiB.

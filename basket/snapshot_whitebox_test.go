@@ -397,83 +397,136 @@ func TestSnapshotAddressCountChecked(t *testing.T) {
 	}
 }
 
-// TestSnapshotFeedOutOfOrder loads a snapshot whose baskets became
+// TestSnapshotFeedOutOfOrder loads snapshots whose baskets became
 // abandoned in another order than they were created (some were active
 // later, and waited longer): the feed's entries that come out of order are
-// filed after the rest, and the feed reads as it did.
+// filed after the rest, set one by one when they are few (one basket near
+// the end abandoned late) or all sorted again when they are many (a third
+// of them active later), and the feed reads as it did.
 func TestSnapshotFeedOutOfOrder(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 9))
-	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
-	now := t0
-	opts := &Options{TTL: NoExpiry, AbandonAfter: time.Hour, RecoverySecrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
-		Now: func() time.Time { return now }}
-	e, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for i := range 3000 {
-		at := t0.Add(time.Duration(i) * time.Second)
-		id := fmt.Sprintf("b-%05d", i)
-		evs := []Event{
-			{Type: EventCreated, BasketID: id, At: at, OrderItems: []OrderItem{{Name: "x", Path: "/x"}}},
-			{Type: EventEmailCaptured, BasketID: id, At: at, Email: id + "@example.com"},
-		}
-		if r.IntN(3) == 0 { // active again later: abandoned later
-			evs = append(evs, Event{Type: EventItemsChanged, BasketID: id, At: at.Add(time.Duration(r.IntN(7200)) * time.Second),
-				OrderItems: []OrderItem{{Name: "y", Path: "/y"}}})
-		}
-		if _, err := e.Apply(ctx, evs...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	now = t0.Add(10 * time.Hour)
-	feedOf := func(e *Engine) []string {
-		var out []string
-		for after := uint64(0); ; {
-			p, err := e.Feed(ctx, after, 500)
+	for _, c := range []struct {
+		name      string
+		later     func(r *rand.Rand, i int) bool
+		minLate   int
+		fewerThan int
+	}{
+		{"a third later", func(r *rand.Rand, _ int) bool { return r.IntN(3) == 0 }, 1000, 3000},
+		{"one near the end", func(_ *rand.Rand, i int) bool { return i == 2899 }, 100, 3000 / 16},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(5, 9))
+			t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+			now := t0
+			opts := &Options{TTL: NoExpiry, AbandonAfter: time.Hour, RecoverySecrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+				Now: func() time.Time { return now }}
+			e, err := New(opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(p.Items) == 0 {
-				return out
+			ctx := context.Background()
+			for i := range 3000 {
+				at := t0.Add(time.Duration(i) * time.Second)
+				id := fmt.Sprintf("b-%05d", i)
+				evs := []Event{
+					{Type: EventCreated, BasketID: id, At: at, OrderItems: []OrderItem{{Name: "x", Path: "/x"}}},
+					{Type: EventEmailCaptured, BasketID: id, At: at, Email: id + "@example.com"},
+				}
+				if c.later(r, i) { // active again later: abandoned later
+					evs = append(evs, Event{Type: EventItemsChanged, BasketID: id, At: at.Add(time.Duration(3600+r.IntN(3600)) * time.Second),
+						OrderItems: []OrderItem{{Name: "y", Path: "/y"}}})
+				}
+				if _, err := e.Apply(ctx, evs...); err != nil {
+					t.Fatal(err)
+				}
 			}
-			for _, b := range p.Items {
-				out = append(out, fmt.Sprintf("%d %s", b.FeedPosition, b.ID))
+			now = t0.Add(10 * time.Hour)
+			feedOf := func(e *Engine) []string {
+				var out []string
+				for after := uint64(0); ; {
+					p, err := e.Feed(ctx, after, 500)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(p.Items) == 0 {
+						return out
+					}
+					for _, b := range p.Items {
+						out = append(out, fmt.Sprintf("%d %s", b.FeedPosition, b.ID))
+					}
+					after = p.Next
+				}
 			}
-			after = p.Next
+			want := feedOf(e)
+			if len(want) != 3000 {
+				t.Fatalf("%d baskets in the feed; want 3000", len(want))
+			}
+			// The snapshot's records, in created order, have feed
+			// positions out of order: as many as the case is for.
+			late := 0
+			var last uint64
+			e.created.each(func(a aentry) bool {
+				if p := e.recs.slots.get(a.h).feedPos; p < last {
+					late++
+				} else {
+					last = p
+				}
+				return true
+			})
+			if late < c.minLate || late >= c.fewerThan {
+				t.Fatalf("%d entries come late; the case wants %d to %d", late, c.minLate, c.fewerThan-1)
+			}
+			e2, err := New(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e2.loadSnapshot(bytes.NewReader(snapshotOf(t, e))); err != nil {
+				t.Fatal(err)
+			}
+			if err := e2.Check(); err != nil {
+				t.Fatal(err)
+			}
+			if got := feedOf(e2); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("the loaded feed differs: %d items, want %d", len(got), len(want))
+			}
+		})
+	}
+}
+
+// TestFileLateFeedDuplicate: two entries at one feed position are an
+// error, whether the late entries are few (set one by one) or many (sorted
+// with the rest).
+func TestFileLateFeedDuplicate(t *testing.T) {
+	for _, late := range [][]fentry{{{pos: 51, h: 9}}, {{pos: 30, h: 9}, {pos: 30, h: 8}}, {{pos: 7, h: 9}, {pos: 60, h: 8}, {pos: 3, h: 7}, {pos: 20, h: 6}, {pos: 9, h: 5}, {pos: 11, h: 4}, {pos: 13, h: 3}}} {
+		e, err := New(nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	want := feedOf(e)
-	if len(want) != 3000 {
-		t.Fatalf("%d baskets in the feed; want 3000", len(want))
-	}
-	// The snapshot's records, in created order, have their feed positions
-	// out of order: the case under test.
-	inversions := 0
-	var last uint64
-	e.created.each(func(a aentry) bool {
-		if p := e.recs.slots.get(a.h).feedPos; p < last {
-			inversions++
-		} else {
-			last = p
+		for p := uint64(1); p <= 100; p += 2 { // 1, 3, ... 99: 50 entries
+			e.feed.Load(fentry{p, handle(p)})
 		}
-		return true
-	})
-	if inversions < 100 {
-		t.Fatalf("%d baskets abandoned out of created order; the test wants many", inversions)
+		if err := e.fileLateFeed(late); err == nil || !strings.Contains(err.Error(), "two baskets at feed position") {
+			t.Errorf("fileLateFeed(%v) = %v; want an error about two baskets at one position", late, err)
+		}
+		e.Close()
 	}
+}
+
+// TestSnapshotNamesTooLong: a snapshot's record whose first and last names
+// together are over 65,535 bytes (no event's can be) is refused, naming
+// the basket, not taken to lengths that wrap.
+func TestSnapshotNamesTooLong(t *testing.T) {
+	e, opts := variedEngine(t, 1, 10)
+	e.mu.Lock()
+	r := e.recs.get("b-00003")
+	r.ext().names = strings.Repeat("a", 80_000)
+	r.x.firstLen, r.x.lastLen = 40_000, 40_000
+	e.mu.Unlock()
+	payload := snapshotOf(t, e)
 	e2, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e2.loadSnapshot(bytes.NewReader(snapshotOf(t, e))); err != nil {
-		t.Fatal(err)
-	}
-	if err := e2.Check(); err != nil {
-		t.Fatal(err)
-	}
-	if got := feedOf(e2); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("the loaded feed differs: %d items, want %d", len(got), len(want))
+	if err := e2.loadSnapshot(bytes.NewReader(payload)); err == nil || !strings.Contains(err.Error(), `"b-00003" with a first and last name of 80000 bytes`) {
+		t.Fatalf("loadSnapshot = %v; want an error naming the basket and its names' length", err)
 	}
 }
