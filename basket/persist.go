@@ -2,7 +2,6 @@ package basket
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -859,8 +858,7 @@ func (e *Engine) fileLateFeed(late []fentry) error {
 	}
 	all := make([]fentry, 0, e.feed.Len()+len(late))
 	e.feed.Scan(func(f fentry) bool { all = append(all, f); return true })
-	all = append(all, late...)
-	slices.SortFunc(all, func(a, b fentry) int { return cmp.Compare(a.pos, b.pos) })
+	all = sortByPos(append(all, late...))
 	e.feed = newFeedTree()
 	for i, f := range all {
 		if i > 0 && all[i-1].pos == f.pos {
@@ -869,6 +867,35 @@ func (e *Engine) fileLateFeed(late []fentry) error {
 		e.feed.Load(f)
 	}
 	return nil
+}
+
+// sortByPos sorts fs by position, stably, and returns them: a radix sort,
+// 11 bits a pass, as many passes as the greatest position needs (three up
+// to 2^33), several times faster than a comparison sort of a million
+// entries.
+func sortByPos(fs []fentry) []fentry {
+	const bits = 11
+	var most uint64
+	for _, f := range fs {
+		most = max(most, f.pos)
+	}
+	buf := make([]fentry, len(fs))
+	for shift := uint(0); shift < 64 && most>>shift != 0; shift += bits {
+		var count [1<<bits + 1]int
+		for _, f := range fs {
+			count[(f.pos>>shift)&(1<<bits-1)+1]++
+		}
+		for i := 1; i < len(count); i++ {
+			count[i] += count[i-1]
+		}
+		for _, f := range fs {
+			d := (f.pos >> shift) & (1<<bits - 1)
+			buf[count[d]] = f
+			count[d]++
+		}
+		fs, buf = buf, fs
+	}
+	return fs
 }
 
 // decoder reads a snapshot, keeping the first error. Its scratch space is

@@ -2,10 +2,12 @@ package basket
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -528,5 +530,32 @@ func TestSnapshotNamesTooLong(t *testing.T) {
 	}
 	if err := e2.loadSnapshot(bytes.NewReader(payload)); err == nil || !strings.Contains(err.Error(), `"b-00003" with a first and last name of 80000 bytes`) {
 		t.Fatalf("loadSnapshot = %v; want an error naming the basket and its names' length", err)
+	}
+}
+
+// TestSortByPos compares sortByPos with a comparison sort, on positions
+// small, wide, with ties (kept in their order) and at the extremes.
+func TestSortByPos(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 3))
+	for _, c := range []struct {
+		name string
+		gen  func() uint64
+	}{
+		{"small", func() uint64 { return r.Uint64N(100) }},
+		{"a million", func() uint64 { return r.Uint64N(1e6) }},
+		{"wide", func() uint64 { return r.Uint64() }},
+		{"extremes", func() uint64 { return [...]uint64{0, 1, 1<<64 - 1, 1 << 63, 1<<11 - 1, 1 << 11}[r.IntN(6)] }},
+	} {
+		for _, n := range []int{0, 1, 2, 100, 5000} {
+			fs := make([]fentry, n)
+			for i := range fs {
+				fs[i] = fentry{c.gen(), handle(i)}
+			}
+			want := slices.Clone(fs)
+			slices.SortStableFunc(want, func(a, b fentry) int { return cmp.Compare(a.pos, b.pos) })
+			if got := sortByPos(slices.Clone(fs)); !slices.Equal(got, want) {
+				t.Fatalf("%s n=%d: sortByPos differs from a stable sort", c.name, n)
+			}
+		}
 	}
 }
