@@ -871,8 +871,7 @@ func (e *Engine) fileLateFeed(late []fentry) error {
 
 // sortByPos sorts fs by position, stably, and returns them: a radix sort,
 // 11 bits a pass, as many passes as the greatest position needs (three up
-// to 2^33), several times faster than a comparison sort of a million
-// entries.
+// to 2^33), in place of a comparison sort of up to millions of entries.
 func sortByPos(fs []fentry) []fentry {
 	const bits = 11
 	var most uint64
