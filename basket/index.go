@@ -59,10 +59,6 @@ type abTree = countTree
 // newAbTree returns an index of entries whose handles s resolves.
 func newAbTree(s *slots) *abTree { return newCountTree(s) }
 
-// load is set for an entry that likely sorts after all of a's: in a count
-// tree, the same.
-func (t *countTree) load(ent aentry) { t.set(ent) }
-
 func newFeedTree() *btree.BTreeG[fentry] { return btree.NewBTreeGOptions(fentryLess, noLocks) }
 
 // newPendingTree returns a tree of entries whose handles s resolves.

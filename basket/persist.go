@@ -813,14 +813,14 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 			e.created.set(aentry{r.created, h})
 			e.counts[r.state]++
 			if r.abandoned() {
-				e.abandoned.load(aentry{r.created, h})
+				e.abandoned.set(aentry{r.created, h})
 				if tag := r.tag(); tag != "" {
 					tr := e.byTag[tag]
 					if tr == nil {
 						tr = newAbTree(&e.recs.slots)
 						e.byTag[tag] = tr
 					}
-					tr.load(aentry{r.created, h})
+					tr.set(aentry{r.created, h})
 				}
 				if f := (fentry{r.feedPos, h}); f.pos > lastFeed {
 					e.feed.Load(f)
