@@ -147,12 +147,18 @@ func (kr *keyring) decodeCursor(s, alias string) (*cursorRecord, *key, error) {
 	if len(s) > maxCursorLen {
 		return nil, nil, bad("too long")
 	}
-	var rawBuf [maxCursorLen * 3 / 4]byte
-	n, ok := strictb64.Decode(rawBuf[:], s)
+	// Cursors are mostly short: a buffer for the longest would be 3 KiB
+	// of stack to clear for each page.
+	var rawBuf [512]byte
+	dst := rawBuf[:]
+	if len(s)*3/4 > len(dst) {
+		dst = make([]byte, len(s)*3/4)
+	}
+	n, ok := strictb64.Decode(dst, s)
 	if !ok {
 		return nil, nil, bad("not base64url")
 	}
-	raw := rawBuf[:n]
+	raw := dst[:n]
 	if len(raw) < 4+cursorMACLen+1 {
 		return nil, nil, bad("truncated")
 	}

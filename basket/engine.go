@@ -951,24 +951,33 @@ func (m *materialiser) grow(recs []*record) {
 }
 
 func (m *materialiser) basket(r *record) Basket {
+	var b Basket
+	m.fill(&b, r)
+	return b
+}
+
+// fill makes *b the view of r. It sets every field of *b, so that a
+// reader's basket, reused from one record to the next, keeps nothing of
+// the one before; and it sets them in place: a view built and then copied
+// into a page's slice was a second copy of its 400 bytes, for each basket.
+func (m *materialiser) fill(b *Basket, r *record) {
 	x := r.extra()
-	b := Basket{
-		ID:              r.id,
-		Created:         msTime(r.created),
-		CustomerDetails: CustomerDetails{Email: r.email(), FirstName: x.firstName(), LastName: x.lastName(), CompanyName: x.companyName()},
-		OrderItems:      r.shape.items,
-		Tracking:        r.shape.tracking,
-		Entry:           r.shape.entry,
-		Completed:       r.state == StateCompleted,
-		CustomFields:    x.customFields,
-		State:           r.state,
-		LastActivity:    msTime(r.lastAt),
-		RecoveredAt:     msTime(x.recoveredAt),
-		CompletedAt:     msTime(r.completedAt()),
-		Abandoned:       r.abandoned(),
-		AbandonedAt:     msTime(r.abandonedAt()),
-		FeedPosition:    r.feedPos,
-	}
+	b.ID = r.id
+	b.Created = msTime(r.created)
+	b.CustomerDetails = CustomerDetails{Email: r.email(), FirstName: x.firstName(), LastName: x.lastName(), CompanyName: x.companyName()}
+	b.OrderItems = r.shape.items
+	b.Tracking = r.shape.tracking
+	b.Entry = r.shape.entry
+	b.Completed = r.state == StateCompleted
+	b.CustomFields = x.customFields
+	b.State = r.state
+	b.LastActivity = msTime(r.lastAt)
+	b.RecoveredAt = msTime(x.recoveredAt)
+	b.CompletedAt = msTime(r.completedAt())
+	b.Abandoned = r.abandoned()
+	b.AbandonedAt = msTime(r.abandonedAt())
+	b.FeedPosition = r.feedPos
+	b.Identities = nil
 	switch {
 	case r.x != nil && len(x.idents()) > 0:
 		b.Identities = x.idents()
@@ -980,17 +989,18 @@ func (m *materialiser) basket(r *record) Basket {
 		m.idents = append(m.idents, r.identity(0))
 		b.Identities = m.idents[start:len(m.idents):len(m.idents)]
 	}
+	b.RecoveryLink = ""
 	if r.abandoned() {
 		start := m.links.Len()
 		m.e.writeRecoveryLink(&m.links, r, m.nowSec, m.validity)
 		b.RecoveryLink = m.links.String()[start:]
 	}
+	b.FollowedUpAt, b.FollowUpNote = time.Time{}, ""
 	if m.follows != nil {
 		if f, ok := m.follows[r.id]; ok {
 			b.FollowedUpAt, b.FollowUpNote = msTime(f.at), f.note
 		}
 	}
-	return b
 }
 
 // Stats are counts of the engine's contents.

@@ -22,11 +22,12 @@ func (e *Engine) Feed(ctx context.Context, after uint64, limit int) (FeedPage, e
 	var items []Basket
 	m := materialiser{e: e}
 	p, err := e.feedPage(ctx, after, limit, &m, func(recs []*record) {
-		if len(recs) > 0 {
-			items = make([]Basket, 0, len(recs))
+		if len(recs) == 0 {
+			return
 		}
-		for _, r := range recs {
-			items = append(items, m.basket(r))
+		items = make([]Basket, len(recs))
+		for i, r := range recs {
+			m.fill(&items[i], r)
 		}
 	})
 	p.Items = items
@@ -44,7 +45,7 @@ func (e *Engine) FeedFunc(ctx context.Context, after uint64, limit int, fn func(
 	m := materialiser{e: e, reuse: true}
 	return e.feedPage(ctx, after, limit, &m, func(recs []*record) {
 		for _, r := range recs {
-			b = m.basket(r)
+			m.fill(&b, r)
 			fn(&b)
 		}
 	})
