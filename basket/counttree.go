@@ -144,6 +144,22 @@ func firstAbove(xs []int64, v int64) int {
 	return lo
 }
 
+// warm reads one value in each cache line of xs, and returns their sum,
+// which its callers drop. In a large tree the nodes a search reads are
+// mostly out of the cache, and each read of a bisection waits for the one
+// before it; read first, in a loop of loads that depend on nothing, the
+// misses overlap, and the bisection then reads the cache. It is not
+// inlined, so that the compiler keeps loads whose result is unused.
+//
+//go:noinline
+func warm[T ~int64 | ~int](xs []T) T {
+	var s T
+	for i := 0; i < len(xs); i += 8 {
+		s += xs[i]
+	}
+	return s
+}
+
 // search returns the first i whose entry (vals[i], hs[i]) does not sort
 // before k; len(vals) if none. Only entries of k's created time read their
 // ids, and only if k has one: a key without sorts before them all.
@@ -151,6 +167,7 @@ func (t *countTree) search(vals []int64, hs []handle, k ckey) int {
 	if len(vals) == 0 || vals[len(vals)-1] < k.created {
 		return len(vals) // past them all: baskets in order
 	}
+	warm(vals)
 	lo := firstAtLeast(vals, k.created)
 	if k.id == "" || lo == len(vals) || vals[lo] != k.created {
 		return lo
@@ -172,31 +189,81 @@ func (t *countTree) key(ent aentry) ckey { return ckey{ent.created, t.s.id(ent.h
 
 // rank returns the number of entries that sort before k.
 func (t *countTree) rank(k ckey) int {
-	n := t.root
-	if n == nil {
-		return 0
-	}
 	r := 0
-	for {
-		// Every entry under the children before i sorts before k: their
-		// greatest does.
-		i := t.search(n.maxes[:n.n], n.maxHs[:n.n], k)
-		for _, c := range n.counts[:i] {
-			r += c
-		}
-		switch {
-		case i == n.n:
-			return r
-		case n.leaves:
-			l := n.leaf[i]
-			return r + t.search(l.vals[:l.n], l.hs[:l.n], k)
-		}
-		n = n.inner[i]
+	var l *countLeaf
+	for n := t.root; n != nil; {
+		warm(n.counts[:n.n])
+		n, l, r = t.rankStep(n, k, r)
 	}
+	if l != nil {
+		r += t.search(l.vals[:l.n], l.hs[:l.n], k)
+	}
+	return r
+}
+
+// rankStep takes rank's walk for k one level down from n, adding to r the
+// entries under the children of n that sort before k. It returns the child
+// to go on with: an inner node, or a leaf to search; neither if r is the
+// answer.
+func (t *countTree) rankStep(n *countInner, k ckey, r int) (*countInner, *countLeaf, int) {
+	// Every entry under the children before i sorts before k: their
+	// greatest does.
+	i := t.search(n.maxes[:n.n], n.maxHs[:n.n], k)
+	for _, c := range n.counts[:i] {
+		r += c
+	}
+	switch {
+	case i == n.n:
+		return nil, nil, r
+	case n.leaves:
+		return nil, n.leaf[i], r
+	}
+	return n.inner[i], nil, r
 }
 
 // less returns the number of entries created before v.
 func (t *countTree) less(v int64) int { return t.rank(ckey{created: v}) }
+
+// less2 returns less(a) and less(b). It walks the two paths together, a
+// level at a time, reading each level's nodes of both before searching
+// them, so that the cache misses of one path overlap the other's: in a
+// large tree a path is mostly misses, and walked one after the other the
+// second waits for the first.
+func (t *countTree) less2(a, b int64) (int, int) {
+	ka, kb := ckey{created: a}, ckey{created: b}
+	ra, rb := 0, 0
+	var la, lb *countLeaf
+	n, m := t.root, t.root
+	for n != nil || m != nil {
+		if n != nil {
+			warm(n.maxes[:n.n])
+			warm(n.counts[:n.n])
+		}
+		if m != nil {
+			warm(m.maxes[:m.n])
+			warm(m.counts[:m.n])
+		}
+		if n != nil {
+			n, la, ra = t.rankStep(n, ka, ra)
+		}
+		if m != nil {
+			m, lb, rb = t.rankStep(m, kb, rb)
+		}
+	}
+	if la != nil {
+		warm(la.vals[:la.n])
+	}
+	if lb != nil {
+		warm(lb.vals[:lb.n])
+	}
+	if la != nil {
+		ra += t.search(la.vals[:la.n], la.hs[:la.n], ka)
+	}
+	if lb != nil {
+		rb += t.search(lb.vals[:lb.n], lb.hs[:lb.n], kb)
+	}
+	return ra, rb
+}
 
 // has reports whether t holds ent.
 func (t *countTree) has(ent aentry) bool {

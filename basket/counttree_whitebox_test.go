@@ -85,6 +85,20 @@ func compareCount(t *testing.T, step int, tr *countTree, m *countModel, r *rand.
 			if got, want := tr.less(k.created), m.rank(k); got != want {
 				t.Fatalf("step %d: less(%d) = %d; want %d", step, k.created, got, want)
 			}
+			// Two paths walked together, to anywhere else in the tree,
+			// past its ends too, in either order.
+			o := int64(r.Uint64())
+			if len(m.ents) > 0 && r.IntN(4) > 0 {
+				o = m.ents[r.IntN(len(m.ents))].created + int64(r.IntN(3)) - 1
+			}
+			a, b := k.created, o
+			if r.IntN(2) == 0 {
+				a, b = b, a
+			}
+			ga, gb := tr.less2(a, b)
+			if wa, wb := m.rank(ckey{created: a}), m.rank(ckey{created: b}); ga != wa || gb != wb {
+				t.Fatalf("step %d: less2(%d, %d) = %d, %d; want %d, %d", step, a, b, ga, gb, wa, wb)
+			}
 		}
 		// A walk from k: its first entries.
 		i := m.rank(k)

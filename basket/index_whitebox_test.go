@@ -216,6 +216,9 @@ func checkRanks(t *testing.T, name string, rng *rand.Rand, tr *abTree, all []aen
 			a--
 		}
 		lo, hi := tr.less(a+1), tr.less(b)
+		if lo2, hi2 := tr.less2(a+1, b); lo2 != lo || hi2 != hi {
+			t.Fatalf("%s: less2(%d, %d) = %d, %d; less gives %d, %d", name, a+1, b, lo2, hi2, lo, hi)
+		}
 		want := 0
 		for _, e := range all {
 			if e.created > a && e.created < b {

@@ -124,7 +124,8 @@ func (e *Engine) Abandoned(ctx context.Context, q Query) (Page, error) {
 	p, err := e.query(ctx, &q, &m, func(recs []*record) {
 		items = make([]Basket, 0, len(recs))
 	}, func(r *record) {
-		items = append(items, m.basket(r))
+		items = items[:len(items)+1]
+		m.fill(&items[len(items)-1], r)
 	})
 	p.Items = items
 	return p, err
@@ -142,7 +143,7 @@ func (e *Engine) AbandonedFunc(ctx context.Context, q Query, fn func(b *Basket))
 	var b Basket
 	m := materialiser{e: e, reuse: true}
 	return e.query(ctx, &q, &m, nil, func(r *record) {
-		b = m.basket(r)
+		m.fill(&b, r)
 		fn(&b)
 	})
 }
@@ -256,10 +257,12 @@ func (e *Engine) collect(s *spec, limit int, count bool, m *materialiser) (recs 
 			total = n
 		}
 	} else {
-		recs = e.scan(s, limit+1)
+		// The count first: the page's walk then finds the path to its
+		// first entry, the count's lower bound, in the cache.
 		if count {
 			total = e.count(s)
 		}
+		recs = e.scan(s, limit+1)
 	}
 	if more = len(recs) > limit; more {
 		recs = recs[:limit]
@@ -320,15 +323,18 @@ func (e *Engine) count(s *spec) int {
 			return 0
 		}
 	}
-	// The count tree answers each bound down one path of its own.
-	lo, hi := 0, ab.len()
-	if s.after != noBound {
-		if s.after == math.MaxInt64 {
-			return 0 // nothing is created after it
-		}
-		lo = ab.less(s.after + 1)
+	// The count tree answers each bound down one path of its own; two
+	// paths are walked together.
+	if s.after == math.MaxInt64 {
+		return 0 // nothing is created after it
 	}
-	if s.before != noBound {
+	lo, hi := 0, ab.len()
+	switch {
+	case s.after != noBound && s.before != noBound:
+		lo, hi = ab.less2(s.after+1, s.before)
+	case s.after != noBound:
+		lo = ab.less(s.after + 1)
+	case s.before != noBound:
 		hi = ab.less(s.before)
 	}
 	return max(0, hi-lo)
