@@ -257,8 +257,9 @@ func (e *Engine) collect(s *spec, limit int, count bool, m *materialiser) (recs 
 			total = n
 		}
 	} else {
-		// The count first: the page's walk then finds the path to its
-		// first entry, the count's lower bound, in the cache.
+		// The count first: a first page's walk then finds the path to
+		// its first entry, the count's lower bound, in the cache. (A page
+		// from a cursor starts elsewhere, and gains nothing.)
 		if count {
 			total = e.count(s)
 		}
