@@ -170,13 +170,25 @@ func partName(seq uint64, i int) string { return fmt.Sprintf("%s.part-%06d", sna
 
 // SaveSnapshot stores the snapshot after record seq, unless it is stored
 // already (another node saved it), then keeps the newest keepSnapshots and
-// drops the stream's records that the oldest of them covers.
+// drops the stream's records that the oldest of them covers. Each request
+// is an attempt of its own, asked again if unanswered: one reply lost while
+// a stream elected its leader held a save, and the node's next snapshot of
+// its own behind it, until ctx was done.
 func (l *Log) SaveSnapshot(ctx context.Context, seq uint64, write func(io.Writer) error) error {
 	name := snapshotName(seq)
-	if _, err := l.snaps.GetInfo(ctx, name); err == nil {
-		return nil
-	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+	stored := false
+	if err := retry(ctx, func(ctx context.Context) error {
+		_, err := l.snaps.GetInfo(ctx, name)
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return nil
+		}
+		stored = err == nil
+		return err
+	}); err != nil {
 		return fmt.Errorf("cluster: snapshot %d: %w", seq, err)
+	}
+	if stored {
+		return nil
 	}
 	pw := &partWriter{ctx: ctx, l: l, seq: seq, buf: make([]byte, 0, snapshotPart)}
 	err := write(pw)
@@ -187,7 +199,10 @@ func (l *Log) SaveSnapshot(ctx context.Context, seq uint64, write func(io.Writer
 		var b []byte
 		b, err = json.Marshal(manifest{Parts: pw.parts, Size: pw.size})
 		if err == nil {
-			_, err = l.snaps.PutBytes(ctx, name, b)
+			err = retry(ctx, func(ctx context.Context) error {
+				_, err := l.snaps.PutBytes(ctx, name, b)
+				return err
+			})
 		}
 	}
 	if err != nil {
@@ -226,7 +241,10 @@ func (w *partWriter) flush() error {
 		return nil
 	}
 	meta := jetstream.ObjectMeta{Name: partName(w.seq, w.parts), Opts: &jetstream.ObjectMetaOptions{ChunkSize: snapshotPart}}
-	if _, err := w.l.snaps.Put(w.ctx, meta, bytes.NewReader(w.buf)); err != nil {
+	if err := retry(w.ctx, func(ctx context.Context) error {
+		_, err := w.l.snaps.Put(ctx, meta, bytes.NewReader(w.buf))
+		return err
+	}); err != nil {
 		return err
 	}
 	w.parts++
@@ -281,7 +299,9 @@ func (l *Log) trim(ctx context.Context) error {
 		}
 	}
 	oldest := seqs[keepSnapshots-1]
-	if err := l.stream.Purge(ctx, jetstream.WithPurgeSequence(oldest+1)); err != nil {
+	if err := retry(ctx, func(ctx context.Context) error {
+		return l.stream.Purge(ctx, jetstream.WithPurgeSequence(oldest+1))
+	}); err != nil {
 		return fmt.Errorf("cluster: dropping the records up to %d: %w", oldest, err)
 	}
 	return nil
