@@ -307,21 +307,37 @@ func (l *Log) trim(ctx context.Context) error {
 	return nil
 }
 
-// dropSnapshot deletes a snapshot's manifest, then its parts.
+// dropSnapshot deletes a snapshot's manifest, then its parts, each request
+// an attempt of retry's; what is gone already counts as deleted.
 func (l *Log) dropSnapshot(ctx context.Context, seq uint64) error {
-	b, err := l.snaps.GetBytes(ctx, snapshotName(seq))
+	var b []byte
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		if b, err = l.snaps.GetBytes(ctx, snapshotName(seq)); errors.Is(err, jetstream.ErrObjectNotFound) {
+			b, err = nil, nil
+		}
+		return err
+	})
 	var m manifest
-	if err == nil {
+	if err == nil && b != nil {
 		err = json.Unmarshal(b, &m)
 	}
-	if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+	if err != nil {
 		return fmt.Errorf("cluster: dropping snapshot %d: %w", seq, err)
 	}
-	if err := l.snaps.Delete(ctx, snapshotName(seq)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+	del := func(name string) error {
+		return retry(ctx, func(ctx context.Context) error {
+			if err := l.snaps.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+				return err
+			}
+			return nil
+		})
+	}
+	if err := del(snapshotName(seq)); err != nil {
 		return fmt.Errorf("cluster: dropping snapshot %d: %w", seq, err)
 	}
 	for i := range m.Parts {
-		if err := l.snaps.Delete(ctx, partName(seq, i)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		if err := del(partName(seq, i)); err != nil {
 			return fmt.Errorf("cluster: dropping snapshot %d, part %d: %w", seq, i, err)
 		}
 	}
