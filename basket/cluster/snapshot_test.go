@@ -21,8 +21,6 @@ import (
 	"github.com/basketlab/abandoned/basket/internal/btest"
 )
 
-// snapshotState returns the sequences of the snapshots stored and the
-// stream's first sequence.
 // settleSnapshots waits until the cluster's snapshots and the stream's
 // first record have not changed for longer than a snapshotter's pause
 // before a save.
@@ -41,6 +39,8 @@ func settleSnapshots(t *testing.T, nd *node) {
 	}
 }
 
+// snapshotState returns the sequences of the snapshots stored and the
+// stream's first sequence.
 func snapshotState(t *testing.T, nd *node) ([]uint64, uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -122,7 +122,7 @@ func TestClusterSnapshots(t *testing.T) {
 	// trimming the stream past the node's own snapshot after the node has
 	// chosen it. That race is the node's to lose (it stops, saying to
 	// restart it); this part of the test restarts it once the cluster's
-	// snapshots have settled: the same for as long as a save's pause.
+	// snapshots have settled (unchanged for longer than a save's pause).
 	settleSnapshots(t, nodes[0])
 	lost.startServer(t)
 	if err := lost.startEngine(t); err != nil {
