@@ -181,8 +181,11 @@ func TestClusterSnapshots(t *testing.T) {
 	again := nodes[2]
 	// The cluster may save a newer snapshot between the wait below and the
 	// restart (its checkpoints are records too): the node then rightly
-	// starts from the cluster's, and the test tries again.
+	// starts from the cluster's, of which it has no copy of its own, and
+	// the test tries again after writes that make every node take a new
+	// one. Each attempt first waits for the cluster's snapshots to settle.
 	for attempt := 1; ; attempt++ {
+		settleSnapshots(t, nodes[0])
 		// Its snapshotter writes its own copy of each snapshot before it
 		// pauses to save it to the cluster (where another node may be
 		// first): wait for the copy of the cluster's newest.
@@ -212,6 +215,11 @@ func TestClusterSnapshots(t *testing.T) {
 			t.Fatalf("the node did not start from its own snapshot %q (the cluster's are %v); its log:\n%s", local, seqs, logs.String())
 		}
 		t.Logf("attempt %d: the cluster saved snapshot %d after the node's own %q; again", attempt, seqs[len(seqs)-1], local)
+		write(fmt.Sprintf("w%d", attempt), 12)
+		waitFeed(t, nodes[0].eng, len(want)+12)
+		want = feed(t, nodes[0].eng)
+		waitFeed(t, again.eng, len(want))
+		wantChanges = journal(t, nodes[0].eng)
 	}
 	if got := feed(t, again.eng); !slices.Equal(got, want) {
 		t.Fatalf("feed of %s after a restart from its own snapshot differs", again.name)
