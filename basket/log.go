@@ -128,10 +128,49 @@ type outcome struct {
 	err error
 }
 
+// maxStartAttempts bounds how often a node starting on a replicated log
+// loads a newer snapshot because the log dropped the records after the
+// one it loaded before it could read them.
+const maxStartAttempts = 5
+
 // startReplicated catches the engine up with the log, checks that the
 // cluster is the engine's own (alias, secrets, settings) and starts
 // following it and ticking. It returns once the engine serves.
+//
+// The cluster may save a snapshot and drop the records it covers between
+// the node's choice of a snapshot and its first read of the records after
+// it: nothing is served yet, so the node clears what it loaded and starts
+// again from the newer snapshot.
 func (e *Engine) startReplicated(ctx context.Context, o *Options) error {
+	want := e.settings()
+	for attempt := 1; ; attempt++ {
+		err := e.followLog(ctx, o, want)
+		var gap *gapError
+		if err == nil || !errors.As(err, &gap) || attempt == maxStartAttempts {
+			return err
+		}
+		e.logger.Warn("the log dropped the records after the snapshot the node started from; starting again from a newer one",
+			"record", gap.seq, "applied", gap.applied, "attempt", attempt)
+		e.mu.Lock()
+		e.clearState(want)
+		e.mu.Unlock()
+	}
+}
+
+// gapError is a record of the log that does not follow the last one the
+// engine applied: the records between were dropped, and are in a snapshot.
+type gapError struct {
+	seq, applied uint64
+}
+
+func (g *gapError) Error() string {
+	return fmt.Sprintf("the log's record %d follows record %d of this node: the records between were dropped (they are in a snapshot); restart the node to load it", g.seq, g.applied)
+}
+
+// followLog is one attempt of startReplicated's, on an engine that holds
+// no state, with settings want. On an error it returns with the
+// goroutines it started stopped.
+func (e *Engine) followLog(ctx context.Context, o *Options, want settings) error {
 	rl := &replicated{log: o.Log, tick: o.TickInterval, waiters: map[string]chan outcome{}, moved: make(chan struct{}),
 		digests: map[uint64]uint64{}, checkpoints: make(chan *walRecord, 16), asks: make(chan struct{}, 1)}
 	if rl.tick <= 0 {
@@ -142,7 +181,6 @@ func (e *Engine) startReplicated(ctx context.Context, o *Options) error {
 	}
 	e.rl = rl
 	e.lastPos, e.changeSeq = 0, 0 // the log says where positions are
-	want := e.settings()
 	from := uint64(1)
 	if snaps, ok := o.Log.(LogSnapshots); ok {
 		rl.snaps, rl.frozen, rl.snapDir = snaps, make(chan *frozen, 1), o.SnapshotDir
@@ -260,7 +298,7 @@ func (e *Engine) applyLogged(seq uint64, b []byte) {
 	if seq != e.applied+1 {
 		applied := e.applied
 		e.mu.Unlock()
-		rl.fail(fmt.Errorf("the log's record %d follows record %d of this node: the records between were dropped (they are in a snapshot); restart the node to load it", seq, applied))
+		rl.fail(&gapError{seq: seq, applied: applied})
 		return
 	}
 	if len(rec.Identity) > 0 && e.clusterID == nil {

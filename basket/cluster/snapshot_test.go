@@ -120,9 +120,10 @@ func TestClusterSnapshots(t *testing.T) {
 	write("t", 15)
 	// The cluster may still be saving the snapshots of those writes, and
 	// trimming the stream past the node's own snapshot after the node has
-	// chosen it. That race is the node's to lose (it stops, saying to
-	// restart it); this part of the test restarts it once the cluster's
-	// snapshots have settled (unchanged for longer than a save's pause).
+	// chosen it; the node then starts again from a newer one
+	// (TestClusterStartTrimmedPastSnapshot). This part of the test restarts
+	// it once the cluster's snapshots have settled (unchanged for longer
+	// than a save's pause), so that it starts from the snapshot it chose.
 	settleSnapshots(t, nodes[0])
 	lost.startServer(t)
 	if err := lost.startEngine(t); err != nil {
@@ -232,6 +233,119 @@ func TestClusterSnapshots(t *testing.T) {
 		if err := nd.eng.Health(ctx); err != nil {
 			t.Fatalf("%s: %v", nd.name, err)
 		}
+	}
+}
+
+// followHeldLog is the cluster's log, whose first Follow calls hold, with the
+// sequence it follows from, before it reads: the window between a node's
+// choice of a snapshot and its first read of the records after it.
+type followHeldLog struct {
+	*cluster.Log
+	once sync.Once
+	hold func(from uint64)
+}
+
+func (l *followHeldLog) Follow(ctx context.Context, from uint64, apply func(seq uint64, rec []byte)) error {
+	l.once.Do(func() { l.hold(from) })
+	return l.Log.Follow(ctx, from, apply)
+}
+
+// TestClusterStartTrimmedPastSnapshot: the cluster saves snapshots and
+// drops the records they cover while a new node, having loaded the
+// snapshot it chose, has not read the records after it yet. The node
+// starts again from a newer snapshot, and agrees with the others.
+func TestClusterStartTrimmedPastSnapshot(t *testing.T) {
+	nodes := newCluster(t, 3, func(nd *node) { nd.snapEvery = 10 })
+	ctx := context.Background()
+	written := 0
+	write := func() {
+		t.Helper()
+		nd := nodes[written%3]
+		if _, err := nd.eng.Apply(ctx, batch(fmt.Sprintf("s-%03d", written), time.Now())...); err != nil {
+			t.Fatalf("Apply on %s: %v", nd.name, err)
+		}
+		written++
+	}
+	for range 25 {
+		write()
+	}
+	settleSnapshots(t, nodes[0])
+
+	l, err := cluster.OpenLog(ctx, nodes[0].nc, "shop", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reached := make(chan uint64, 1)
+	goOn := make(chan struct{})
+	release := sync.OnceFunc(func() { close(goOn) })
+	t.Cleanup(release) // a test that fails below leaves no engine held
+	held := &followHeldLog{Log: l, hold: func(from uint64) {
+		reached <- from
+		<-goOn
+	}}
+	var logs syncBuffer
+	type opened struct {
+		eng *basket.Engine
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		eng, err := basket.New(&basket.Options{Log: held, Alias: "shop", RecoverySecrets: [][]byte{btest.Secret},
+			TickInterval: 100 * time.Millisecond, AbandonAfter: time.Second, CheckpointEvery: 4, LogSnapshotEvery: 10,
+			ChangeRetention: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		done <- opened{eng, err}
+	}()
+	var from uint64
+	select {
+	case from = <-reached:
+	case o := <-done:
+		t.Fatalf("the new engine started without following the log: %v", o.err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the new engine did not follow the log in 60 s")
+	}
+	if from == 1 {
+		t.Fatal("the new engine follows the log from its first record; want it to have loaded a snapshot")
+	}
+	// Write until the cluster has dropped the record the engine reads next.
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		if _, first := snapshotState(t, nodes[0]); first > from {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream still holds record %d after %d writes", from, written)
+		}
+		write()
+		time.Sleep(20 * time.Millisecond)
+	}
+	release()
+	var o opened
+	select {
+	case o = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the new engine did not start in 60 s after the log was trimmed")
+	}
+	if o.err != nil {
+		t.Fatalf("a new engine whose snapshot's next records were dropped: %v; its log:\n%s", o.err, logs.String())
+	}
+	defer o.eng.Close()
+	if !strings.Contains(logs.String(), "starting again from a newer one") {
+		t.Fatalf("the engine's log does not say it started again; its log:\n%s", logs.String())
+	}
+	waitFeed(t, nodes[0].eng, written)
+	want := feed(t, nodes[0].eng)
+	waitFeed(t, o.eng, len(want))
+	if got := feed(t, o.eng); !slices.Equal(got, want) {
+		t.Fatalf("feed of the new engine differs from n1's:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got, wantJ := journal(t, o.eng), journal(t, nodes[0].eng); !slices.Equal(got, wantJ) {
+		t.Fatalf("the journal of the new engine differs from n1's:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantJ, "\n"))
+	}
+	for range 9 { // checkpoints compared with the new engine
+		write()
+	}
+	waitFeed(t, o.eng, written)
+	if err := o.eng.Health(ctx); err != nil {
+		t.Fatalf("the new engine: %v", err)
 	}
 }
 
