@@ -240,6 +240,44 @@ func BenchmarkPage(b *testing.B) {
 	}
 }
 
+// BenchmarkReaders measures pages of 10 read by GOMAXPROCS goroutines at
+// once, each from positions of its own drawn at random. Run with -cpu 1,2:
+// a store's ns/op at 2 against 1 says how its reads scale, and the floor's,
+// measured in the same run, what the machine allows (two cores that share
+// a cache and a memory bus do not make twice the pages of one). It runs
+// the floor and the engine, the two stores whose Page may be called from
+// many goroutines at once (the others' statements and buffers are not
+// shared so):
+//
+//	go -C benchmarks test . -run '^$' -bench 'Readers/n=1e6/' -cpu 1,2 -count 4
+func BenchmarkReaders(b *testing.B) {
+	const limit = 10
+	for _, n := range benchSizes() {
+		for _, name := range []string{"btree", "engine"} {
+			b.Run(fmt.Sprintf("n=%s/store=%s", sizeName(n), name), func(b *testing.B) {
+				s, pos := getFixture(n).store(b, name)
+				var seq atomic.Uint64
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					rng := rand.New(rand.NewPCG(seq.Add(1), 5))
+					for pb.Next() {
+						page, _, err := s.Page(pos[rng.IntN(len(pos))], limit)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						if len(page) > limit {
+							b.Errorf("a page of %d baskets; want at most %d", len(page), limit)
+							return
+						}
+					}
+				})
+			})
+		}
+	}
+}
+
 // BenchmarkWalk measures a full walk of the population, pages of 100
 // continued from the last, and reports the cost per basket.
 func BenchmarkWalk(b *testing.B) {
