@@ -12,9 +12,10 @@ import (
 	"github.com/basketlab/abandoned/basket/internal/btest"
 )
 
-// heldLog is the real JetStream log with two holds a test controls: a
+// heldLog is the real JetStream log with holds a test controls: a
 // question for the last sequence answered by the stream but held before it
-// returns, and the application of records paused.
+// returns, the application of records paused, and the first Follow held
+// before it reads.
 type heldLog struct {
 	*cluster.Log
 	holdLast atomic.Bool
@@ -22,6 +23,11 @@ type heldLog struct {
 	answered chan struct{} // a held question has its answer
 	release  chan struct{} // lets it return
 	applying sync.Mutex    // held: the follower applies nothing
+	// beforeFollow, if set, is called once, by the first Follow, with the
+	// sequence it follows from, before it reads: the window between a
+	// node's choice of a snapshot and its first read of the records after it.
+	beforeFollow func(from uint64)
+	followOnce   sync.Once
 }
 
 func (l *heldLog) Last(ctx context.Context) (uint64, error) {
@@ -35,6 +41,9 @@ func (l *heldLog) Last(ctx context.Context) (uint64, error) {
 }
 
 func (l *heldLog) Follow(ctx context.Context, from uint64, apply func(uint64, []byte)) error {
+	if l.beforeFollow != nil {
+		l.followOnce.Do(func() { l.beforeFollow(from) })
+	}
 	return l.Log.Follow(ctx, from, func(seq uint64, rec []byte) {
 		l.applying.Lock()
 		defer l.applying.Unlock()

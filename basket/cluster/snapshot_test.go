@@ -236,20 +236,6 @@ func TestClusterSnapshots(t *testing.T) {
 	}
 }
 
-// followHeldLog is the cluster's log, whose first Follow calls hold, with the
-// sequence it follows from, before it reads: the window between a node's
-// choice of a snapshot and its first read of the records after it.
-type followHeldLog struct {
-	*cluster.Log
-	once sync.Once
-	hold func(from uint64)
-}
-
-func (l *followHeldLog) Follow(ctx context.Context, from uint64, apply func(seq uint64, rec []byte)) error {
-	l.once.Do(func() { l.hold(from) })
-	return l.Log.Follow(ctx, from, apply)
-}
-
 // TestClusterStartTrimmedPastSnapshot: the cluster saves snapshots and
 // drops the records they cover while a new node, having loaded the
 // snapshot it chose, has not read the records after it yet. The node
@@ -279,7 +265,7 @@ func TestClusterStartTrimmedPastSnapshot(t *testing.T) {
 	goOn := make(chan struct{})
 	release := sync.OnceFunc(func() { close(goOn) })
 	t.Cleanup(release) // a test that fails below leaves no engine held
-	held := &followHeldLog{Log: l, hold: func(from uint64) {
+	held := &heldLog{Log: l, beforeFollow: func(from uint64) {
 		reached <- from
 		<-goOn
 	}}
