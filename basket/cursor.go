@@ -138,14 +138,15 @@ func cursorMAC(k *key, msg, dst []byte) []byte {
 	return k.cursorMACs.sum(dst, msg)[:len(dst)+cursorMACLen]
 }
 
-// decodeCursor verifies and decodes a cursor. It also returns the key that
-// signed it. Every failure is a *QueryError for ErrInvalidCursor.
-func (kr *keyring) decodeCursor(s, alias string) (*cursorRecord, *key, error) {
+// decodeCursor verifies and decodes a cursor into *rec, and returns the
+// key that signed it. Every failure is a *QueryError for ErrInvalidCursor;
+// *rec is then undefined.
+func (kr *keyring) decodeCursor(rec *cursorRecord, s, alias string) (*key, error) {
 	bad := func(reason string) error {
 		return &QueryError{Param: "queryMore", Reason: reason, Err: ErrInvalidCursor}
 	}
 	if len(s) > maxCursorLen {
-		return nil, nil, bad("too long")
+		return nil, bad("too long")
 	}
 	// Cursors are mostly short: a buffer for the longest would be 3 KiB
 	// of stack to clear for each page.
@@ -156,32 +157,31 @@ func (kr *keyring) decodeCursor(s, alias string) (*cursorRecord, *key, error) {
 	}
 	n, ok := strictb64.Decode(dst, s)
 	if !ok {
-		return nil, nil, bad("not base64url")
+		return nil, bad("not base64url")
 	}
 	raw := dst[:n]
 	if len(raw) < 4+cursorMACLen+1 {
-		return nil, nil, bad("truncated")
+		return nil, bad("truncated")
 	}
 	body, tag := raw[:len(raw)-cursorMACLen], raw[len(raw)-cursorMACLen:]
 	var mac [sha256.Size]byte
 	k := kr.find(body[len(body)-4:], func(k *key) bool { return hmac.Equal(cursorMAC(k, body, mac[:0]), tag) })
 	if k == nil {
-		return nil, nil, bad("not a cursor issued by this service, or altered")
+		return nil, bad("not a cursor issued by this service, or altered")
 	}
-	rec := new(cursorRecord)
 	if b := body[:len(body)-4]; !parseCursorRecord(rec, b, alias) {
 		if len(b) >= 3 && b[1] == mpUint8 && b[2] != cursorVersion {
-			return nil, nil, bad("unsupported version")
+			return nil, bad("unsupported version")
 		}
-		return nil, nil, bad("malformed")
+		return nil, bad("malformed")
 	}
 	if rec.Version != cursorVersion {
-		return nil, nil, bad("unsupported version")
+		return nil, bad("unsupported version")
 	}
 	if rec.Alias != alias {
-		return nil, nil, bad("issued for another environment")
+		return nil, bad("issued for another environment")
 	}
-	return rec, k, nil
+	return k, nil
 }
 
 // parseCursorRecord reads into rec the record appendCursorRecord wrote as

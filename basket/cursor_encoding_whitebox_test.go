@@ -151,7 +151,8 @@ func TestCursorRecordEncoding(t *testing.T) {
 		if c, err = kr.encodeCursor(&rec); err != nil || len(c) > maxCursorLen {
 			continue
 		}
-		back, k, err := kr.decodeCursor(c, rec.Alias)
+		back := new(cursorRecord)
+		k, err := kr.decodeCursor(back, c, rec.Alias)
 		if err != nil || k != kr.signer() {
 			t.Fatalf("record %d: decodeCursor(encodeCursor) = %v", i, err)
 		}
@@ -296,7 +297,7 @@ func TestDecodeCursorVersion(t *testing.T) {
 	other := string(b64.AppendEncode(nil, buf))
 	for _, c := range []string{same, other} {
 		var qe *QueryError
-		if _, _, err := kr.decodeCursor(c, "x"); !errors.As(err, &qe) || qe.Reason != "unsupported version" {
+		if _, err := kr.decodeCursor(new(cursorRecord), c, "x"); !errors.As(err, &qe) || qe.Reason != "unsupported version" {
 			t.Fatalf("decodeCursor(version %d) = %v; want unsupported version", rec.Version, err)
 		}
 	}

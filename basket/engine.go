@@ -923,11 +923,14 @@ func (m *materialiser) hold(recs []*record) {
 	}
 }
 
-// grow sizes the buffers for recs, and reads the first byte of each
-// record's id and, for a caller that encodes the page (reuse), of its email:
-// the views read them, and bytes of a large engine are mostly out of the
-// cache. Read in one short loop, the misses of a page's baskets overlap;
-// read by the views one basket after another, each waits for the last.
+// grow sizes the buffers for recs, and reads what the views read first
+// that is not in the lines it reads anyway: the first byte of each record's
+// id, the record's last line (a record spans two or three lines, and its
+// email's length and cached link are at its end), its extra when it has
+// one and, for a caller that encodes the page (reuse), its email's first
+// byte. Bytes of a large engine are mostly out of the cache. Read in one
+// short loop, the misses of a page's baskets overlap; read by the views
+// one basket after another, each waits for the last.
 func (m *materialiser) grow(recs []*record) {
 	n, ids := 0, 0
 	var touch byte
@@ -936,8 +939,12 @@ func (m *materialiser) grow(recs []*record) {
 			n += m.e.linkLen(r)
 		}
 		ids += r.numIdentities()
+		touch += byte(r.emailLen)
 		if len(r.id) > 0 {
 			touch += r.id[0]
+		}
+		if r.x != nil {
+			touch += byte(r.x.firstLen)
 		}
 		if m.reuse && len(r.es) > 0 {
 			touch += r.es[0]

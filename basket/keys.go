@@ -41,19 +41,51 @@ type key struct {
 // allocations, which a page of results should not pay.
 type macPool struct{ p sync.Pool }
 
-func newMACPool(k []byte) *macPool {
-	return &macPool{p: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+// macState is one HMAC state with buffers for what it is given and what
+// it gives back. The message is copied into in, and the MAC out of out,
+// so that the callers' buffers, never handed to the hash.Hash interface,
+// stay on their stacks: a cursor's bytes passed to Write were 512 bytes
+// of heap for each page read.
+type macState struct {
+	h   hash.Hash
+	in  []byte
+	out [sha256.Size]byte
 }
 
-// sum appends the MAC of the concatenated parts to dst.
-func (mp *macPool) sum(dst []byte, parts ...[]byte) []byte {
-	m := mp.p.Get().(hash.Hash)
-	m.Reset()
-	for _, p := range parts {
-		m.Write(p)
+// maxPooledMACInput is the largest input buffer put back in a macPool.
+const maxPooledMACInput = 8 << 10
+
+func newMACPool(k []byte) *macPool {
+	return &macPool{p: sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, k)} }}}
+}
+
+// get returns a state with its input empty; give it back with put.
+func (mp *macPool) get() *macState {
+	st := mp.p.Get().(*macState)
+	st.in = st.in[:0]
+	return st
+}
+
+// put gives st back to mp; st must not be used after.
+func (mp *macPool) put(st *macState) {
+	if cap(st.in) <= maxPooledMACInput {
+		mp.p.Put(st)
 	}
-	dst = m.Sum(dst)
-	mp.p.Put(m)
+}
+
+// mac returns the MAC of st.in, valid until st is put back.
+func (st *macState) mac() []byte {
+	st.h.Reset()
+	st.h.Write(st.in)
+	return st.h.Sum(st.out[:0])
+}
+
+// sum appends the MAC of msg to dst.
+func (mp *macPool) sum(dst, msg []byte) []byte {
+	st := mp.get()
+	st.in = append(st.in, msg...)
+	dst = append(dst, st.mac()...)
+	mp.put(st)
 	return dst
 }
 

@@ -70,7 +70,7 @@ func TestRotationVerifies(t *testing.T) {
 	var buf [tokenLen]byte
 	copy(buf[:4], derive(wbSecretA, "kid"))
 	binary.BigEndian.PutUint32(buf[4:8], exp)
-	copy(buf[8:], k.tokenMAC(PurposeRecover, "b-1", buf[:8]))
+	k.tokenMAC((*[tokenMACLen]byte)(buf[8:]), PurposeRecover, "b-1", buf[:8])
 	legacy := b64.EncodeToString(buf[:])
 	if _, err := rotated.verify(PurposeRecover, "b-1", legacy, now); err != nil {
 		t.Errorf("a token of an earlier version: %v", err)
@@ -80,7 +80,7 @@ func TestRotationVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, k, err := rotated.decodeCursor(cur, "x"); err != nil || k != &rotated.keys[1] {
+	if k, err := rotated.decodeCursor(new(cursorRecord), cur, "x"); err != nil || k != &rotated.keys[1] {
 		t.Errorf("a cursor of the old secret after rotation: key %p, %v; want the second key", k, err)
 	}
 }
@@ -149,7 +149,7 @@ func TestStrictDecoding(t *testing.T) {
 			break
 		}
 	}
-	if _, _, err := kr.decodeCursor(cur, "x"); err != nil {
+	if _, err := kr.decodeCursor(new(cursorRecord), cur, "x"); err != nil {
 		t.Fatal(err)
 	}
 	// The same bytes with a last character whose unused bits are set.
@@ -159,7 +159,7 @@ func TestStrictDecoding(t *testing.T) {
 		t.Fatalf("%q does not decode leniently to the same bytes: the test proves nothing", nonCanonical)
 	}
 	for _, bad := range []string{nonCanonical, cur[:5] + "\r\n" + cur[5:], cur + "\n"} {
-		if _, _, err := kr.decodeCursor(bad, "x"); !errors.Is(err, ErrInvalidCursor) {
+		if _, err := kr.decodeCursor(new(cursorRecord), bad, "x"); !errors.Is(err, ErrInvalidCursor) {
 			t.Errorf("decodeCursor(%q) = %v; want ErrInvalidCursor", bad, err)
 		}
 	}
@@ -184,7 +184,8 @@ func FuzzCursorCanonical(f *testing.F) {
 		f.Add(c + "\n")
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		rec, k, err := kr.decodeCursor(s, "x")
+		rec := new(cursorRecord)
+		k, err := kr.decodeCursor(rec, s, "x")
 		if err != nil {
 			if !errors.Is(err, ErrInvalidCursor) {
 				t.Fatalf("decodeCursor(%q) = %v", s, err)

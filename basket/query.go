@@ -51,7 +51,8 @@ type spec struct {
 	after, before int64 // unix ms, exclusive; noBound if none
 	email         string
 	tag           string
-	last          *ckey // continue after this key
+	last          ckey // continue after this key, if hasLast
+	hasLast       bool
 }
 
 func floorMS(t time.Time) int64 { return t.UnixMilli() }
@@ -75,7 +76,8 @@ func (e *Engine) resolve(q *Query) (spec, error) {
 	if q.Cursor == "" {
 		return s, nil
 	}
-	rec, k, err := e.keys.decodeCursor(q.Cursor, e.alias)
+	var rec cursorRecord
+	k, err := e.keys.decodeCursor(&rec, q.Cursor, e.alias)
 	if err != nil {
 		return s, err
 	}
@@ -100,7 +102,7 @@ func (e *Engine) resolve(q *Query) (spec, error) {
 		return s, mismatch("tag")
 	}
 	s.after, s.before, s.email, s.tag = rec.After, rec.Before, email, rec.Tag
-	s.last = &ckey{rec.LastCreated, rec.LastID}
+	s.last, s.hasLast = ckey{rec.LastCreated, rec.LastID}, true
 	return s, nil
 }
 
@@ -285,8 +287,8 @@ func (e *Engine) scan(s *spec, n int) []*record {
 	// over), or in the created range.
 	var from ckey
 	switch {
-	case s.last != nil:
-		from = *s.last
+	case s.hasLast:
+		from = s.last
 	case s.after == math.MaxInt64:
 		return nil // nothing is created after it
 	case s.after != noBound:
@@ -299,7 +301,7 @@ func (e *Engine) scan(s *spec, n int) []*record {
 	var buf [128]handle
 	hs := buf[:0]
 	ab.ascend(from, func(a aentry) bool {
-		if s.last != nil && a.created == s.last.created && e.recs.slots.id(a.h) == s.last.id {
+		if s.hasLast && a.created == s.last.created && e.recs.slots.id(a.h) == s.last.id {
 			return true
 		}
 		if s.before != noBound && a.created >= s.before {
@@ -366,8 +368,8 @@ func (e *Engine) byEmailQuery(s *spec, n int) ([]*record, int) {
 		return 0
 	})
 	total := len(all)
-	if s.last != nil {
-		i, _ := slices.BinarySearchFunc(all, *s.last, func(r *record, k ckey) int {
+	if s.hasLast {
+		i, _ := slices.BinarySearchFunc(all, s.last, func(r *record, k ckey) int {
 			switch rk := (ckey{r.created, r.id}); {
 			case ckeyLess(rk, k):
 				return -1

@@ -3,7 +3,6 @@ package basket
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -44,13 +43,19 @@ func (k *key) issue(p TokenPurpose, subject string, exp int64) string {
 	var buf [tokenLen]byte
 	copy(buf[:4], k.id[:])
 	binary.BigEndian.PutUint32(buf[4:8], uint32(exp))
-	copy(buf[8:], k.tokenMAC(p, subject, buf[:8]))
+	k.tokenMAC((*[tokenMACLen]byte)(buf[8:]), p, subject, buf[:8])
 	return b64.EncodeToString(buf[:])
 }
 
-func (k *key) tokenMAC(p TokenPurpose, subject string, head []byte) []byte {
-	var buf [sha256.Size]byte
-	return k.recoverMACs.sum(buf[:0], []byte{byte(p)}, head, []byte(subject))[:tokenMACLen]
+// tokenMAC sets *dst to the MAC of a token of purpose p for subject whose
+// key id and expiry are head.
+func (k *key) tokenMAC(dst *[tokenMACLen]byte, p TokenPurpose, subject string, head []byte) {
+	st := k.recoverMACs.get()
+	st.in = append(st.in, byte(p))
+	st.in = append(st.in, head...)
+	st.in = append(st.in, subject...)
+	copy(dst[:], st.mac())
+	k.recoverMACs.put(st)
 }
 
 // verify checks a token and returns its expiry (unix seconds). It reports
@@ -67,7 +72,11 @@ func (kr *keyring) verify(p TokenPurpose, subject, token string, now int64) (int
 	if n, ok := strictb64.Decode(buf[:], token); !ok || n != tokenLen {
 		return 0, ErrTokenInvalid
 	}
-	k := kr.find(buf[:4], func(k *key) bool { return hmac.Equal(k.tokenMAC(p, subject, buf[:8]), buf[8:]) })
+	var mac [tokenMACLen]byte
+	k := kr.find(buf[:4], func(k *key) bool {
+		k.tokenMAC(&mac, p, subject, buf[:8])
+		return hmac.Equal(mac[:], buf[8:])
+	})
 	if k == nil {
 		return 0, ErrTokenInvalid
 	}
@@ -312,7 +321,7 @@ func (e *Engine) signLink(tok *[tokenLen]byte, r *record, exp uint32) {
 	copy(head[:4], k.id[:])
 	binary.BigEndian.PutUint32(head[4:], exp)
 	copy(tok[:8], head[:])
-	copy(tok[8:], k.tokenMAC(PurposeRecover, recoverSubject(r.id, r.revokedUntil()), head[:]))
+	k.tokenMAC((*[tokenMACLen]byte)(tok[8:]), PurposeRecover, recoverSubject(r.id, r.revokedUntil()), head[:])
 }
 
 // appendLink appends a recovery path with the token of key id kid, expiry

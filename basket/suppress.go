@@ -44,7 +44,9 @@ func (e *Engine) UnsubscribeToken(email string) string {
 	buf := make([]byte, 0, 4+len(sealed)+tokenMACLen)
 	buf = append(buf, k.id[:]...)
 	buf = append(buf, sealed...)
-	buf = append(buf, k.tokenMAC(purposeUnsubscribeLink, "", buf)...)
+	var mac [tokenMACLen]byte
+	k.tokenMAC(&mac, purposeUnsubscribeLink, "", buf)
+	buf = append(buf, mac[:]...)
 	return b64.EncodeToString(buf)
 }
 
@@ -64,8 +66,10 @@ func (kr *keyring) openUnsubscribe(token string) (string, error) {
 	}
 	buf = buf[:n]
 	body, mac := buf[:n-tokenMACLen], buf[n-tokenMACLen:]
+	var want [tokenMACLen]byte
 	k := kr.find(body[:4], func(k *key) bool {
-		return hmac.Equal(k.tokenMAC(purposeUnsubscribeLink, "", body), mac)
+		k.tokenMAC(&want, purposeUnsubscribeLink, "", body)
+		return hmac.Equal(want[:], mac)
 	})
 	if k == nil {
 		return "", ErrTokenInvalid
