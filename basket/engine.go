@@ -971,7 +971,13 @@ func (m *materialiser) fill(b *Basket, r *record) {
 	x := r.extra()
 	b.ID = r.id
 	b.Created = msTime(r.created)
-	b.CustomerDetails = CustomerDetails{Email: r.email(), FirstName: x.firstName(), LastName: x.lastName(), CompanyName: x.companyName()}
+	// Field by field: built whole, the details went through the stack,
+	// where 8-byte stores, read back 16 bytes at a time to be copied, could
+	// not be forwarded and waited for every store before them.
+	b.CustomerDetails.Email = r.email()
+	b.CustomerDetails.FirstName = x.firstName()
+	b.CustomerDetails.LastName = x.lastName()
+	b.CustomerDetails.CompanyName = x.companyName()
 	b.OrderItems = r.shape.items
 	b.Tracking = r.shape.tracking
 	b.Entry = r.shape.entry
@@ -993,7 +999,9 @@ func (m *materialiser) fill(b *Basket, r *record) {
 			m.idents = m.idents[:0]
 		}
 		start := len(m.idents)
-		m.idents = append(m.idents, r.identity(0))
+		m.idents = append(m.idents, Identity{})
+		id, meta := &m.idents[start], &r.shape.ident
+		id.Sub, id.Iss, id.Service, id.Type = r.es[r.emailLen:], meta.iss, meta.service, meta.typ
 		b.Identities = m.idents[start:len(m.idents):len(m.idents)]
 	}
 	b.RecoveryLink = ""

@@ -3,7 +3,9 @@ package basket
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -100,6 +102,76 @@ func TestFillSetsEveryField(t *testing.T) {
 		}
 		if followed == 0 || abandoned == 0 || abandoned == len(recs) {
 			t.Fatalf("reuse %v: %d followed up, %d of %d abandoned: the engine does not vary enough", reuse, followed, abandoned, len(recs))
+		}
+	}
+}
+
+// TestLinkSpelling: the links a page writes straight into its builder
+// (writeLink) are spelled as appendLink spells them for the digest and as
+// parseLink reads them back from a snapshot, for ids that need escaping
+// too, and the tokens of links issued afresh, past a cached one's
+// freshness, verify.
+func TestLinkSpelling(t *testing.T) {
+	if tokenTextLen != b64.EncodedLen(tokenLen) {
+		t.Fatalf("tokenTextLen = %d; want %d", tokenTextLen, b64.EncodedLen(tokenLen))
+	}
+	e, _ := variedEngine(t, 5, 200)
+	defer e.Close()
+	nowSec := e.readNow() / 1000
+	e.mu.RLock()
+	var recs []*record
+	for i := range 200 {
+		if r := e.recs.get(fmt.Sprintf("b-%05d", i)); r != nil && r.abandoned() && r.linkExp != 0 {
+			recs = append(recs, r)
+		}
+	}
+	validity := e.recoveryValidity
+	e.mu.RUnlock()
+	if len(recs) == 0 {
+		t.Fatal("no abandoned record with a cached link")
+	}
+	for _, id := range []string{"", "plain-id_1.~", "a b&c=d/é?%"} {
+		for _, orig := range recs[:min(len(recs), 20)] {
+			r := *orig
+			if id != "" {
+				r.id = id
+			}
+			var sb strings.Builder
+			e.writeRecoveryLink(&sb, &r, nowSec, validity)
+			want := string(e.appendLink(nil, r.id, r.linkKeyID(), r.linkExp, r.linkMAC[:]))
+			if sb.String() != want {
+				t.Fatalf("%q: writeRecoveryLink wrote\n%s\nappendLink appends\n%s", r.id, sb.String(), want)
+			}
+			if url.QueryEscape(r.id) == r.id && sb.Len() != e.linkLen(&r) {
+				t.Fatalf("%q: a link of %d bytes; linkLen says %d", r.id, sb.Len(), e.linkLen(&r))
+			}
+			back := r
+			e.parseLink(&back, []byte(want))
+			if back.linkMAC != r.linkMAC || back.linkExp != r.linkExp || back.linkKey != r.linkKey {
+				t.Fatalf("%q: parseLink(%s) took back %x %d %d; want %x %d %d", r.id, want,
+					back.linkMAC, back.linkExp, back.linkKey, r.linkMAC, r.linkExp, r.linkKey)
+			}
+
+			// Past half the cached link's validity, a new link is signed.
+			later := int64(r.linkExp) - int64(validity/time.Second)/2 + 1
+			sb.Reset()
+			e.writeRecoveryLink(&sb, &r, later, validity)
+			u, err := url.Parse(sb.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			if q.Get("basketId") != r.id {
+				t.Fatalf("%s: basketId %q; want %q", sb.String(), q.Get("basketId"), r.id)
+			}
+			tok := q.Get("recover")
+			exp, err := e.keys.verify(PurposeRecover, recoverSubject(r.id, r.revokedUntil()), tok, later)
+			if err != nil || exp != later+int64(validity/time.Second) {
+				t.Fatalf("%s: verify = %d, %v; want %d, nil", sb.String(), exp, err, later+int64(validity/time.Second))
+			}
+			if strings.Contains(want, tok) {
+				t.Fatalf("%s: the link issued afresh carries the cached token", sb.String())
+			}
 		}
 	}
 }

@@ -301,15 +301,14 @@ func freshFor(r *record, nowSec int64, validity time.Duration) bool {
 // valid for validity, otherwise. It reads nothing that changes, so that it
 // runs without e.mu held, given the validity read under it.
 func (e *Engine) writeRecoveryLink(sb *strings.Builder, r *record, nowSec int64, validity time.Duration) {
-	var buf [256]byte
 	if freshFor(r, nowSec, validity) {
-		sb.Write(e.appendLink(buf[:0], r.id, r.linkKeyID(), r.linkExp, r.linkMAC[:]))
+		e.writeLink(sb, r.id, r.linkKeyID(), r.linkExp, r.linkMAC[:])
 		return
 	}
 	var tok [tokenLen]byte
 	exp := uint32(nowSec + int64(validity/time.Second))
 	e.signLink(&tok, r, exp)
-	sb.Write(e.appendLink(buf[:0], r.id, [4]byte(tok[:4]), exp, tok[8:]))
+	e.writeLink(sb, r.id, [4]byte(tok[:4]), exp, tok[8:])
 }
 
 // signLink makes r's recovery token valid until exp (unix seconds), signed
@@ -324,24 +323,47 @@ func (e *Engine) signLink(tok *[tokenLen]byte, r *record, exp uint32) {
 	k.tokenMAC((*[tokenMACLen]byte)(tok[8:]), PurposeRecover, recoverSubject(r.id, r.revokedUntil()), head[:])
 }
 
+// tokenTextLen is the length of a token in base64 without padding:
+// b64.EncodedLen(tokenLen) (TestLinkSpelling checks it).
+const tokenTextLen = (tokenLen*8 + 5) / 6
+
 // appendLink appends a recovery path with the token of key id kid, expiry
-// exp and MAC mac.
+// exp and MAC mac. writeLink writes the same.
 func (e *Engine) appendLink(dst []byte, id string, kid [4]byte, exp uint32, mac []byte) []byte {
-	var tok [tokenLen]byte
-	copy(tok[:4], kid[:])
-	binary.BigEndian.PutUint32(tok[4:8], exp)
-	copy(tok[8:], mac)
 	dst = append(dst, e.recoverPath...)
 	dst = append(dst, "?basketId="...)
 	dst = append(dst, queryEscape(id)...)
 	dst = append(dst, "&recover="...)
-	return b64.AppendEncode(dst, tok[:])
+	var text [tokenTextLen]byte
+	return append(dst, linkToken(&text, kid, exp, mac)...)
+}
+
+// writeLink writes to sb the recovery path appendLink appends, without a
+// buffer between: a page's links are written straight into the one string
+// they share.
+func (e *Engine) writeLink(sb *strings.Builder, id string, kid [4]byte, exp uint32, mac []byte) {
+	sb.WriteString(e.recoverPath)
+	sb.WriteString("?basketId=")
+	sb.WriteString(queryEscape(id))
+	sb.WriteString("&recover=")
+	var text [tokenTextLen]byte
+	sb.Write(linkToken(&text, kid, exp, mac))
+}
+
+// linkToken returns the base64 text of the token of key id kid, expiry exp
+// and MAC mac, in text.
+func linkToken(text *[tokenTextLen]byte, kid [4]byte, exp uint32, mac []byte) []byte {
+	var tok [tokenLen]byte
+	copy(tok[:4], kid[:])
+	binary.BigEndian.PutUint32(tok[4:8], exp)
+	copy(tok[8:], mac)
+	return b64.AppendEncode(text[:0], tok[:])
 }
 
 // linkLen is the length of r's recovery link when its id needs no
 // escaping.
 func (e *Engine) linkLen(r *record) int {
-	return len(e.recoverPath) + len("?basketId=") + len(r.id) + len("&recover=") + b64.EncodedLen(tokenLen)
+	return len(e.recoverPath) + len("?basketId=") + len(r.id) + len("&recover=") + tokenTextLen
 }
 
 // parseLink takes a link cached in a snapshot back into r: its MAC, expiry
