@@ -121,16 +121,17 @@ func checkLimit(limit int) (int, error) {
 // and, despite concurrent changes, every basket abandoned for the whole walk.
 // Each page costs O(log n + limit) at any depth. Errors are *QueryError.
 func (e *Engine) Abandoned(ctx context.Context, q Query) (Page, error) {
-	var items []Basket
+	var buf [pageRecords]*record
 	m := materialiser{e: e}
-	p, err := e.query(ctx, &q, &m, func(recs []*record) {
-		items = make([]Basket, 0, len(recs))
-	}, func(r *record) {
-		items = items[:len(items)+1]
-		m.fill(&items[len(items)-1], r)
-	})
-	p.Items = items
-	return p, err
+	recs, p, err := e.query(ctx, &q, &m, buf[:0])
+	if err != nil {
+		return Page{}, err
+	}
+	p.Items = make([]Basket, len(recs))
+	for i, r := range recs {
+		m.fill(&p.Items[i], r)
+	}
+	return p, nil
 }
 
 // AbandonedFunc runs q as Abandoned does but, instead of collecting the
@@ -142,44 +143,50 @@ func (e *Engine) Abandoned(ctx context.Context, q Query) (Page, error) {
 // not in it. It is for callers that encode a page as they go, without
 // allocating one.
 func (e *Engine) AbandonedFunc(ctx context.Context, q Query, fn func(b *Basket)) (Page, error) {
-	var b Basket
+	var buf [pageRecords]*record
 	m := materialiser{e: e, reuse: true}
-	return e.query(ctx, &q, &m, nil, func(r *record) {
+	recs, p, err := e.query(ctx, &q, &m, buf[:0])
+	if err != nil {
+		return Page{}, err
+	}
+	var b Basket
+	for _, r := range recs {
 		m.fill(&b, r)
 		fn(&b)
-	})
+	}
+	return p, nil
 }
 
-// query runs q: it collects the page's records with m, then (the read lock
-// released) calls sized, if set, with them and visit with each.
-func (e *Engine) query(ctx context.Context, qp *Query, m *materialiser, sized func(recs []*record), visit func(r *record)) (Page, error) {
+// pageRecords is the size of the buffer on a reader's stack that a page's
+// records are collected in: a page of the default size, and the one record
+// after it that says more follow, fit.
+const pageRecords = DefaultLimit + 14
+
+// query runs q: it collects the page's records with m (in buf, while they
+// fit) and returns them, the read lock released and m grown for them, with
+// the page less its items.
+func (e *Engine) query(ctx context.Context, qp *Query, m *materialiser, buf []*record) ([]*record, Page, error) {
 	q := *qp
 	if err := ctx.Err(); err != nil {
-		return Page{}, err
+		return nil, Page{}, err
 	}
 	limit, err := checkLimit(q.Limit)
 	if err != nil {
-		return Page{}, err
+		return nil, Page{}, err
 	}
 	s, err := e.resolve(&q)
 	if err != nil {
-		return Page{}, err
+		return nil, Page{}, err
 	}
 	if err := e.beforeRead(ctx); err != nil {
-		return Page{}, err
+		return nil, Page{}, err
 	}
 	m.nowSec = e.readNow() / 1000
-	recs, more, total, err := e.collect(&s, limit, q.Count, m)
+	recs, more, total, err := e.collect(&s, limit, q.Count, m, buf)
 	if err != nil {
-		return Page{}, err
+		return nil, Page{}, err
 	}
 	m.grow(recs)
-	if sized != nil {
-		sized(recs)
-	}
-	for _, r := range recs {
-		visit(r)
-	}
 	p := Page{Alias: e.alias, Total: total}
 	if more {
 		last := recs[len(recs)-1]
@@ -192,10 +199,10 @@ func (e *Engine) query(ctx context.Context, qp *Query, m *materialiser, sized fu
 			c.Email = e.keys.signer().sealEmail(s.email)
 		}
 		if p.Cursor, err = e.keys.encodeCursor(&c); err != nil {
-			return Page{}, err
+			return nil, Page{}, err
 		}
 	}
-	return p, nil
+	return recs, p, nil
 }
 
 // Customer returns every live basket of one customer (compared by
@@ -242,10 +249,10 @@ func (e *Engine) customerRecords(key string, m *materialiser) ([]*record, error)
 	return recs, nil
 }
 
-// collect finds the page's records under the read lock, and has m hold
-// what their views need. It reports whether more follow, and the total if
-// count is set (-1 if not).
-func (e *Engine) collect(s *spec, limit int, count bool, m *materialiser) (recs []*record, more bool, total int, err error) {
+// collect finds the page's records under the read lock, in buf while they
+// fit, and has m hold what their views need. It reports whether more
+// follow, and the total if count is set (-1 if not).
+func (e *Engine) collect(s *spec, limit int, count bool, m *materialiser, buf []*record) (recs []*record, more bool, total int, err error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
@@ -265,7 +272,7 @@ func (e *Engine) collect(s *spec, limit int, count bool, m *materialiser) (recs 
 		if count {
 			total = e.count(s)
 		}
-		recs = e.scan(s, limit+1)
+		recs = e.scan(s, limit+1, buf)
 	}
 	if more = len(recs) > limit; more {
 		recs = recs[:limit]
@@ -274,8 +281,9 @@ func (e *Engine) collect(s *spec, limit int, count bool, m *materialiser) (recs 
 	return recs, more, total, nil
 }
 
-// scan collects up to n records of the abandoned index. e.mu must be held.
-func (e *Engine) scan(s *spec, n int) []*record {
+// scan collects up to n records of the abandoned index, in dst's array
+// while they fit. e.mu must be held.
+func (e *Engine) scan(s *spec, n int, dst []*record) []*record {
 	ab := e.abandoned
 	if s.tag != "" {
 		if ab = e.byTag[s.tag]; ab == nil {
@@ -310,9 +318,9 @@ func (e *Engine) scan(s *spec, n int) []*record {
 		hs = append(hs, a.h)
 		return len(hs) < n
 	})
-	out := make([]*record, len(hs))
-	for i, h := range hs {
-		out[i] = e.recs.slots.get(h)
+	out := slices.Grow(dst[:0], len(hs))
+	for _, h := range hs {
+		out = append(out, e.recs.slots.get(h))
 	}
 	return out
 }
