@@ -495,7 +495,14 @@ func gcPauseMax(k int) float64 {
 // pauses since (each as the upper bound of its bucket of the runtime's
 // histogram), and false if there were none.
 func gcPauses() func() (p99, max float64, ok bool) {
-	sample := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}}
+	return histogramSince("/sched/pauses/total/gc:seconds")
+}
+
+// histogramSince returns a function that reports the p99 and the greatest
+// value (ns, the upper bounds of their buckets) of what the runtime's
+// histogram metric name (in seconds) counted since the call.
+func histogramSince(name string) func() (p99, max float64, ok bool) {
+	sample := []metrics.Sample{{Name: name}}
 	metrics.Read(sample)
 	before := slices.Clone(sample[0].Value.Float64Histogram().Counts)
 	return func() (float64, float64, bool) {
@@ -540,19 +547,25 @@ func gcPauses() func() (p99, max float64, ok bool) {
 // ones, so the wait shows in the tail, not at the 99th percentile);
 // events/s is what the writer achieved; gc-pause-p99-ns and
 // gc-pause-max-ns are the collector's stop-the-world pauses during the
-// run.
+// run. nowriter is the same readers with no writer: the baseline, in the
+// same run, of a tail that is not the writer's. Where the tail comes from
+// shows beside it: sched-latency-max-ns is the longest a goroutine was
+// ready to run and waited for a core (the Go scheduler's), and
+// lock-wait-ns/read the time goroutines spent blocked on locks, the
+// engine's read and write locks among them, for each read.
 //
 //	go test ./basket -run '^$' -bench ReadersWhileWriting -cpu 1,2 -count 3
 func BenchmarkReadersWhileWriting(b *testing.B) {
-	for _, order := range []string{"random", "timeorder"} {
-		b.Run(order, func(b *testing.B) { benchmarkReadersWhileWriting(b, order == "timeorder") })
+	for _, order := range []string{"random", "timeorder", "nowriter"} {
+		b.Run(order, func(b *testing.B) { benchmarkReadersWhileWriting(b, order) })
 	}
 }
 
 // benchmarkReadersWhileWriting is BenchmarkReadersWhileWriting with the
-// writer's baskets created at random times or in time order (each after
-// the last, as traffic comes).
-func benchmarkReadersWhileWriting(b *testing.B, inOrder bool) {
+// writer's baskets created at random times (random) or in time order, each
+// after the last, as traffic comes (timeorder), or with no writer
+// (nowriter).
+func benchmarkReadersWhileWriting(b *testing.B, order string) {
 	const n, rate, batch = 1e6, 100_000, 1000
 	eng := writablePopulation(b, n)
 	ctx := context.Background()
@@ -560,7 +573,7 @@ func benchmarkReadersWhileWriting(b *testing.B, inOrder bool) {
 	stop, done := make(chan struct{}), make(chan int)
 	go func() {
 		g := newBenchGen(uint64(time.Now().UnixNano()))
-		g.inOrder = inOrder
+		g.inOrder = order == "timeorder"
 		var evs []basket.Event
 		applied := 0
 		tick := time.NewTicker(time.Second * batch / rate)
@@ -571,6 +584,9 @@ func benchmarkReadersWhileWriting(b *testing.B, inOrder bool) {
 				done <- applied
 				return
 			case <-tick.C:
+			}
+			if order == "nowriter" {
+				continue
 			}
 			clear(evs)
 			evs = evs[:0]
@@ -587,6 +603,10 @@ func benchmarkReadersWhileWriting(b *testing.B, inOrder bool) {
 	var lat []time.Duration
 	next := uint64(0)
 	pauses := gcPauses()
+	sched := histogramSince("/sched/latencies:seconds")
+	lockWait := []metrics.Sample{{Name: "/sync/mutex/wait/total:seconds"}}
+	metrics.Read(lockWait)
+	waitBefore := lockWait[0].Value.Float64()
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -614,6 +634,13 @@ func benchmarkReadersWhileWriting(b *testing.B, inOrder bool) {
 	if p99, pmax, ok := pauses(); ok {
 		b.ReportMetric(p99, "gc-pause-p99-ns")
 		b.ReportMetric(pmax, "gc-pause-max-ns")
+	}
+	if _, smax, ok := sched(); ok {
+		b.ReportMetric(smax, "sched-latency-max-ns")
+	}
+	metrics.Read(lockWait)
+	if len(lat) > 0 {
+		b.ReportMetric((lockWait[0].Value.Float64()-waitBefore)*1e9/float64(len(lat)), "lock-wait-ns/read")
 	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
