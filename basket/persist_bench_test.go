@@ -75,7 +75,17 @@ func BenchmarkDurableIngest(b *testing.B) {
 }
 
 // buildDurable makes a data directory of n baskets with a snapshot of them.
+// They are abandoned in the order they were created, so that the feed
+// comes in the records' order.
 func buildDurable(b *testing.B, n int) string {
+	return buildDurableFeed(b, n, false)
+}
+
+// buildDurableFeed is buildDurable; with late, every third basket is
+// created alone and identified (so abandoned) only after all the others,
+// so that the feed's order is not the records' and a load files most feed
+// entries late.
+func buildDurableFeed(b *testing.B, n int, late bool) string {
 	b.Helper()
 	dir := b.TempDir()
 	eng, err := basket.Open(dir, &basket.Options{TTL: basket.NoExpiry, SnapshotEvery: -1,
@@ -86,14 +96,28 @@ func buildDurable(b *testing.B, n int) string {
 	ctx := context.Background()
 	const batch = 500
 	evs := make([]basket.Event, 0, 2*batch)
-	for i := 0; i < n; i++ {
-		evs = append(evs, durableBatch(fmt.Sprintf("basket-%08d", i), t0.Add(time.Duration(i)*time.Millisecond))...)
-		if len(evs) == cap(evs) || i == n-1 {
+	flush := func(last bool) {
+		if len(evs) > 0 && (len(evs) >= 2*batch-1 || last) {
 			if _, err := eng.Apply(ctx, evs...); err != nil {
 				b.Fatal(err)
 			}
 			evs = evs[:0]
 		}
+	}
+	for i := 0; i < n; i++ {
+		bevs := durableBatch(fmt.Sprintf("basket-%08d", i), t0.Add(time.Duration(i)*time.Millisecond))
+		if late && i%3 == 0 {
+			bevs = bevs[:1]
+		}
+		evs = append(evs, bevs...)
+		flush(i == n-1)
+	}
+	for i := 0; late && i < n; i += 3 {
+		evs = append(evs, durableBatch(fmt.Sprintf("basket-%08d", i), t0.Add(time.Duration(n+i)*time.Millisecond))[1])
+		flush(i+3 >= n)
+	}
+	if st := btest.Stats(b, eng); st.Abandoned != n {
+		b.Fatalf("built %d abandoned baskets; want %d", st.Abandoned, n)
 	}
 	if err := eng.Snapshot(context.Background()); err != nil {
 		b.Fatal(err)
@@ -120,27 +144,34 @@ func dirBytes(b *testing.B, dir string) int64 {
 }
 
 // BenchmarkStartup measures Open of a data directory holding a snapshot of
-// n baskets, and reports the bytes on disk per basket.
+// n baskets, and reports the bytes on disk per basket. feed is as in
+// BenchmarkStartupProcess.
 func BenchmarkStartup(b *testing.B) {
 	for _, n := range durableSizes() {
-		b.Run(fmt.Sprintf("n=%.0e", float64(n)), func(b *testing.B) {
-			dir := buildDurable(b, n)
-			b.ResetTimer()
-			for range b.N {
-				eng, err := basket.Open(dir, &basket.Options{TTL: basket.NoExpiry, SnapshotEvery: -1})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if st := btest.Stats(b, eng); st.Abandoned != n {
-					b.Fatalf("reopened with %d abandoned; want %d", st.Abandoned, n)
-				}
-				eng.Close()
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(dirBytes(b, dir))/float64(n), "disk-B/basket")
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/basket")
-		})
+		for _, feed := range []string{"created", "late"} {
+			b.Run(fmt.Sprintf("n=%.0e/feed=%s", float64(n), feed), func(b *testing.B) {
+				benchmarkStartup(b, n, feed == "late")
+			})
+		}
 	}
+}
+
+func benchmarkStartup(b *testing.B, n int, late bool) {
+	dir := buildDurableFeed(b, n, late)
+	b.ResetTimer()
+	for range b.N {
+		eng, err := basket.Open(dir, &basket.Options{TTL: basket.NoExpiry, SnapshotEvery: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st := btest.Stats(b, eng); st.Abandoned != n {
+			b.Fatalf("reopened with %d abandoned; want %d", st.Abandoned, n)
+		}
+		eng.Close()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(dirBytes(b, dir))/float64(n), "disk-B/basket")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/basket")
 }
 
 // startupDirEnv names the data directory a child process of
@@ -172,34 +203,45 @@ func startupChild(dir string) int {
 // fresh heap, whose pages the system maps on first touch, and a collector
 // that has seen nothing yet (BenchmarkStartup opens again and again in one
 // process, which reuses the heap of the engine before). ns/basket is
-// Open's time, measured in the child.
+// Open's time, measured in the child. feed=created is a snapshot whose
+// baskets were abandoned in the order they were created; feed=late one
+// where every third was abandoned after all the others, so that most feed
+// entries come out of the records' order and are sorted.
+//
+//	ABANDONED_BENCH_LARGE=1 go test ./basket -run '^$' -bench 'StartupProcess/n=1e\+06' -benchtime 3x
 func BenchmarkStartupProcess(b *testing.B) {
 	for _, n := range durableSizes() {
-		b.Run(fmt.Sprintf("n=%.0e", float64(n)), func(b *testing.B) {
-			dir := buildDurable(b, n)
-			var total time.Duration
-			b.ResetTimer()
-			for range b.N {
-				cmd := exec.Command(os.Args[0], "-test.run=^$")
-				cmd.Env = append(os.Environ(), startupDirEnv+"="+dir)
-				cmd.Stderr = os.Stderr
-				out, err := cmd.Output()
-				if err != nil {
-					b.Fatalf("the child: %v (%s)", err, out)
-				}
-				var ns int64
-				var abandoned int
-				if _, err := fmt.Sscan(string(out), &ns, &abandoned); err != nil {
-					b.Fatalf("the child printed %q: %v", out, err)
-				}
-				if abandoned != n {
-					b.Fatalf("the child opened %d abandoned; want %d", abandoned, n)
-				}
-				total += time.Duration(ns)
-			}
-			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/float64(n), "ns/basket")
-		})
+		for _, feed := range []string{"created", "late"} {
+			b.Run(fmt.Sprintf("n=%.0e/feed=%s", float64(n), feed), func(b *testing.B) {
+				benchmarkStartupProcess(b, n, feed == "late")
+			})
+		}
 	}
+}
+
+func benchmarkStartupProcess(b *testing.B, n int, late bool) {
+	dir := buildDurableFeed(b, n, late)
+	var total time.Duration
+	b.ResetTimer()
+	for range b.N {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), startupDirEnv+"="+dir)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("the child: %v (%s)", err, out)
+		}
+		var ns int64
+		var abandoned int
+		if _, err := fmt.Sscan(string(out), &ns, &abandoned); err != nil {
+			b.Fatalf("the child printed %q: %v", out, err)
+		}
+		if abandoned != n {
+			b.Fatalf("the child opened %d abandoned; want %d", abandoned, n)
+		}
+		total += time.Duration(ns)
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/float64(n), "ns/basket")
 }
 
 // BenchmarkSnapshot measures writing a snapshot of n baskets.
