@@ -498,7 +498,13 @@ func TestSnapshotFeedOutOfOrder(t *testing.T) {
 // error, whether the late entries are few (set one by one) or many (sorted
 // with the rest).
 func TestFileLateFeedDuplicate(t *testing.T) {
-	for _, late := range [][]fentry{{{pos: 51, h: 9}}, {{pos: 30, h: 9}, {pos: 30, h: 8}}, {{pos: 7, h: 9}, {pos: 60, h: 8}, {pos: 3, h: 7}, {pos: 20, h: 6}, {pos: 9, h: 5}, {pos: 11, h: 4}, {pos: 13, h: 3}}} {
+	for _, late := range [][]fentry{
+		{{pos: 51, h: 9}},                  // few: set one by one
+		{{pos: 30, h: 9}, {pos: 30, h: 8}}, // few, and the two late ones at one position
+		{{pos: 7, h: 9}, {pos: 60, h: 8}, {pos: 3, h: 7}, {pos: 20, h: 6}, {pos: 9, h: 5}, {pos: 11, h: 4}, {pos: 13, h: 3}}, // many, dense
+		{{pos: 9000, h: 9}, {pos: 5000, h: 8}, {pos: 1000, h: 7}, {pos: 1000, h: 6}},                                         // many, sparse: sorted
+		{{pos: 9000, h: 9}, {pos: 5000, h: 8}, {pos: 99, h: 7}, {pos: 2000, h: 6}},                                           // many, sparse, one at a filed position
+	} {
 		e, err := New(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -510,6 +516,49 @@ func TestFileLateFeedDuplicate(t *testing.T) {
 			t.Errorf("fileLateFeed(%v) = %v; want an error about two baskets at one position", late, err)
 		}
 		e.Close()
+	}
+}
+
+// TestFileLateFeed compares fileLateFeed with a sort of the entries, for
+// positions dense enough to be placed (up to twice as many positions as
+// entries) and too sparse, with the entries filed before in order and the
+// late ones in any order.
+func TestFileLateFeed(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, spread := range []int{1, 2, 3, 10} {
+		for _, n := range []int{2, 17, 1000, 5000} {
+			// n positions, spread apart by 1 to spread, each taken once.
+			pos := make([]uint64, n)
+			p := uint64(1 + r.IntN(50))
+			for i := range pos {
+				pos[i] = p
+				p += uint64(1 + r.IntN(spread))
+			}
+			onTime := n / (2 + r.IntN(8)) // in order, filed before; the rest late, shuffled
+			e, err := New(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []fentry
+			for i, p := range pos {
+				f := fentry{p, handle(1000 + i)}
+				want = append(want, f)
+				if i < onTime {
+					e.feed.Load(f)
+				}
+			}
+			late := slices.Clone(want[onTime:])
+			r.Shuffle(len(late), func(i, j int) { late[i], late[j] = late[j], late[i] })
+			if err := e.fileLateFeed(late); err != nil {
+				t.Fatalf("spread %d, n %d: %v", spread, n, err)
+			}
+			var got []fentry
+			e.feed.Scan(func(f fentry) bool { got = append(got, f); return true })
+			if !slices.Equal(got, want) {
+				t.Fatalf("spread %d, n %d (%d filed before): the feed holds %d entries, not as sorted (%d)", spread, n, onTime, len(got), len(want))
+			}
+			e.Close()
+		}
 	}
 }
 
