@@ -208,9 +208,9 @@ func TestEncodeCursorAllocs(t *testing.T) {
 }
 
 // TestDecodeCursorAllocs: decoding a cursor costs two allocations, the
-// strings of its tag and last id. The decoded bytes and the MACs stay on the stack (they
-// went to the heap when handed to the hash.Hash interface), and so do a
-// recovery token's when it is verified.
+// strings of its tag and last id. The decoded bytes and the MACs stay on
+// the stack (they went to the heap when handed to the hash.Hash
+// interface), and so do a recovery token's when it is verified.
 func TestDecodeCursorAllocs(t *testing.T) {
 	if cursorRaceEnabled {
 		t.Skip("the race detector makes sync.Pool drop buffers")

@@ -80,7 +80,8 @@ func (st *macState) mac() []byte {
 	return st.h.Sum(st.out[:0])
 }
 
-// sum appends the MAC of msg to dst.
+// sum appends the MAC of msg to dst. msg may be dst's bytes: it is
+// copied in before the MAC is appended.
 func (mp *macPool) sum(dst, msg []byte) []byte {
 	st := mp.get()
 	st.in = append(st.in, msg...)

@@ -158,9 +158,12 @@ func (e *Engine) AbandonedFunc(ctx context.Context, q Query, fn func(b *Basket))
 }
 
 // pageRecords is the size of the buffer on a reader's stack that a page's
-// records are collected in: a page of the default size, and the one record
-// after it that says more follow, fit.
-const pageRecords = DefaultLimit + 14
+// records are collected in (512 bytes): a page of the default size, and
+// the one record after it that says more follow, fit.
+const pageRecords = 64
+
+// A page of the default size fits pageRecords: this fails to compile if not.
+var _ [pageRecords - (DefaultLimit + 1)]struct{}
 
 // query runs q: it collects the page's records with m (in buf, while they
 // fit) and returns them, the read lock released and m grown for them, with
