@@ -71,6 +71,9 @@ func (e *Engine) submit(ctx context.Context, rec *walRecord) (Result, error) {
 	if e.log == nil {
 		e.amu.Lock()
 		defer e.amu.Unlock()
+		if res, ok, err := e.applyEventsShared(rec); ok {
+			return res, err
+		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if e.closed {
@@ -183,12 +186,41 @@ func (e *Engine) applyRecord(rec *walRecord) (Result, error) {
 	return e.applyLocked(now, rec.Events)
 }
 
+// applyEventsShared applies rec, an in-memory engine's batch, taking the
+// write lock once, for the commit, when rec is events alone and nothing
+// is due: applyRecord would take it twice, the first time for nothing
+// but time's bookkeeping, and every hold of the write lock, however
+// short, stops the readers until the ones inside have left. It reports
+// whether it applied rec (or refused it, with the error); if not, it
+// changed nothing and holds no lock. e.amu must be held.
+func (e *Engine) applyEventsShared(rec *walRecord) (Result, bool, error) {
+	if !rec.eventsOnly() {
+		return Result{}, false, nil
+	}
+	e.mu.RLock()
+	now := max(e.lastNow, toMS(e.now()))
+	if e.closed || now >= e.nextDue.Load() {
+		e.mu.RUnlock()
+		return Result{}, false, nil
+	}
+	rec.Now = now
+	res, err := e.applyShared(now, rec.Events)
+	e.mu.Unlock()
+	return res, true, err
+}
+
+// eventsOnly reports whether r is a batch of events and nothing else
+// (TestEventsOnly checks that it reads every field).
+func (r *walRecord) eventsOnly() bool {
+	return len(r.Events) > 0 && r.Revoke == "" && r.Seq == 0 && r.Settings == nil && r.Epoch == 0 &&
+		r.ID == "" && r.Identity == nil && r.Checkpoint == 0 && r.Digest == 0 &&
+		r.Unsubscribe == "" && r.FollowUp == nil
+}
+
 // applyLocked applies a validated batch at the engine time now; with no
 // events it only makes the time-based changes due (a tick). e.amu and e.mu
-// must be held, e.mu for writing. The batch's working copies are made, and
-// their abandonments scheduled, under e.mu held for reading only: nothing
-// else changes the state meanwhile (the caller holds e.amu), and readers go
-// on; e.mu is held for writing again for the commit, and when it returns.
+// must be held, e.mu for writing, and e.lastNow be now. The batch is
+// applied by applyShared, which returns with e.mu held for writing again.
 func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 	if now >= e.nextDue.Load() {
 		e.runDue(now)
@@ -196,6 +228,19 @@ func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 	if len(events) == 0 {
 		return Result{}, nil
 	}
+	e.mu.Unlock()
+	e.mu.RLock()
+	return e.applyShared(now, events)
+}
+
+// applyShared applies a validated batch of events at the engine time now,
+// what is due at now made already. e.amu must be held, and e.mu for
+// reading: the batch's working copies are made, and their abandonments
+// scheduled, under e.mu held for reading only (nothing else changes the
+// state meanwhile, the caller holding e.amu), and readers go on. It takes
+// e.mu for writing for the commit, sets e.lastNow to now there, and
+// returns with e.mu held for writing.
+func (e *Engine) applyShared(now int64, events []Event) (Result, error) {
 	t := txn{e: e, now: now, ents: e.txnEnts[:0]}
 	// The space keeps no id or record past the batch: a batch that
 	// outgrew it leaves it for one of its own, filled in part.
@@ -207,14 +252,13 @@ func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 			clear(e.txnEnts[:cap(e.txnEnts)])
 		}
 	}()
-	e.mu.Unlock()
-	e.mu.RLock()
 	err := t.prepare(events)
 	if err == nil && len(t.ents) >= e.stageFrom {
 		t.stage()
 	}
 	e.mu.RUnlock()
 	e.mu.Lock()
+	e.lastNow = now // a refused batch's time too, as applyRecord has it
 	if err != nil {
 		return Result{}, err
 	}

@@ -225,3 +225,34 @@ func oldDirOptions(now time.Time) *Options {
 	return &Options{Now: func() time.Time { return now }, AbandonAfter: 10 * time.Minute, TTL: NoExpiry,
 		RecoverySecrets: [][]byte{[]byte("test-secret-0123456789abcdef")}, SnapshotEvery: -1}
 }
+
+// TestEventsOnly: a record with any field set besides its events and
+// time is not applied by the in-memory shortcut (applyEventsShared), which
+// applies events and nothing else; a field added to walRecord and not to
+// eventsOnly fails here.
+func TestEventsOnly(t *testing.T) {
+	evs := []Event{{Type: EventCreated, BasketID: "b-1"}}
+	if r := (walRecord{Now: 5, Events: evs}); !r.eventsOnly() {
+		t.Fatal("a record of events alone is not eventsOnly")
+	}
+	if r := (walRecord{Now: 5}); r.eventsOnly() {
+		t.Fatal("a record of no events is eventsOnly")
+	}
+	typ := reflect.TypeFor[walRecord]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if !f.IsExported() || f.Name == "Now" || f.Name == "Events" {
+			continue
+		}
+		r := walRecord{Now: 5, Events: evs}
+		v := reflect.ValueOf(&r).Elem().Field(i)
+		if v.Kind() == reflect.Pointer {
+			v.Set(reflect.New(f.Type.Elem()))
+		} else {
+			poison(v)
+		}
+		if r.eventsOnly() {
+			t.Errorf("a record of events with %s set is eventsOnly", f.Name)
+		}
+	}
+}
