@@ -1000,8 +1000,7 @@ func (m *materialiser) fill(b *Basket, r *record) {
 		}
 		start := len(m.idents)
 		m.idents = append(m.idents, Identity{})
-		id, meta := &m.idents[start], &r.shape.ident
-		id.Sub, id.Iss, id.Service, id.Type = r.es[r.emailLen:], meta.iss, meta.service, meta.typ
+		r.setShapeIdentity(&m.idents[start])
 		b.Identities = m.idents[start:len(m.idents):len(m.idents)]
 	}
 	b.RecoveryLink = ""

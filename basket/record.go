@@ -161,10 +161,18 @@ func (r *record) numIdentities() int {
 // identity returns the i-th identity linked to r, oldest first.
 func (r *record) identity(i int) Identity {
 	if r.shape.hasIdent {
-		m := r.shape.ident
-		return Identity{Sub: r.es[r.emailLen:], Iss: m.iss, Service: m.service, Type: m.typ}
+		var id Identity
+		r.setShapeIdentity(&id)
+		return id
 	}
 	return r.x.idents()[i]
+}
+
+// setShapeIdentity sets *id, field by field, to r's one identity kept in
+// its shape (r.shape.hasIdent): the materialiser fills its views' in place.
+func (r *record) setShapeIdentity(id *Identity) {
+	m := &r.shape.ident
+	id.Sub, id.Iss, id.Service, id.Type = r.es[r.emailLen:], m.iss, m.service, m.typ
 }
 
 // appendIdentities appends r's identities to dst.

@@ -323,6 +323,14 @@ func (e *Engine) signLink(tok *[tokenLen]byte, r *record, exp uint32) {
 	k.tokenMAC((*[tokenMACLen]byte)(tok[8:]), PurposeRecover, recoverSubject(r.id, r.revokedUntil()), head[:])
 }
 
+// A recovery link is the recovery path, linkIDParam and the escaped
+// basket id, then linkTokenParam and the token's text: appendLink and
+// writeLink spell it, linkLen measures it, parseLink reads it back.
+const (
+	linkIDParam    = "?basketId="
+	linkTokenParam = "&recover="
+)
+
 // tokenTextLen is the length of a token in base64 without padding:
 // b64.EncodedLen(tokenLen) (TestLinkSpelling checks it).
 const tokenTextLen = (tokenLen*8 + 5) / 6
@@ -331,9 +339,9 @@ const tokenTextLen = (tokenLen*8 + 5) / 6
 // exp and MAC mac. writeLink writes the same.
 func (e *Engine) appendLink(dst []byte, id string, kid [4]byte, exp uint32, mac []byte) []byte {
 	dst = append(dst, e.recoverPath...)
-	dst = append(dst, "?basketId="...)
+	dst = append(dst, linkIDParam...)
 	dst = append(dst, queryEscape(id)...)
-	dst = append(dst, "&recover="...)
+	dst = append(dst, linkTokenParam...)
 	var text [tokenTextLen]byte
 	return append(dst, linkToken(&text, kid, exp, mac)...)
 }
@@ -343,9 +351,9 @@ func (e *Engine) appendLink(dst []byte, id string, kid [4]byte, exp uint32, mac 
 // they share.
 func (e *Engine) writeLink(sb *strings.Builder, id string, kid [4]byte, exp uint32, mac []byte) {
 	sb.WriteString(e.recoverPath)
-	sb.WriteString("?basketId=")
+	sb.WriteString(linkIDParam)
 	sb.WriteString(queryEscape(id))
-	sb.WriteString("&recover=")
+	sb.WriteString(linkTokenParam)
 	var text [tokenTextLen]byte
 	sb.Write(linkToken(&text, kid, exp, mac))
 }
@@ -363,7 +371,7 @@ func linkToken(text *[tokenTextLen]byte, kid [4]byte, exp uint32, mac []byte) []
 // linkLen is the length of r's recovery link when its id needs no
 // escaping.
 func (e *Engine) linkLen(r *record) int {
-	return len(e.recoverPath) + len("?basketId=") + len(r.id) + len("&recover=") + tokenTextLen
+	return len(e.recoverPath) + len(linkIDParam) + len(r.id) + len(linkTokenParam) + tokenTextLen
 }
 
 // parseLink takes a link cached in a snapshot back into r: its MAC, expiry
@@ -375,13 +383,13 @@ func (e *Engine) parseLink(r *record, link []byte) {
 	r.dropLink()
 	rest, ok := cutPrefix(link, e.recoverPath)
 	if ok {
-		rest, ok = cutPrefix(rest, "?basketId=")
+		rest, ok = cutPrefix(rest, linkIDParam)
 	}
 	if ok {
 		rest, ok = cutPrefix(rest, queryEscape(r.id))
 	}
 	if ok {
-		rest, ok = cutPrefix(rest, "&recover=")
+		rest, ok = cutPrefix(rest, linkTokenParam)
 	}
 	if !ok || len(rest) != b64.EncodedLen(tokenLen) {
 		return
