@@ -96,8 +96,10 @@ func buildDurableFeed(b *testing.B, n int, late bool) string {
 	ctx := context.Background()
 	const batch = 500
 	evs := make([]basket.Event, 0, 2*batch)
+	// flush applies evs when it has no room for another basket's two
+	// events, or at the last.
 	flush := func(last bool) {
-		if len(evs) > 0 && (len(evs) >= 2*batch-1 || last) {
+		if len(evs) > 0 && (len(evs) > cap(evs)-2 || last) {
 			if _, err := eng.Apply(ctx, evs...); err != nil {
 				b.Fatal(err)
 			}
