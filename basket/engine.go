@@ -89,7 +89,8 @@ type Options struct {
 	// LogSnapshotEvery is how many records of a Log come between two
 	// snapshots of the state, for a Log that keeps snapshots (LogSnapshots):
 	// a node starts from the newest one and the log's records after it, and
-	// the log drops the records older snapshots cover. Default
+	// the log drops the records older snapshots cover; Go's collector is
+	// off while New reads it, as while Open reads a snapshot. Default
 	// DefaultLogSnapshotEvery.
 	LogSnapshotEvery uint64
 

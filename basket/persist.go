@@ -148,6 +148,13 @@ func (s settings) String() string {
 // created if needed and locked against other processes. Without
 // Options.RecoverySecrets, a secret is generated once and kept in the
 // directory. Close releases it.
+//
+// While Open reads the directory's snapshot, Go's collector is off (as
+// debug.SetGCPercent(-1)), for the records it reads all stay live: it is
+// set back when they are read, or sooner if the heap outgrows what they
+// were expected to take. A memory limit (GOMEMLIMIT) holds throughout. A
+// program that sets the collector's percentage during an Open has its
+// setting replaced by the one found when the Open began.
 func Open(dir string, opts *Options) (*Engine, error) {
 	var o Options
 	if opts != nil {
@@ -584,9 +591,14 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	// The tables are made for the records the header announces, no more
 	// than the payload can hold.
 	size := min(n, 1<<16)
+	var payload int64
 	if s, ok := rd.(interface{ Size() int64 }); ok {
-		size = int(min(int64(n), 1<<24, s.Size()/minRecordBytes))
+		payload = s.Size()
+		size = int(min(int64(n), 1<<24, payload/minRecordBytes))
 	}
+	// The collector is off while the records are read (see collectorHold).
+	hold := holdCollector(snapshotAllowance(n, payload))
+	defer hold.end()
 	// One goroutine decodes the records while this one makes the tables,
 	// then files them: the decoder owns the reader and the interner until
 	// it is done.
@@ -622,7 +634,7 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 		addresses = size / 2
 	}
 	e.byEmail = newEmailIndex(min(addresses, size))
-	late, err := e.fileSnapshotRecords(batches)
+	late, err := e.fileSnapshotRecords(batches, hold)
 	close(stop)
 	<-done
 	if err != nil {
@@ -631,6 +643,7 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 	if err := e.fileLateFeed(late); err != nil {
 		return err
 	}
+	hold.end()
 	n = d.arrayLen(-1)
 	for i := 0; i < n && d.err == nil; i++ {
 		if format == 1 {
@@ -735,7 +748,8 @@ func (e *Engine) loadSnapshot(rd io.Reader) error {
 // (created, id) order, in the engine's indexes. Baskets were abandoned
 // mostly in the order they were created: the feed's entries that come in
 // order are appended to it, and the others returned, to be filed after.
-func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error) {
+// It checks hold's allowance at each batch.
+func (e *Engine) fileSnapshotRecords(batches <-chan []*record, hold *collectorHold) ([]fentry, error) {
 	// Another goroutine files the addresses, a batch behind: it owns
 	// e.byEmail until it is done, before this returns.
 	type filedBatch struct {
@@ -784,6 +798,7 @@ func (e *Engine) fileSnapshotRecords(batches <-chan []*record) ([]fentry, error)
 	defer func() { runtime.KeepAlive(touch) }()
 	var keys []uint32
 	for batch := range batches {
+		hold.check()
 		// The id table's slots of the batch are read first, in a loop of
 		// loads alone where their cache misses overlap: one by one in the
 		// filing below, each would wait for the last. The keys are worked
