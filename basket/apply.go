@@ -71,7 +71,9 @@ func (e *Engine) submit(ctx context.Context, rec *walRecord) (Result, error) {
 	if e.log == nil {
 		e.amu.Lock()
 		defer e.amu.Unlock()
+		rec.Now = toMS(e.now())
 		if res, ok, err := e.applyEventsShared(rec); ok {
+			e.mu.Unlock()
 			return res, err
 		}
 		e.mu.Lock()
@@ -132,8 +134,6 @@ func (e *Engine) enqueue(rec *walRecord) (*pending, error) {
 func (e *Engine) drain(upTo uint64) {
 	e.amu.Lock()
 	defer e.amu.Unlock()
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	for {
 		e.qmu.Lock()
 		if len(e.queue) == 0 || e.queue[0].ticket > upTo {
@@ -144,10 +144,17 @@ func (e *Engine) drain(upTo uint64) {
 		e.queue[0] = nil
 		e.queue = e.queue[1:]
 		e.qmu.Unlock()
-		if e.closed {
-			p.err = ErrClosed // durable: a restart applies it
+		if res, ok, err := e.applyEventsShared(p.rec); ok {
+			p.res, p.err = res, err
+			e.mu.Unlock()
 		} else {
-			p.res, p.err = e.applyRecord(p.rec)
+			e.mu.Lock()
+			if e.closed {
+				p.err = ErrClosed // durable: a restart applies it
+			} else {
+				p.res, p.err = e.applyRecord(p.rec)
+			}
+			e.mu.Unlock()
 		}
 		close(p.done)
 	}
@@ -186,33 +193,34 @@ func (e *Engine) applyRecord(rec *walRecord) (Result, error) {
 	return e.applyLocked(now, rec.Events)
 }
 
-// applyEventsShared applies rec, an in-memory engine's batch, taking the
+// applyEventsShared applies rec, a batch, as applyRecord does, taking the
 // write lock once, for the commit, when rec is events alone and nothing
 // is due: applyRecord would take it twice, the first time for nothing
 // but time's bookkeeping, and each hold stops new readers until it ends
-// (the readers' p99.9 beside a writer fell by a fifth without it). It reports
-// whether it applied rec (or refused it, with the error); if not, it
-// changed nothing and holds no lock. e.amu must be held.
+// (the readers' p99.9 beside a writer fell by a fifth without it). It
+// reports whether it applied rec (or refused it, with the error), and
+// then returns with e.mu held for writing; if not, it changed nothing and
+// holds no lock. e.amu must be held.
 func (e *Engine) applyEventsShared(rec *walRecord) (Result, bool, error) {
 	if !rec.eventsOnly() {
 		return Result{}, false, nil
 	}
 	e.mu.RLock()
-	now := max(e.lastNow, toMS(e.now()))
+	now := max(rec.Now, e.lastNow) // monotonic, as in applyRecord
 	if e.closed || now >= e.nextDue.Load() {
 		e.mu.RUnlock()
 		return Result{}, false, nil
 	}
 	rec.Now = now
-	res, err := e.applyShared(now, rec.Events)
-	e.mu.Unlock()
+	res, err := e.applyShared(now, rec.Seq, rec.Events)
 	return res, true, err
 }
 
-// eventsOnly reports whether r is a batch of events and nothing else
-// (TestEventsOnly checks that it reads every field).
+// eventsOnly reports whether r is a batch of events and nothing else, but
+// its time and the log's sequence (TestEventsOnly checks that it reads
+// every other field).
 func (r *walRecord) eventsOnly() bool {
-	return len(r.Events) > 0 && r.Revoke == "" && r.Seq == 0 && r.Settings == nil && r.Epoch == 0 &&
+	return len(r.Events) > 0 && r.Revoke == "" && r.Settings == nil && r.Epoch == 0 &&
 		r.ID == "" && r.Identity == nil && r.Checkpoint == 0 && r.Digest == 0 &&
 		r.Unsubscribe == "" && r.FollowUp == nil
 }
@@ -230,7 +238,7 @@ func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 	}
 	e.mu.Unlock()
 	e.mu.RLock()
-	return e.applyShared(now, events)
+	return e.applyShared(now, 0, events)
 }
 
 // applyShared applies a validated batch of events at the engine time now,
@@ -238,9 +246,10 @@ func (e *Engine) applyLocked(now int64, events []Event) (Result, error) {
 // reading: the batch's working copies are made, and their abandonments
 // scheduled, under e.mu held for reading only (nothing else changes the
 // state meanwhile, the caller holding e.amu), and readers go on. It takes
-// e.mu for writing for the commit, sets e.lastNow to now there, and
-// returns with e.mu held for writing.
-func (e *Engine) applyShared(now int64, events []Event) (Result, error) {
+// e.mu for writing for the commit, sets e.lastNow to now there (and
+// e.applied to seq, the log's sequence, if it is not 0), and returns with
+// e.mu held for writing.
+func (e *Engine) applyShared(now int64, seq uint64, events []Event) (Result, error) {
 	t := txn{e: e, now: now, ents: e.txnEnts[:0]}
 	// The space keeps no id or record past the batch: a batch that
 	// outgrew it leaves it for one of its own, filled in part.
@@ -259,6 +268,9 @@ func (e *Engine) applyShared(now int64, events []Event) (Result, error) {
 	e.mu.RUnlock()
 	e.mu.Lock()
 	e.lastNow = now // a refused batch's time too, as applyRecord has it
+	if seq != 0 {
+		e.applied = seq
+	}
 	if err != nil {
 		return Result{}, err
 	}

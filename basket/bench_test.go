@@ -15,6 +15,7 @@ import (
 
 	"github.com/basketlab/abandoned/basket"
 	"github.com/basketlab/abandoned/basket/internal/btest"
+	"github.com/basketlab/abandoned/basket/store"
 )
 
 // The micro-benchmarks run over populations of abandoned baskets that look
@@ -147,6 +148,13 @@ func newBenchEngine(tb testing.TB) *basket.Engine {
 func buildEngine(tb testing.TB, n int, seed uint64) *basket.Engine {
 	tb.Helper()
 	eng := newBenchEngine(tb)
+	fillEngine(tb, eng, n, seed)
+	return eng
+}
+
+// fillEngine loads n abandoned baskets into eng, as buildEngine does.
+func fillEngine(tb testing.TB, eng *basket.Engine, n int, seed uint64) {
+	tb.Helper()
 	g := newBenchGen(seed)
 	ctx := context.Background()
 	batch := make([]basket.Event, 0, 1000)
@@ -163,7 +171,6 @@ func buildEngine(tb testing.TB, n int, seed uint64) *basket.Engine {
 	if got := btest.Stats(tb, eng).Abandoned; got != n {
 		tb.Fatalf("Stats().Abandoned = %d after loading; want %d", got, n)
 	}
-	return eng
 }
 
 type benchPop struct {
@@ -541,7 +548,9 @@ func histogramSince(name string) func() (p99, max float64, ok bool) {
 // createdAfter) from parallel goroutines over 1e6 abandoned baskets while a
 // writer applies whole journeys at 100,000 events a second, in batches of
 // 1,000 (ten a second), of baskets created at random times (random) or
-// each after the last, as traffic comes (timeorder). Compare ns/op across -cpu 1,2; read-p99-ns,
+// each after the last, as traffic comes (timeorder), or at random times
+// into a durable engine, whose log is not synced (durable). Compare ns/op
+// across -cpu 1,2; read-p99-ns,
 // read-p999-ns and read-max-ns are the readers' latencies (a reader held
 // out by a batch makes one slow read where it would have made many fast
 // ones, so the wait shows in the tail, not at the 99th percentile);
@@ -556,9 +565,9 @@ func histogramSince(name string) func() (p99, max float64, ok bool) {
 //
 //	go test ./basket -run '^$' -bench ReadersWhileWriting -cpu 1,2 -count 3
 func BenchmarkReadersWhileWriting(b *testing.B) {
-	// nowriter first: the writers' runs add baskets to the engine the
-	// three share.
-	for _, order := range []string{"nowriter", "random", "timeorder"} {
+	// nowriter first: the in-memory writers' runs add baskets to the
+	// engine the first three share.
+	for _, order := range []string{"nowriter", "random", "timeorder", "durable"} {
 		b.Run(order, func(b *testing.B) { benchmarkReadersWhileWriting(b, order) })
 	}
 }
@@ -566,10 +575,14 @@ func BenchmarkReadersWhileWriting(b *testing.B) {
 // benchmarkReadersWhileWriting is BenchmarkReadersWhileWriting with the
 // writer's baskets created at random times (random) or in time order, each
 // after the last, as traffic comes (timeorder), or with no writer
-// (nowriter).
+// (nowriter), or at random times into an engine of its own that logs
+// each batch to a data directory (durable).
 func benchmarkReadersWhileWriting(b *testing.B, order string) {
 	const n, rate, batch = 1e6, 100_000, 1000
 	eng := writablePopulation(b, n)
+	if order == "durable" {
+		eng = durableWritablePopulation(b, n)
+	}
 	ctx := context.Background()
 	after := randomTimes(1<<12, 5)
 	stop, done := make(chan struct{}), make(chan int)
@@ -666,6 +679,36 @@ func writablePopulation(b *testing.B, n int) *basket.Engine {
 		b.Fatal("the writable population failed to build")
 	}
 	return writableEng
+}
+
+var (
+	durableWritableOnce sync.Once
+	durableWritableEng  *basket.Engine
+)
+
+// durableWritablePopulation returns an engine of n abandoned baskets in a
+// data directory, logged without fsync, that benchmarks may write to,
+// built once and closed, its directory removed, after the last test.
+func durableWritablePopulation(b *testing.B, n int) *basket.Engine {
+	durableWritableOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "basket-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		afterTests = append(afterTests, func() { os.RemoveAll(dir) })
+		eng, err := basket.Open(dir, &basket.Options{Now: func() time.Time { return benchEnd }, SnapshotEvery: -1,
+			Store: &store.Options{Sync: store.SyncNever}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		afterTests = append(afterTests, func() { eng.Close() })
+		fillEngine(b, eng, n, 99)
+		durableWritableEng = eng
+	})
+	if durableWritableEng == nil {
+		b.Fatal("the durable writable population failed to build")
+	}
+	return durableWritableEng
 }
 
 // BenchmarkCommitHold applies batches of 1,000 events of whole journeys

@@ -30,8 +30,17 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(startupDirEnv); dir != "" {
 		os.Exit(startupChild(dir))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	// Last first: an engine is closed before its directory is removed.
+	for i := len(afterTests) - 1; i >= 0; i-- {
+		afterTests[i]()
+	}
+	os.Exit(code)
 }
+
+// afterTests are what TestMain does once the tests and benchmarks have
+// run: it closes what they built once for the whole run.
+var afterTests []func()
 
 var crashBase = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 

@@ -226,8 +226,8 @@ func oldDirOptions(now time.Time) *Options {
 		RecoverySecrets: [][]byte{[]byte("test-secret-0123456789abcdef")}, SnapshotEvery: -1}
 }
 
-// TestEventsOnly: a record with any field set besides its events and
-// time is not applied by the in-memory shortcut (applyEventsShared), which
+// TestEventsOnly: a record with any field set besides its events, time
+// and sequence is not applied by the shortcut (applyEventsShared), which
 // applies events and nothing else; a field added to walRecord and not to
 // eventsOnly fails here.
 func TestEventsOnly(t *testing.T) {
@@ -235,13 +235,16 @@ func TestEventsOnly(t *testing.T) {
 	if r := (walRecord{Now: 5, Events: evs}); !r.eventsOnly() {
 		t.Fatal("a record of events alone is not eventsOnly")
 	}
+	if r := (walRecord{Now: 5, Seq: 9, Events: evs}); !r.eventsOnly() {
+		t.Fatal("a logged record of events alone is not eventsOnly")
+	}
 	if r := (walRecord{Now: 5}); r.eventsOnly() {
 		t.Fatal("a record of no events is eventsOnly")
 	}
 	typ := reflect.TypeFor[walRecord]()
 	for i := range typ.NumField() {
 		f := typ.Field(i)
-		if !f.IsExported() || f.Name == "Now" || f.Name == "Events" {
+		if !f.IsExported() || f.Name == "Now" || f.Name == "Events" || f.Name == "Seq" {
 			continue
 		}
 		r := walRecord{Now: 5, Events: evs}
